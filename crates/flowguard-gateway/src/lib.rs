@@ -1,1 +1,19 @@
-//! placeholder
+//! The gateway: client sessions, the router that sends each message to the right server (or
+//! answers it here), the catalog that aggregates lists, the downstream Streamable HTTP server,
+//! health and lifecycle. Upstream connections live in `flowguard-upstream`; this crate decides
+//! what goes where.
+#![forbid(unsafe_code)]
+
+pub mod catalog;
+pub mod downstream;
+pub mod error;
+mod events;
+mod gateway;
+pub mod health;
+pub mod identity;
+pub mod lifecycle;
+mod router;
+pub mod session;
+mod uri_template;
+
+pub use gateway::Gateway;

@@ -1,1 +1,84 @@
-//! placeholder
+//! How FlowGuard reaches MCP servers: stdio children, containers and remote Streamable HTTP
+//! servers, all behind one handle, [`Upstream`]. An upstream owns its connection, rewrites
+//! JSON-RPC ids (each upstream has its own `u64` counter), restores them on replies, supervises
+//! and restarts its process, and hands every message it cannot answer itself to the gateway
+//! through [`UpstreamEvents`].
+#![deny(unsafe_code)]
+
+mod backoff;
+pub mod container;
+mod error;
+mod http;
+mod link;
+pub mod orphans;
+mod pending;
+mod stderr_ring;
+mod stdio;
+mod upstream;
+
+pub use error::UpstreamError;
+pub use upstream::{ServerState, StateKind, Upstream, UpstreamSettings};
+
+use bytes::Bytes;
+use flowguard_protocol::RawId;
+use serde_json::value::RawValue;
+use std::sync::Arc;
+
+/// Identifies a client session inside the gateway.
+pub type SessionKey = Arc<str>;
+
+/// What travels to a client on the stream of one of its requests.
+#[derive(Debug)]
+pub enum Frame {
+    /// A notification or a server-to-client request related to the request.
+    Message(Bytes),
+    /// The reply to the request: the last frame of the stream.
+    Final(Bytes),
+}
+
+/// The stream one client request's replies go to.
+pub type ReplySink = tokio::sync::mpsc::UnboundedSender<Frame>;
+
+/// The client request a server-initiated message is attributed to: the one in flight (on this
+/// upstream) that started most recently, since stdio carries no other hint of relation.
+#[derive(Debug, Clone)]
+pub struct Related {
+    pub session: SessionKey,
+    pub sink: ReplySink,
+}
+
+/// A client request to forward.
+pub struct ClientCall<'a> {
+    pub method: &'a str,
+    pub params: Option<&'a RawValue>,
+    /// The id the client used, restored on the reply.
+    pub client_id: RawId,
+    pub session: SessionKey,
+    pub sink: ReplySink,
+}
+
+/// The gateway's side of an upstream: where messages go that are not replies to a pending
+/// request.
+pub trait UpstreamEvents: Send + Sync + 'static {
+    /// A request from the server to a client (sampling, elicitation, roots). `ping` never gets
+    /// here: the upstream answers it itself.
+    fn server_request(
+        &self,
+        upstream: &Upstream,
+        server_id: RawId,
+        method: &str,
+        params: Option<&RawValue>,
+        related: Option<Related>,
+    );
+
+    /// A notification other than progress for a pending request (logging, list_changed,
+    /// resources/updated, cancelled). `message` is the whole message as the server sent it.
+    fn server_notification(
+        &self,
+        upstream: &Upstream,
+        method: &str,
+        params: Option<&RawValue>,
+        message: &[u8],
+        related: Option<Related>,
+    );
+}

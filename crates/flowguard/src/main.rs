@@ -1,1 +1,36 @@
-fn main() {}
+//! `flowguard`: parses the command line, starts logging, runs the gateway or a config command,
+//! and turns errors into exit codes (2 for a bad configuration, 1 for anything else).
+#![forbid(unsafe_code)]
+
+mod cli;
+mod run;
+mod startup;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging();
+    match cli.command {
+        Some(cli::Command::Config { action }) => cli::config_command(action),
+        None => run::run(cli.run),
+    }
+}
+
+/// Logs go to stderr (stdout stays free for `--print-client-config`); `RUST_LOG` or
+/// `FLOWGUARD_LOG` set the filter, `info` by default.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("FLOWGUARD_LOG")
+        .ok()
+        .map(EnvFilter::new)
+        .unwrap_or_else(|| {
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+        });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,305 @@
+//! The validated runtime model: what the rest of the gateway reads.
+//!
+//! Every value here has passed validation (see `validate`), so consumers never re-check ids,
+//! durations, mounts or URLs. The raw, serde-facing model lives in `raw`; nothing outside this
+//! crate sees it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// A whole, validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Gateway-wide settings, defaults filled in.
+    pub gateway: GatewaySettings,
+    /// The configured servers, sorted by id so that every run (and every syntax of the same
+    /// configuration) sees the same order; file order is not kept.
+    pub servers: Vec<ServerConfig>,
+    /// Where the configuration came from: a file path, or `<stdin>`.
+    pub source: String,
+}
+
+/// Gateway-wide settings. `Default` gives the documented defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewaySettings {
+    /// Address to listen on; `None` lets the command line decide.
+    pub listen: Option<SocketAddr>,
+    /// Routing mode; `None` lets the command line decide.
+    pub mode: Option<Mode>,
+    /// How long a request may wait for a server's answer.
+    pub request_timeout: Duration,
+    /// How long a server may take to start and answer `initialize`.
+    pub startup_timeout: Duration,
+    /// How long in-flight requests may finish after shutdown begins.
+    pub shutdown_grace: Duration,
+    /// When unified mode prefixes tool names with the server id.
+    pub tool_prefix: PrefixMode,
+    /// Text between server id and tool name in prefixed tool names.
+    pub separator: String,
+    /// Items per page of aggregated lists; 0 means no pagination.
+    pub page_size: usize,
+    /// `Host` header values accepted besides the loopback ones.
+    pub allowed_hosts: Vec<String>,
+    /// `Origin` header values accepted besides the loopback ones.
+    pub allowed_origins: Vec<String>,
+    /// Container runtime; `None` means detect at run time.
+    pub container_runtime: Option<ContainerRuntime>,
+    /// Longest line a stdio server may write before it is treated as broken.
+    pub max_line_bytes: usize,
+    /// How many stderr lines of each server are kept for diagnostics.
+    pub stderr_lines: usize,
+    /// How long an idle client session lives.
+    pub session_idle_timeout: Duration,
+}
+
+/// Default request timeout: long enough for slow tools, short enough to notice a hang.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default startup timeout (the MCP Gateway Specification's 30 s).
+pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default shutdown grace (the MCP Gateway Specification's ~30 s for in-flight requests).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Default separator: three underscores are valid in tool names and rare inside them.
+pub const DEFAULT_SEPARATOR: &str = "___";
+/// Default line limit, 16 MiB: large tool results fit, a runaway server does not eat memory.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+/// Default stderr ring size: enough context for a crash report.
+pub const DEFAULT_STDERR_LINES: usize = 200;
+/// Default idle session lifetime (the MCP Gateway Specification's 6 h).
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(6 * 60 * 60);
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            mode: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            tool_prefix: PrefixMode::Always,
+            separator: DEFAULT_SEPARATOR.to_owned(),
+            page_size: 0,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            container_runtime: None,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            stderr_lines: DEFAULT_STDERR_LINES,
+            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// How servers are exposed over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Each server at `/mcp/<id>`.
+    Routed,
+    /// All servers aggregated at `/mcp`.
+    Unified,
+    /// Both endpoints.
+    Both,
+}
+
+/// When aggregated tool names carry the server id as a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PrefixMode {
+    /// Always `<id><separator><tool>`.
+    Always,
+    /// Only when two servers offer the same tool name.
+    Conditional,
+    /// Never; a clash of names is an error at run time.
+    Never,
+}
+
+/// The program that runs container servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerRuntime {
+    /// `docker`.
+    Docker,
+    /// `podman`.
+    Podman,
+}
+
+impl ContainerRuntime {
+    /// The executable to run.
+    pub fn program(&self) -> &'static str {
+        match self {
+            ContainerRuntime::Docker => "docker",
+            ContainerRuntime::Podman => "podman",
+        }
+    }
+}
+
+impl FromStr for ContainerRuntime {
+    type Err = String;
+
+    /// Parses `docker` or `podman` (for command-line flags and environment variables).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "docker" => Ok(ContainerRuntime::Docker),
+            "podman" => Ok(ContainerRuntime::Podman),
+            other => Err(format!(
+                "unknown container runtime `{other}`, expected `docker` or `podman`"
+            )),
+        }
+    }
+}
+
+/// One configured server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Unique id: `[A-Za-z0-9_-]+`, never containing the separator.
+    pub id: String,
+    /// How to reach the server.
+    pub transport: Transport,
+    /// Tool allow-list; `None` means all tools.
+    pub tools: Option<Vec<String>>,
+    /// Per-server override of the gateway's request timeout.
+    pub request_timeout: Option<Duration>,
+}
+
+/// How the gateway talks to a server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transport {
+    /// A local process speaking JSON-RPC over stdin/stdout.
+    Stdio(ProcessSpec),
+    /// A container speaking JSON-RPC over stdin/stdout.
+    Container(ContainerSpec),
+    /// A remote Streamable HTTP server.
+    Http(HttpSpec),
+}
+
+/// A local process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSpec {
+    /// Program to run (looked up in `PATH` when not a path).
+    pub command: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Extra environment, in key order.
+    pub env: Vec<(String, EnvValue)>,
+    /// Directory to start in; checked to exist at load time.
+    pub working_directory: Option<PathBuf>,
+}
+
+/// A container run with `docker run -i` or `podman run -i`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerSpec {
+    /// Image reference.
+    pub image: String,
+    /// Copied from the gateway setting; `None` means detect at run time.
+    pub runtime: Option<ContainerRuntime>,
+    /// Overrides the image's entrypoint.
+    pub entrypoint: Option<String>,
+    /// Arguments after the image name.
+    pub entrypoint_args: Vec<String>,
+    /// Environment passed with `-e`, in key order.
+    pub env: Vec<(String, EnvValue)>,
+    /// Bind mounts.
+    pub mounts: Vec<Mount>,
+    /// Container network (`--network`).
+    pub network: Option<String>,
+    /// Working directory inside the container (absolute).
+    pub working_directory: Option<PathBuf>,
+}
+
+/// A bind mount; both paths are absolute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Path on the host.
+    pub host: PathBuf,
+    /// Path in the container.
+    pub container: PathBuf,
+    /// Mounted read-only (the default when no mode is given).
+    pub read_only: bool,
+}
+
+/// A remote Streamable HTTP server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSpec {
+    /// `http://` or `https://` URL with a host.
+    pub url: String,
+    /// Headers sent with every request; values are secrets (tokens, mostly).
+    pub headers: Vec<(String, Secret<String>)>,
+}
+
+/// One environment variable of a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    /// Set to this value.
+    Set(String),
+    /// Written as `""`: the gateway's own value of the same variable is passed through.
+    Passthrough,
+}
+
+/// A value that must never reach a log: `Debug` and `Display` print `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a secret.
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+
+    /// The secret itself; call only where the value is sent, never where it is logged.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_prints_its_value() {
+        let secret = Secret::new("Bearer abc".to_owned());
+        assert_eq!(format!("{secret}"), "***");
+        assert_eq!(format!("{secret:?}"), "***");
+        assert_eq!(secret.expose(), "Bearer abc");
+    }
+
+    #[test]
+    fn container_runtime_parses_and_names_its_program() {
+        assert_eq!(
+            "docker".parse::<ContainerRuntime>(),
+            Ok(ContainerRuntime::Docker)
+        );
+        assert_eq!(
+            "podman".parse::<ContainerRuntime>().unwrap().program(),
+            "podman"
+        );
+        let err = "dockr".parse::<ContainerRuntime>().unwrap_err();
+        assert!(err.contains("`docker` or `podman`"), "{err}");
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let settings = GatewaySettings::default();
+        assert_eq!(settings.request_timeout, Duration::from_secs(60));
+        assert_eq!(settings.separator, "___");
+        assert_eq!(settings.max_line_bytes, 16_777_216);
+        assert_eq!(settings.session_idle_timeout, Duration::from_secs(21_600));
+    }
+}

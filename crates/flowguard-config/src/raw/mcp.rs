@@ -1,0 +1,164 @@
+//! The "mcpServers shape": `{"mcpServers": {...}, "gateway": {...}}` with camelCase keys.
+//!
+//! This is the shape Claude Desktop, Cursor, VS Code and the MCP Gateway Specification use, and
+//! the one `--config-stdin` reads. It converts into the servers shape's raw types, so
+//! validation is written once; `port`/`domain` become `listen` there.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::servers::{RawGateway, RawServer, ServerType};
+use super::values::{Count, DurationValue};
+use crate::{ContainerRuntime, Mode, PrefixMode};
+
+/// A configuration in the mcpServers shape (`{"mcpServers": {...}}`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct McpDocument {
+    /// URL of a JSON Schema for editors; ignored by the gateway.
+    #[serde(rename = "$schema")]
+    #[allow(dead_code)] // accepted so that editors can point at the schema; nothing reads it
+    pub schema: Option<String>,
+    /// The servers, by id. Ids are letters, digits, `_` and `-`.
+    pub mcp_servers: BTreeMap<String, McpServer>,
+    /// Gateway-wide settings; every key is optional. `apiKey`, `agentId` and `agentIds` are
+    /// rejected: client authentication is not implemented yet.
+    pub gateway: Option<McpGateway>,
+}
+
+/// Gateway-wide settings of the mcpServers shape.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct McpGateway {
+    /// Address to listen on, `host:port`; conflicts with `port`.
+    pub listen: Option<String>,
+    /// Port to listen on, on 127.0.0.1 unless `domain` is given.
+    pub port: Option<Count>,
+    /// With `port`: an IP address or `localhost` to listen on. Host names are not resolved;
+    /// use `listen` with an address instead.
+    pub domain: Option<String>,
+    /// `routed`, `unified` or `both`. Default: the command line's choice.
+    pub mode: Option<Mode>,
+    /// How long a request may wait for a server's answer (alias `toolTimeout`). Default 60s.
+    #[serde(alias = "toolTimeout")]
+    pub request_timeout: Option<DurationValue>,
+    /// How long a server may take to start and answer `initialize`. Default 30s.
+    pub startup_timeout: Option<DurationValue>,
+    /// How long in-flight requests may finish after shutdown begins. Default 30s.
+    pub shutdown_grace: Option<DurationValue>,
+    /// `always`, `conditional` or `never`. Default `always`.
+    pub tool_prefix: Option<PrefixMode>,
+    /// Text between server id and tool name in prefixed names. Default `___`.
+    pub separator: Option<String>,
+    /// Items per page of aggregated lists; 0 means no pagination. Default 0.
+    pub page_size: Option<Count>,
+    /// Extra `Host` header values accepted besides the loopback ones.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Extra `Origin` header values accepted besides the loopback ones.
+    pub allowed_origins: Option<Vec<String>>,
+    /// `docker` or `podman`. Default: detected at run time.
+    pub container_runtime: Option<ContainerRuntime>,
+    /// Longest line a stdio server may write, in bytes. Default 16777216 (16 MiB).
+    pub max_line_bytes: Option<Count>,
+    /// Lines of each server's stderr kept for diagnostics. Default 200.
+    pub stderr_lines: Option<Count>,
+    /// How long an idle client session lives (alias `sessionTimeout`). Default 6h.
+    #[serde(alias = "sessionTimeout")]
+    pub session_idle_timeout: Option<DurationValue>,
+}
+
+/// One server of the mcpServers shape: exactly one of `command`, `container` or `url`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct McpServer {
+    /// `local`/`stdio` (a process or container) or `http`. Default: `http` when `url` is set,
+    /// else `stdio`. `sse` is rejected: the old HTTP+SSE transport is not supported yet.
+    #[serde(rename = "type")]
+    pub server_type: Option<ServerType>,
+    /// Program to run as a local stdio server.
+    pub command: Option<String>,
+    /// Arguments of `command`.
+    pub args: Option<Vec<String>>,
+    /// Environment variables; `""` passes the gateway's own value through.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Directory the process starts in (alias `workingDirectory`).
+    #[serde(alias = "workingDirectory")]
+    pub cwd: Option<String>,
+    /// Container image to run as a stdio server, instead of `command`.
+    pub container: Option<String>,
+    /// Replaces the image's entrypoint (container only).
+    pub entrypoint: Option<String>,
+    /// Arguments after the image name (container only).
+    pub entrypoint_args: Option<Vec<String>>,
+    /// Bind mounts `"/host:/container[:ro|rw]"`, mode `ro` by default (container only).
+    pub mounts: Option<Vec<String>>,
+    /// Container network (container only).
+    pub network: Option<String>,
+    /// URL of a remote Streamable HTTP server.
+    pub url: Option<String>,
+    /// HTTP headers for the remote server (url only); values are secrets.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Allow-list of tool names; absent or `["*"]` means all tools.
+    pub tools: Option<Vec<String>>,
+    /// Overrides the gateway's request timeout for this server.
+    pub request_timeout: Option<DurationValue>,
+}
+
+impl From<McpServer> for RawServer {
+    fn from(s: McpServer) -> Self {
+        RawServer {
+            server_type: s.server_type,
+            command: s.command,
+            args: s.args,
+            env: s.env,
+            working_directory: s.cwd,
+            container: s.container,
+            entrypoint: s.entrypoint,
+            entrypoint_args: s.entrypoint_args,
+            mounts: s.mounts,
+            network: s.network,
+            url: s.url,
+            headers: s.headers,
+            tools: s.tools,
+            request_timeout: s.request_timeout,
+        }
+    }
+}
+
+/// The listen address the mcpServers shape asks for, before validation.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PortAndDomain {
+    pub port: Option<Count>,
+    pub domain: Option<String>,
+}
+
+impl McpGateway {
+    /// Splits into the common gateway settings and the shape's own `port`/`domain`.
+    pub(crate) fn into_parts(self) -> (RawGateway, PortAndDomain) {
+        let common = RawGateway {
+            listen: self.listen,
+            mode: self.mode,
+            request_timeout: self.request_timeout,
+            startup_timeout: self.startup_timeout,
+            shutdown_grace: self.shutdown_grace,
+            tool_prefix: self.tool_prefix,
+            separator: self.separator,
+            page_size: self.page_size,
+            allowed_hosts: self.allowed_hosts,
+            allowed_origins: self.allowed_origins,
+            container_runtime: self.container_runtime,
+            max_line_bytes: self.max_line_bytes,
+            stderr_lines: self.stderr_lines,
+            session_idle_timeout: self.session_idle_timeout,
+        };
+        (
+            common,
+            PortAndDomain {
+                port: self.port,
+                domain: self.domain,
+            },
+        )
+    }
+}

@@ -1,0 +1,14 @@
+//! The raw model: what serde reads, before any validation.
+//!
+//! Two document shapes share one set of server and gateway types: the mcpServers shape
+//! converts into the servers shape's types. Every struct denies unknown fields, and the doc
+//! comments are the source of the JSON Schema descriptions.
+
+mod mcp;
+mod servers;
+mod values;
+
+pub(crate) use mcp::{McpDocument, PortAndDomain};
+pub(crate) use servers::{RawGateway, RawServer, ServerType, ServersDocument};
+pub use values::parse_duration;
+pub(crate) use values::Count;

@@ -1,0 +1,115 @@
+//! The "servers shape": `[gateway]` and `[servers.<id>]` with snake_case keys.
+//!
+//! This is the native shape of FlowGuard's TOML and YAML files (JSON files may use it too).
+//! The doc comments here become the JSON Schema descriptions and the config reference.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::values::{Count, DurationValue};
+use crate::{ContainerRuntime, Mode, PrefixMode};
+
+/// A FlowGuard configuration in the servers shape (`[gateway]`, `[servers.<id>]`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServersDocument {
+    /// URL of a JSON Schema for editors; ignored by the gateway.
+    #[serde(rename = "$schema")]
+    #[allow(dead_code)] // accepted so that editors can point at the schema; nothing reads it
+    pub schema: Option<String>,
+    /// Gateway-wide settings; every key is optional.
+    pub gateway: Option<RawGateway>,
+    /// The servers, by id. Ids are letters, digits, `_` and `-`.
+    pub servers: BTreeMap<String, RawServer>,
+}
+
+/// Gateway-wide settings (`[gateway]`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGateway {
+    /// Address to listen on, `host:port` (`[::1]:3000` for IPv6; `localhost:PORT` means
+    /// 127.0.0.1). Default: the command line's `--listen`, else 127.0.0.1:3000.
+    pub listen: Option<String>,
+    /// `routed` (each server at /mcp/<id>), `unified` (all servers at /mcp) or `both`.
+    /// Default: the command line's choice.
+    pub mode: Option<Mode>,
+    /// How long a request may wait for a server's answer. Default 60s.
+    pub request_timeout: Option<DurationValue>,
+    /// How long a server may take to start and answer `initialize`. Default 30s.
+    pub startup_timeout: Option<DurationValue>,
+    /// How long in-flight requests may finish after shutdown begins. Default 30s.
+    pub shutdown_grace: Option<DurationValue>,
+    /// When unified mode prefixes tool names with the server id: `always`, `conditional`
+    /// (only on a clash) or `never`. Default `always`.
+    pub tool_prefix: Option<PrefixMode>,
+    /// Text between server id and tool name in prefixed names. Default `___`.
+    pub separator: Option<String>,
+    /// Items per page of aggregated lists; 0 means no pagination. Default 0.
+    pub page_size: Option<Count>,
+    /// Extra `Host` header values accepted besides the loopback ones. Default none.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Extra `Origin` header values accepted besides the loopback ones. Default none.
+    pub allowed_origins: Option<Vec<String>>,
+    /// `docker` or `podman` for container servers. Default: detected at run time.
+    pub container_runtime: Option<ContainerRuntime>,
+    /// Longest line a stdio server may write, in bytes. Default 16777216 (16 MiB).
+    pub max_line_bytes: Option<Count>,
+    /// Lines of each server's stderr kept for diagnostics. Default 200.
+    pub stderr_lines: Option<Count>,
+    /// How long an idle client session lives. Default 6h.
+    pub session_idle_timeout: Option<DurationValue>,
+}
+
+/// How a server is reached. Inferred when absent: `url` means `http`, otherwise `stdio`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ServerType {
+    /// A local process or container speaking JSON-RPC on stdin/stdout.
+    Stdio,
+    /// Same as `stdio` (the MCP Gateway Specification's name).
+    Local,
+    /// A remote Streamable HTTP server at `url`.
+    Http,
+}
+
+/// One server (`[servers.<id>]`): exactly one of `command`, `container` or `url`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    /// `stdio`, `local` (same as stdio) or `http`. Default: `http` when `url` is set, else
+    /// `stdio`.
+    #[serde(rename = "type")]
+    pub server_type: Option<ServerType>,
+    /// Program to run as a local stdio server (looked up in PATH).
+    pub command: Option<String>,
+    /// Arguments of `command`.
+    pub args: Option<Vec<String>>,
+    /// Environment variables for the process or container. The empty string `""` passes the
+    /// gateway's own value of that variable through.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Directory the process starts in (must exist); for a container, an absolute path inside
+    /// it.
+    pub working_directory: Option<String>,
+    /// Container image to run as a stdio server, instead of `command`.
+    pub container: Option<String>,
+    /// Replaces the image's entrypoint (container only).
+    pub entrypoint: Option<String>,
+    /// Arguments after the image name (container only).
+    pub entrypoint_args: Option<Vec<String>>,
+    /// Bind mounts `"/host/path:/container/path[:ro|rw]"`, both absolute; mode defaults to
+    /// `ro` (container only).
+    pub mounts: Option<Vec<String>>,
+    /// Container network, e.g. `none` or `bridge` (container only).
+    pub network: Option<String>,
+    /// URL of a remote Streamable HTTP server (`http://` or `https://`).
+    pub url: Option<String>,
+    /// HTTP headers sent to the remote server, e.g. `Authorization = "Bearer ${TOKEN}"` (url
+    /// only). Values are treated as secrets and never logged.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Allow-list of tool names; absent or `["*"]` means all tools.
+    pub tools: Option<Vec<String>>,
+    /// Overrides the gateway's request timeout for this server.
+    pub request_timeout: Option<DurationValue>,
+}

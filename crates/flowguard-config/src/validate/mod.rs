@@ -1,0 +1,137 @@
+//! Raw model → runtime model: every check that needs more than a type.
+//!
+//! Errors name the path in the shape the user wrote (`servers.echo.working_directory` or
+//! `mcpServers.echo.cwd`), which is why the shape travels with the context.
+
+mod checks;
+mod gateway;
+mod server;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::raw::{PortAndDomain, RawGateway, RawServer};
+use crate::{Config, ConfigError};
+
+/// Which document shape the configuration uses; decides key spelling in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// `[servers.<id>]`, snake_case keys.
+    Servers,
+    /// `{"mcpServers": {...}}`, camelCase keys.
+    McpServers,
+}
+
+impl Shape {
+    /// The top-level key holding the servers.
+    pub(crate) fn servers_key(self) -> &'static str {
+        match self {
+            Shape::Servers => "servers",
+            Shape::McpServers => "mcpServers",
+        }
+    }
+
+    /// A key as this shape spells it, from its snake_case name.
+    pub(crate) fn key(self, snake: &str) -> String {
+        match (self, snake) {
+            (Shape::Servers, _) => snake.to_owned(),
+            (Shape::McpServers, "working_directory") => "cwd".to_owned(),
+            (Shape::McpServers, _) => {
+                let mut parts = snake.split('_');
+                let mut camel = parts.next().unwrap_or_default().to_owned();
+                for part in parts {
+                    let mut chars = part.chars();
+                    camel.extend(chars.next().map(|c| c.to_ascii_uppercase()));
+                    camel.push_str(chars.as_str());
+                }
+                camel
+            }
+        }
+    }
+}
+
+/// What validation needs besides the raw values.
+pub(crate) struct Ctx<'a> {
+    /// File path or `<stdin>`.
+    pub source: &'a str,
+    pub shape: Shape,
+    /// Paths of values that `${...}` expansion made empty (not the passthrough marker).
+    pub emptied: &'a BTreeSet<String>,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn invalid(
+        &self,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            source_name: self.source.to_owned(),
+            path: path.into(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub(crate) fn invalid_hint(
+        &self,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            source_name: self.source.to_owned(),
+            path: path.into(),
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    /// `gateway.<key>` in this shape's spelling.
+    pub(crate) fn gateway_path(&self, snake: &str) -> String {
+        format!("gateway.{}", self.shape.key(snake))
+    }
+}
+
+/// A deserialized document, either shape, in the common raw types.
+pub(crate) struct Document {
+    pub gateway: RawGateway,
+    pub port_and_domain: PortAndDomain,
+    pub servers: BTreeMap<String, RawServer>,
+}
+
+/// Validates a document into the runtime model.
+pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigError> {
+    if document.servers.is_empty() {
+        return Err(ConfigError::NoServers {
+            source_name: ctx.source.to_owned(),
+        });
+    }
+    let gateway = gateway::settings(document.gateway, document.port_and_domain, ctx)?;
+    let servers = document
+        .servers
+        .into_iter()
+        .map(|(id, raw)| server::server(id, raw, &gateway, ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Config {
+        gateway,
+        servers,
+        source: ctx.source.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shape;
+
+    #[test]
+    fn keys_are_spelled_per_shape() {
+        assert_eq!(Shape::Servers.key("entrypoint_args"), "entrypoint_args");
+        assert_eq!(Shape::McpServers.key("entrypoint_args"), "entrypointArgs");
+        assert_eq!(
+            Shape::McpServers.key("session_idle_timeout"),
+            "sessionIdleTimeout"
+        );
+        assert_eq!(Shape::McpServers.key("working_directory"), "cwd");
+        assert_eq!(Shape::McpServers.key("url"), "url");
+    }
+}

@@ -1,0 +1,416 @@
+//! The catalog: tools, prompts, resources and resource templates of every server, fetched
+//! (all pages), filtered by each server's `tools` allow-list, named for the endpoint (unified
+//! names are `id___name` by default), and cached until a server says its list changed or
+//! restarts. Lists are served from here, and names and URIs are resolved to their server.
+
+use crate::uri_template::UriTemplate;
+use flowguard_config::PrefixMode;
+use flowguard_upstream::{StateKind, Upstream};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The four lists MCP servers offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListKind {
+    Tools,
+    Prompts,
+    Resources,
+    Templates,
+}
+
+impl ListKind {
+    pub fn from_method(method: &str) -> Option<Self> {
+        Some(match method {
+            "tools/list" => ListKind::Tools,
+            "prompts/list" => ListKind::Prompts,
+            "resources/list" => ListKind::Resources,
+            "resources/templates/list" => ListKind::Templates,
+            _ => return None,
+        })
+    }
+
+    pub fn method(self) -> &'static str {
+        match self {
+            ListKind::Tools => "tools/list",
+            ListKind::Prompts => "prompts/list",
+            ListKind::Resources => "resources/list",
+            ListKind::Templates => "resources/templates/list",
+        }
+    }
+
+    /// The result field holding the items.
+    pub fn field(self) -> &'static str {
+        match self {
+            ListKind::Tools => "tools",
+            ListKind::Prompts => "prompts",
+            ListKind::Resources => "resources",
+            ListKind::Templates => "resourceTemplates",
+        }
+    }
+
+    /// The server capability that says the list exists.
+    fn capability(self) -> &'static str {
+        match self {
+            ListKind::Tools => "tools",
+            ListKind::Prompts => "prompts",
+            ListKind::Resources | ListKind::Templates => "resources",
+        }
+    }
+
+    /// Tools and prompts are called by name, so their names are prefixed in unified mode.
+    fn named(self) -> bool {
+        matches!(self, ListKind::Tools | ListKind::Prompts)
+    }
+}
+
+/// One endpoint's view of one list.
+#[derive(Default)]
+pub struct View {
+    pub items: Vec<Box<RawValue>>,
+    /// Public name → (server index, the server's own name).
+    names: HashMap<String, (usize, String)>,
+    uris: HashMap<String, usize>,
+    templates: Vec<(UriTemplate, usize)>,
+    /// Restart counts of the servers when this was built; a restart makes it stale.
+    stamps: Vec<(usize, u32)>,
+    /// False when a server could not be asked: rebuilt on next use.
+    complete: bool,
+}
+
+/// Which servers an endpoint shows: all (unified) or one (routed), by index.
+pub type ScopeKey = Option<usize>;
+
+pub struct Catalog {
+    servers: Vec<Upstream>,
+    prefix: PrefixMode,
+    separator: String,
+    views: Mutex<HashMap<(ScopeKey, ListKind), Arc<View>>>,
+}
+
+/// How many pages of one server's list are read before giving up on a runaway cursor.
+const MAX_PAGES: usize = 100;
+
+#[derive(Deserialize)]
+struct ItemKeys<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    uri: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "uriTemplate")]
+    uri_template: Option<Cow<'a, str>>,
+}
+
+impl Catalog {
+    pub fn new(servers: Vec<Upstream>, prefix: PrefixMode, separator: String) -> Self {
+        Catalog {
+            servers,
+            prefix,
+            separator,
+            views: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn servers(&self) -> &[Upstream] {
+        &self.servers
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.servers.iter().position(|s| s.id() == id)
+    }
+
+    /// Forgets cached lists of one server (it announced a change).
+    pub fn invalidate(&self, server: &str, kind: Option<ListKind>) {
+        let Some(idx) = self.index_of(server) else {
+            return;
+        };
+        let mut views = self.lock();
+        views.retain(|(scope, k), _| {
+            let hit = scope.is_none_or(|s| s == idx) && kind.is_none_or(|want| want == *k);
+            !hit
+        });
+    }
+
+    /// The current view, built (by asking the servers) when missing or stale.
+    pub async fn view(&self, scope: ScopeKey, kind: ListKind) -> Arc<View> {
+        if let Some(v) = self.lock().get(&(scope, kind)) {
+            if v.complete && self.fresh(v) {
+                return v.clone();
+            }
+        }
+        let view = Arc::new(self.build(scope, kind).await);
+        self.lock().insert((scope, kind), view.clone());
+        view
+    }
+
+    fn fresh(&self, v: &View) -> bool {
+        v.stamps
+            .iter()
+            .all(|(i, r)| self.servers[*i].state().restarts == *r)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(ScopeKey, ListKind), Arc<View>>> {
+        self.views.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn build(&self, scope: ScopeKey, kind: ListKind) -> View {
+        let indices: Vec<usize> = match scope {
+            Some(i) => vec![i],
+            None => (0..self.servers.len()).collect(),
+        };
+        let fetches = indices.iter().map(|&i| self.fetch(i, kind));
+        let results = futures_util::future::join_all(fetches).await;
+        let mut view = View {
+            complete: true,
+            ..View::default()
+        };
+        let mut lists = Vec::new();
+        for (&i, result) in indices.iter().zip(results) {
+            view.stamps.push((i, self.servers[i].state().restarts));
+            match result {
+                Ok(items) => lists.push((i, items)),
+                Err(reason) => {
+                    tracing::warn!(
+                        server = self.servers[i].id(),
+                        "{} failed: {reason}",
+                        kind.method()
+                    );
+                    view.complete = false;
+                }
+            }
+        }
+        self.assemble(&mut view, kind, lists, scope.is_none());
+        view
+    }
+
+    /// Reads every page of one server's list; empty when the server does not offer it.
+    async fn fetch(&self, idx: usize, kind: ListKind) -> Result<Vec<Box<RawValue>>, String> {
+        let server = &self.servers[idx];
+        if server.state().kind != StateKind::Ready {
+            server.ready().await.map_err(|e| e.to_string())?;
+        }
+        let offers = server
+            .init_result()
+            .and_then(|r| {
+                r.get("capabilities")
+                    .map(|c| c.get(kind.capability()).is_some())
+            })
+            .unwrap_or(false);
+        if !offers {
+            return Ok(vec![]);
+        }
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = match &cursor {
+                Some(c) => serde_json::json!({ "cursor": c }),
+                None => serde_json::json!({}),
+            };
+            let raw = serde_json::value::to_raw_value(&params).expect("a Value serializes");
+            let reply = server
+                .request(kind.method(), Some(&raw))
+                .await
+                .map_err(|e| e.to_string())?;
+            let result =
+                reply.map_err(|e| format!("the server answered with an error: {}", e.get()))?;
+            let page: HashMap<String, &RawValue> =
+                serde_json::from_str(result.get()).map_err(|e| e.to_string())?;
+            if let Some(list) = page.get(kind.field()) {
+                let mut more: Vec<Box<RawValue>> =
+                    serde_json::from_str(list.get()).map_err(|e| e.to_string())?;
+                items.append(&mut more);
+            }
+            let next = page
+                .get("nextCursor")
+                .and_then(|c| serde_json::from_str::<String>(c.get()).ok());
+            match next {
+                Some(next) if !next.is_empty() => cursor = Some(next),
+                _ => return Ok(items),
+            }
+        }
+        Err(format!("more than {MAX_PAGES} pages"))
+    }
+
+    fn assemble(
+        &self,
+        view: &mut View,
+        kind: ListKind,
+        lists: Vec<(usize, Vec<Box<RawValue>>)>,
+        unified: bool,
+    ) {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        let mut keyed = Vec::new();
+        for (i, items) in lists {
+            for item in items {
+                let Ok(keys) = serde_json::from_str::<ItemKeys>(item.get()) else {
+                    continue;
+                };
+                let name = keys.name.as_deref().unwrap_or_default().to_string();
+                if kind == ListKind::Tools && !self.allowed(i, &name) {
+                    continue;
+                }
+                if let Some(uri) = keys.uri.as_deref() {
+                    view.uris.entry(uri.to_string()).or_insert(i);
+                }
+                if let Some(t) = keys.uri_template.as_deref() {
+                    view.templates.push((UriTemplate::new(t), i));
+                }
+                *counts.entry(name.clone()).or_default() += 1;
+                keyed.push((i, name, item));
+            }
+        }
+        for (i, name, item) in keyed {
+            if !kind.named() {
+                view.items.push(item);
+                continue;
+            }
+            let prefixed = unified
+                && match self.prefix {
+                    PrefixMode::Always => true,
+                    PrefixMode::Conditional => counts[&name] > 1,
+                    PrefixMode::Never => false,
+                };
+            let public = if prefixed {
+                format!("{}{}{}", self.servers[i].id(), self.separator, name)
+            } else {
+                name.clone()
+            };
+            if view.names.contains_key(&public) {
+                tracing::warn!(server = self.servers[i].id(), "{} `{public}` is hidden: an earlier server has the same name (tool_prefix = \"never\")", kind.field());
+                continue;
+            }
+            let item = if prefixed {
+                self.rename(&item, &public, self.servers[i].id())
+            } else {
+                item
+            };
+            view.names.insert(public, (i, name));
+            view.items.push(item);
+        }
+    }
+
+    fn allowed(&self, idx: usize, tool: &str) -> bool {
+        match &self.servers[idx].config().tools {
+            None => true,
+            Some(list) => list.iter().any(|t| t == "*" || t == tool),
+        }
+    }
+
+    fn rename(&self, item: &RawValue, public: &str, server: &str) -> Box<RawValue> {
+        let Ok(mut v) =
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(item.get())
+        else {
+            return item.to_owned();
+        };
+        v.insert("name".into(), public.into());
+        let desc = v.get("description").and_then(|d| d.as_str()).unwrap_or("");
+        v.insert(
+            "description".into(),
+            format!("[{server}] {desc}").trim_end().into(),
+        );
+        serde_json::value::to_raw_value(&v).expect("a Map serializes")
+    }
+
+    /// The server and its own name for a public tool or prompt name.
+    pub async fn resolve_name(
+        &self,
+        scope: ScopeKey,
+        kind: ListKind,
+        name: &str,
+    ) -> Option<(Upstream, String)> {
+        let view = self.view(scope, kind).await;
+        view.names
+            .get(name)
+            .map(|(i, n)| (self.servers[*i].clone(), n.clone()))
+    }
+
+    /// The server that owns a resource URI: a listed resource, else a matching template.
+    pub async fn resolve_uri(&self, scope: ScopeKey, uri: &str) -> Option<Upstream> {
+        let resources = self.view(scope, ListKind::Resources).await;
+        if let Some(i) = resources.uris.get(uri) {
+            return Some(self.servers[*i].clone());
+        }
+        let templates = self.view(scope, ListKind::Templates).await;
+        templates
+            .templates
+            .iter()
+            .find(|(t, _)| t.matches(uri))
+            .map(|(_, i)| self.servers[*i].clone())
+    }
+}
+
+/// One page of a view as a list result: `{"<field>":[...],"nextCursor":"..."}`. The cursor is
+/// the offset of the next page; `page_size` 0 means everything at once.
+pub fn page(
+    view: &View,
+    kind: ListKind,
+    cursor: Option<&str>,
+    page_size: usize,
+) -> Result<Vec<u8>, String> {
+    let start = match cursor {
+        None => 0,
+        Some(c) => c
+            .parse::<usize>()
+            .ok()
+            .filter(|s| *s <= view.items.len())
+            .ok_or_else(|| format!("invalid cursor {c:?}"))?,
+    };
+    let end = if page_size == 0 {
+        view.items.len()
+    } else {
+        (start + page_size).min(view.items.len())
+    };
+    let size: usize = view.items[start..end]
+        .iter()
+        .map(|i| i.get().len() + 1)
+        .sum();
+    let mut out = Vec::with_capacity(size + 64);
+    out.extend_from_slice(format!("{{\"{}\":[", kind.field()).as_bytes());
+    for (n, item) in view.items[start..end].iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item.get().as_bytes());
+    }
+    out.push(b']');
+    if end < view.items.len() {
+        out.extend_from_slice(format!(",\"nextCursor\":\"{end}\"").as_bytes());
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view_of(n: usize) -> View {
+        let items = (0..n)
+            .map(|i| RawValue::from_string(format!("{{\"name\":\"t{i}\"}}")).unwrap())
+            .collect();
+        View {
+            items,
+            complete: true,
+            ..View::default()
+        }
+    }
+
+    #[test]
+    fn pages_walk_the_whole_list() {
+        let v = view_of(5);
+        let p1: serde_json::Value =
+            serde_json::from_slice(&page(&v, ListKind::Tools, None, 2).unwrap()).unwrap();
+        assert_eq!(p1["tools"].as_array().unwrap().len(), 2);
+        assert_eq!(p1["nextCursor"], "2");
+        let p3: serde_json::Value =
+            serde_json::from_slice(&page(&v, ListKind::Tools, Some("4"), 2).unwrap()).unwrap();
+        assert_eq!(p3["tools"][0]["name"], "t4");
+        assert!(p3.get("nextCursor").is_none());
+        assert!(page(&v, ListKind::Tools, Some("x"), 2).is_err());
+        let all: serde_json::Value =
+            serde_json::from_slice(&page(&v, ListKind::Tools, None, 0).unwrap()).unwrap();
+        assert_eq!(all["tools"].as_array().unwrap().len(), 5);
+    }
+}

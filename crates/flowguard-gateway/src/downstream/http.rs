@@ -1,0 +1,272 @@
+//! The Streamable HTTP endpoints: `/mcp` (unified), `/mcp/{server}` (routed), `/health` and
+//! `/close`. POST carries client messages, GET opens the server-to-client stream, DELETE ends a
+//! session (MCP transports spec, revisions 2025-03-26 to 2025-11-25).
+
+use super::guard::{self, HostGuard};
+use super::reply::{self, Accept};
+use crate::error::Rejection;
+use crate::gateway::Gateway;
+use crate::health;
+use crate::identity;
+use crate::router;
+use crate::session::{new_session_id, ClientHello, Scope, Session};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use flowguard_config::Mode;
+use flowguard_protocol::envelope::EnvelopeError;
+use flowguard_protocol::{encode, methods, versions, Envelope, ErrorCode, Kind};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+
+/// The whole HTTP surface for a gateway listening on `listen`.
+pub fn app(gw: Arc<Gateway>, listen: SocketAddr) -> Router {
+    let host_guard = Arc::new(HostGuard::new(
+        listen,
+        &gw.settings.allowed_hosts,
+        &gw.settings.allowed_origins,
+    ));
+    let unified = get(get_unified).post(post_unified).delete(delete_unified);
+    let routed = get(get_routed).post(post_routed).delete(delete_routed);
+    Router::new()
+        .route("/mcp", unified.clone())
+        .route("/mcp/", unified)
+        .route("/mcp/{server}", routed.clone())
+        .route("/mcp/{server}/", routed)
+        .route("/health", get(health::health))
+        .route("/close", post(health::close))
+        .layer(axum::middleware::from_fn_with_state(
+            host_guard,
+            guard::check_request,
+        ))
+        .with_state(gw)
+}
+
+fn unified_scope(gw: &Gateway) -> Result<Scope, Rejection> {
+    match gw.mode {
+        Mode::Routed => Err(Rejection::NoEndpoint(
+            "the unified endpoint /mcp is off (routed mode); use /mcp/<server>".into(),
+        )),
+        _ => Ok(Scope::Unified),
+    }
+}
+
+fn routed_scope(gw: &Gateway, server: &str) -> Result<Scope, Rejection> {
+    if gw.mode == Mode::Unified {
+        return Err(Rejection::NoEndpoint(
+            "per-server endpoints are off (unified mode); use /mcp".into(),
+        ));
+    }
+    match gw.server(server) {
+        Some(s) => Ok(Scope::Routed(Arc::from(s.id()))),
+        None => {
+            let ids: Vec<&str> = gw.servers().iter().map(|s| s.id()).collect();
+            Err(Rejection::UnknownServer(server.to_string(), ids.join(", ")))
+        }
+    }
+}
+
+async fn post_unified(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    match unified_scope(&gw) {
+        Ok(scope) => post_message(gw, scope, headers, body).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn post_routed(
+    State(gw): State<Arc<Gateway>>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match routed_scope(&gw, &server) {
+        Ok(scope) => post_message(gw, scope, headers, body).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn get_unified(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    unified_scope(&gw).map_or_else(IntoResponse::into_response, |scope| {
+        open_stream(&gw, scope, &headers)
+    })
+}
+
+async fn get_routed(
+    State(gw): State<Arc<Gateway>>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    routed_scope(&gw, &server).map_or_else(IntoResponse::into_response, |scope| {
+        open_stream(&gw, scope, &headers)
+    })
+}
+
+async fn delete_unified(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    unified_scope(&gw).map_or_else(IntoResponse::into_response, |scope| {
+        end_session(&gw, scope, &headers)
+    })
+}
+
+async fn delete_routed(
+    State(gw): State<Arc<Gateway>>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    routed_scope(&gw, &server).map_or_else(IntoResponse::into_response, |scope| {
+        end_session(&gw, scope, &headers)
+    })
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The session a request names. Missing → 400; unknown, ended, or of another endpoint → 404.
+fn session_for(
+    gw: &Gateway,
+    scope: &Scope,
+    headers: &HeaderMap,
+) -> Result<Arc<Session>, Rejection> {
+    let id = header(headers, SESSION_HEADER).ok_or(Rejection::MissingSession)?;
+    let session = gw
+        .sessions
+        .get(id)
+        .filter(|s| &s.scope == scope)
+        .ok_or(Rejection::UnknownSession)?;
+    session.touch();
+    Ok(session)
+}
+
+fn check_version(headers: &HeaderMap) -> Result<(), Rejection> {
+    match header(headers, VERSION_HEADER) {
+        // Any supported revision is accepted, not only the negotiated one: real clients drift.
+        Some(v) if !versions::is_supported(v) => Err(Rejection::UnsupportedVersion(
+            v.to_string(),
+            versions::SUPPORTED.join(", "),
+        )),
+        _ => Ok(()),
+    }
+}
+
+async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: Bytes) -> Response {
+    if gw.lifecycle.is_closing() {
+        return Rejection::ShuttingDown.into_response();
+    }
+    let _in_flight = gw.lifecycle.enter();
+    let content_type = header(&headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
+    if !content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
+        return Rejection::ContentType.into_response();
+    }
+    let accept = Accept::parse(header(&headers, header::ACCEPT.as_str()));
+    if !accept.json && !accept.sse {
+        return Rejection::NotAcceptable("application/json and text/event-stream").into_response();
+    }
+    if let Err(r) = check_version(&headers) {
+        return r.into_response();
+    }
+    let env = match Envelope::parse(&body) {
+        Ok(env) => env,
+        Err(EnvelopeError::Parse(e)) => return Rejection::Parse(e).into_response(),
+        Err(e) => return Rejection::Invalid(e.to_string()).into_response(),
+    };
+    let kind = env.kind().expect("parse checked the kind");
+    if kind == Kind::Request && env.method() == methods::INITIALIZE {
+        return initialize(&gw, scope, &headers, &env, accept).await;
+    }
+    let session = match session_for(&gw, &scope, &headers) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    match kind {
+        Kind::Notification => {
+            router::notification(&gw, &session, &env);
+            reply::accepted()
+        }
+        Kind::Response => {
+            router::response(&gw, &session, &env);
+            reply::accepted()
+        }
+        Kind::Request => {
+            let client_id = env.id.map_or("null", |i| i.get()).to_string();
+            let outcome = router::request(&gw, &session, &env).await;
+            reply::respond(outcome, &client_id, accept, session).await
+        }
+    }
+}
+
+async fn initialize(
+    gw: &Gateway,
+    scope: Scope,
+    headers: &HeaderMap,
+    env: &Envelope<'_>,
+    accept: Accept,
+) -> Response {
+    let id = env.id.map_or("null", |i| i.get());
+    let params: serde_json::Value = env
+        .params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_default();
+    let version = router::negotiate(&params);
+    let result = match router::initialize_result(gw, &scope, version).await {
+        Ok(r) => r,
+        Err(e) => return reply::json(encode::error(Some(id), ErrorCode::Unavailable, &e), accept),
+    };
+    let hello = ClientHello {
+        protocol_version: version.to_string(),
+        capabilities: params.get("capabilities").cloned().unwrap_or_default(),
+        client_info: params.get("clientInfo").cloned().unwrap_or_default(),
+    };
+    let agent = identity::agent_from_headers(headers);
+    let session = Arc::new(Session::new(new_session_id(), scope, agent, hello));
+    session.touch();
+    tracing::info!(
+        session = %session.id,
+        agent = session.agent.as_deref().map(identity::loggable).unwrap_or_else(|| "-".into()),
+        client = %session.hello.client_info.get("name").and_then(|n| n.as_str()).unwrap_or("?"),
+        version,
+        endpoint = ?session.scope,
+        "session started"
+    );
+    gw.sessions.insert(session.clone());
+    let mut response = reply::json(encode::result_value(id, &result), accept);
+    let sid = HeaderValue::from_str(&session.id).expect("hex ids are valid header values");
+    response.headers_mut().insert(SESSION_HEADER, sid);
+    response
+}
+
+fn open_stream(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
+    if gw.lifecycle.is_closing() {
+        return Rejection::ShuttingDown.into_response();
+    }
+    if !Accept::parse(header(headers, header::ACCEPT.as_str())).sse {
+        return Rejection::NotAcceptable("text/event-stream").into_response();
+    }
+    if let Err(r) = check_version(headers) {
+        return r.into_response();
+    }
+    match session_for(gw, &scope, headers) {
+        Ok(session) => reply::get_stream(session.open_stream()),
+        Err(r) => r.into_response(),
+    }
+}
+
+fn end_session(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
+    match session_for(gw, &scope, headers) {
+        Ok(session) => {
+            gw.end_session(&session);
+            tracing::info!(session = %session.id, "session ended by the client");
+            StatusCode::OK.into_response()
+        }
+        Err(r) => r.into_response(),
+    }
+}

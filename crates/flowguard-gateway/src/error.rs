@@ -1,0 +1,75 @@
+//! Every error the gateway itself produces on its HTTP endpoints, and the one function that maps
+//! each to an HTTP status and a JSON-RPC error (`docs/errors.md` lists them all).
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use flowguard_protocol::encode;
+
+/// Why a message was refused before reaching any server.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    #[error(
+        "Bad Request: missing Mcp-Session-Id header; send initialize first to start a session"
+    )]
+    MissingSession,
+    #[error("Session not found: it ended or never existed; send initialize to start a new one")]
+    UnknownSession,
+    #[error("Bad Request: unsupported MCP-Protocol-Version {0:?}; supported: {1}")]
+    UnsupportedVersion(String, String),
+    #[error("Unsupported Media Type: Content-Type must be application/json")]
+    ContentType,
+    #[error("Not Acceptable: Accept must include {0}")]
+    NotAcceptable(&'static str),
+    #[error("Parse error: {0}")]
+    Parse(String),
+    #[error("Invalid Request: {0}")]
+    Invalid(String),
+    #[error("Service Unavailable: the gateway is shutting down")]
+    ShuttingDown,
+    #[error("Forbidden: {0}")]
+    Forbidden(String),
+    #[error("Not Found: no server '{0}' is configured (configured: {1})")]
+    UnknownServer(String, String),
+    #[error("Not Found: {0}")]
+    NoEndpoint(String),
+}
+
+impl Rejection {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::MissingSession
+            | Rejection::UnsupportedVersion(..)
+            | Rejection::Parse(_)
+            | Rejection::Invalid(_) => StatusCode::BAD_REQUEST,
+            Rejection::UnknownSession | Rejection::UnknownServer(..) | Rejection::NoEndpoint(_) => {
+                StatusCode::NOT_FOUND
+            }
+            Rejection::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rejection::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::Forbidden(_) => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// The JSON-RPC code. None of these is a 2026-07-28 code (-32020..-32022), so a dual-era
+    /// client probing with `server/discover` falls back to `initialize`.
+    pub fn code(&self) -> i64 {
+        match self {
+            Rejection::Parse(_) => -32700,
+            Rejection::Invalid(_) | Rejection::ContentType | Rejection::NotAcceptable(_) => -32600,
+            _ => -32000,
+        }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let body = encode::error_with_data(None, self.code(), &self.to_string(), None);
+        (
+            self.status(),
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
+    }
+}

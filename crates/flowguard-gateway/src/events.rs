@@ -1,0 +1,183 @@
+//! Messages servers send on their own: requests to a client (sampling, elicitation, roots) and
+//! notifications (logging, list changes, resource updates, cancellations). Each goes to the
+//! client session it concerns, on the stream of the request it relates to when there is one
+//! (that is where clients look for it), else on the session's GET stream.
+
+use crate::catalog::ListKind;
+use crate::gateway::{Gateway, Outstanding};
+use crate::session::Session;
+use bytes::Bytes;
+use flowguard_protocol::{encode, methods, ErrorCode, RawId};
+use flowguard_upstream::{Frame, Related, Upstream, UpstreamEvents};
+use serde_json::value::RawValue;
+use std::sync::{Arc, Weak};
+
+pub(crate) struct EventRouter {
+    gateway: Weak<Gateway>,
+}
+
+impl EventRouter {
+    pub(crate) fn new(gateway: Weak<Gateway>) -> Self {
+        EventRouter { gateway }
+    }
+}
+
+/// Sessions that see a server, most recently active first.
+fn sessions_of(gw: &Gateway, server: &str) -> Vec<Arc<Session>> {
+    let mut v: Vec<_> = gw
+        .sessions
+        .all()
+        .into_iter()
+        .filter(|s| s.scope.includes(server))
+        .collect();
+    v.sort_by_key(|s| s.idle_for());
+    v
+}
+
+fn refuse(upstream: &Upstream, server_id: &RawValue, message: &str) {
+    let err = serde_json::json!({ "code": ErrorCode::MethodNotFound as i64, "message": message });
+    let raw = serde_json::value::to_raw_value(&err).expect("a Value serializes");
+    upstream.respond(server_id, None, Some(&raw));
+}
+
+impl UpstreamEvents for EventRouter {
+    fn server_request(
+        &self,
+        upstream: &Upstream,
+        server_id: RawId,
+        method: &str,
+        params: Option<&RawValue>,
+        related: Option<Related>,
+    ) {
+        let Some(gw) = self.gateway.upgrade() else {
+            return;
+        };
+        // The client whose request is in flight, else the most recently active one that has a
+        // GET stream to carry the request.
+        let target = related
+            .as_ref()
+            .and_then(|r| gw.sessions.get(&r.session))
+            .or_else(|| {
+                sessions_of(&gw, upstream.id())
+                    .into_iter()
+                    .find(|s| s.has_stream())
+            });
+        let Some(session) = target else {
+            refuse(
+                upstream,
+                &server_id,
+                &format!("no client session can answer {method} right now"),
+            );
+            return;
+        };
+        if !session.hello.supports(method) {
+            refuse(
+                upstream,
+                &server_id,
+                &format!("the client did not declare the capability {method} needs"),
+            );
+            return;
+        }
+        let gw_id = gw.remember_outstanding(Outstanding {
+            session: session.id.clone(),
+            upstream: upstream.clone(),
+            server_id: server_id.clone(),
+        });
+        let msg = Bytes::from(encode::request(&gw_id.to_string(), method, params));
+        let sent = match &related {
+            Some(r) if r.session == session.id => r.sink.send(Frame::Message(msg.clone())).is_ok(),
+            _ => false,
+        };
+        if !sent && !session.push(msg) {
+            gw.take_outstanding(gw_id);
+            refuse(
+                upstream,
+                &server_id,
+                "the client has no open stream to receive the request",
+            );
+        }
+    }
+
+    fn server_notification(
+        &self,
+        upstream: &Upstream,
+        method: &str,
+        params: Option<&RawValue>,
+        message: &[u8],
+        related: Option<Related>,
+    ) {
+        let Some(gw) = self.gateway.upgrade() else {
+            return;
+        };
+        let server = upstream.id();
+        let changed = match method {
+            methods::TOOLS_LIST_CHANGED => Some(ListKind::Tools),
+            methods::PROMPTS_LIST_CHANGED => Some(ListKind::Prompts),
+            methods::RESOURCES_LIST_CHANGED => Some(ListKind::Resources),
+            _ => None,
+        };
+        if let Some(kind) = changed {
+            gw.catalog.invalidate(server, Some(kind));
+            if kind == ListKind::Resources {
+                gw.catalog.invalidate(server, Some(ListKind::Templates));
+            }
+            broadcast(&gw, server, message, |_| true);
+            return;
+        }
+        match method {
+            methods::RESOURCE_UPDATED => {
+                let uri = params
+                    .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
+                    .and_then(|v| v.get("uri").and_then(|u| u.as_str()).map(str::to_string));
+                broadcast(&gw, server, message, |s| {
+                    uri.as_ref().is_some_and(|u| {
+                        s.subscriptions
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .contains(u)
+                    })
+                });
+            }
+            methods::CANCELLED => cancel_outstanding(&gw, upstream, params),
+            _ => {
+                let msg = Bytes::copy_from_slice(message);
+                let on_request =
+                    related.is_some_and(|r| r.sink.send(Frame::Message(msg.clone())).is_ok());
+                if !on_request {
+                    broadcast(&gw, server, message, |_| true);
+                }
+            }
+        }
+    }
+}
+
+/// Sends a notification to the GET streams of the server's sessions that `want` it.
+fn broadcast(gw: &Gateway, server: &str, message: &[u8], want: impl Fn(&Session) -> bool) {
+    let msg = Bytes::copy_from_slice(message);
+    for s in sessions_of(gw, server) {
+        if want(&s) {
+            s.push(msg.clone());
+        }
+    }
+}
+
+/// The server cancelled a request it had sent to a client: tell that client, with its id.
+fn cancel_outstanding(gw: &Gateway, upstream: &Upstream, params: Option<&RawValue>) {
+    let Some(v) = params.and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
+    else {
+        return;
+    };
+    let Some(req) = v.get("requestId") else {
+        return;
+    };
+    let Some((gw_id, session)) = gw.find_outstanding(upstream.id(), &req.to_string()) else {
+        return;
+    };
+    gw.take_outstanding(gw_id);
+    let mut v = v.clone();
+    v["requestId"] = gw_id.into();
+    let raw = serde_json::value::to_raw_value(&v).expect("a Value serializes");
+    if let Some(s) = gw.sessions.get(&session) {
+        s.push(encode::notification(methods::CANCELLED, Some(&raw)).into());
+    }
+}

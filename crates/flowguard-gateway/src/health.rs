@@ -1,0 +1,66 @@
+//! `GET /health` (JSON: overall status, version, each server's state and uptime) and
+//! `POST /close` (shutdown as the MCP Gateway Specification describes: 200 once, then 410).
+
+use crate::gateway::Gateway;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use flowguard_upstream::StateKind;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub fn report(gw: &Gateway) -> Value {
+    let mut servers = serde_json::Map::new();
+    let mut healthy = true;
+    for s in gw.servers() {
+        let st = s.state();
+        let status = match st.kind {
+            StateKind::Ready => "running",
+            StateKind::Starting => "starting",
+            StateKind::Failed => "error",
+            StateKind::Stopped => "stopped",
+        };
+        healthy &= st.kind == StateKind::Ready;
+        let mut entry = json!({
+            "status": status,
+            "uptime": if st.kind == StateKind::Ready { st.since.elapsed().as_secs() } else { 0 },
+            "restarts": st.restarts,
+            "pending": s.pending_count(),
+        });
+        if let Some(detail) = st.detail {
+            entry["error"] = detail.into();
+        }
+        servers.insert(s.id().to_string(), entry);
+    }
+    json!({
+        "status": if gw.lifecycle.is_closing() { "closing" } else if healthy { "healthy" } else { "unhealthy" },
+        "gatewayVersion": env!("CARGO_PKG_VERSION"),
+        "uptime": gw.started.elapsed().as_secs(),
+        "sessions": gw.sessions.len(),
+        "servers": servers,
+    })
+}
+
+/// Always 200: the status is in the body, so a monitor can read why it is unhealthy.
+pub async fn health(State(gw): State<Arc<Gateway>>) -> Json<Value> {
+    Json(report(&gw))
+}
+
+pub async fn close(State(gw): State<Arc<Gateway>>) -> Response {
+    if gw.lifecycle.begin_shutdown() {
+        tracing::info!("shutdown requested via POST /close");
+        let body = json!({
+            "status": "closed",
+            "message": "Gateway shutdown initiated",
+            "serversTerminated": gw.servers().len(),
+        });
+        (StatusCode::OK, Json(body)).into_response()
+    } else {
+        (
+            StatusCode::GONE,
+            Json(json!({ "error": "Gateway has already been closed" })),
+        )
+            .into_response()
+    }
+}

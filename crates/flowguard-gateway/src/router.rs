@@ -1,0 +1,385 @@
+//! Where each client message goes: answered here (initialize, ping, aggregated lists), sent to
+//! the one server that owns the named tool, prompt or resource, or fanned out. Routed endpoints
+//! reach one server with names unchanged; the unified endpoint reaches all of them.
+//!
+//! This is also where the security pipeline will sit (DESIGN-NOTES §1): every request passes
+//! [`request`] with its session (identity, version, capabilities) before any server sees it.
+
+use crate::catalog::{self, ListKind};
+use crate::gateway::Gateway;
+use crate::session::{Scope, Session};
+use flowguard_protocol::{encode, methods, versions, Envelope, ErrorCode};
+use flowguard_upstream::{ClientCall, Frame, Upstream};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// What became of a client request.
+pub(crate) enum Outcome {
+    /// Answered by the gateway: the whole reply.
+    Reply(Vec<u8>),
+    /// Sent to a server: frames arrive on `rx` until the final reply.
+    Forwarded {
+        upstream: Upstream,
+        upstream_id: u64,
+        rx: mpsc::UnboundedReceiver<Frame>,
+    },
+}
+
+fn error(id: &str, code: ErrorCode, message: &str) -> Outcome {
+    Outcome::Reply(encode::error(Some(id), code, message))
+}
+
+fn param_str<'a>(params: &'a Value, pointer: &str) -> Option<&'a str> {
+    params.pointer(pointer).and_then(Value::as_str)
+}
+
+pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Outcome {
+    let id = env.id.map_or("null", |i| i.get());
+    let method = env.method();
+    let scope_key = gw.scope_key(&session.scope);
+    if let Some(kind) = ListKind::from_method(method) {
+        let params: Value = env
+            .params
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or(Value::Null);
+        let view = gw.catalog.view(scope_key, kind).await;
+        return match catalog::page(
+            &view,
+            kind,
+            param_str(&params, "/cursor"),
+            gw.settings.page_size,
+        ) {
+            Ok(result) => {
+                let raw = RawValue::from_string(String::from_utf8(result).expect("JSON is UTF-8"))
+                    .expect("valid JSON");
+                Outcome::Reply(encode::response(id, Some(&raw), None))
+            }
+            Err(e) => error(id, ErrorCode::InvalidParams, &e),
+        };
+    }
+    match method {
+        methods::PING => Outcome::Reply(encode::result_value(id, &json!({}))),
+        methods::SET_LEVEL => {
+            for s in gw.servers_in(&session.scope) {
+                if offers(s, "logging") {
+                    let _ = s.request(method, env.params).await;
+                }
+            }
+            Outcome::Reply(encode::result_value(id, &json!({})))
+        }
+        methods::TOOLS_CALL | methods::PROMPTS_GET => by_name(gw, session, env, method).await,
+        methods::RESOURCES_READ | methods::RESOURCES_SUBSCRIBE | methods::RESOURCES_UNSUBSCRIBE => {
+            by_uri(gw, session, env).await
+        }
+        methods::COMPLETE => completion(gw, session, env).await,
+        _ => match the_only_server(gw, &session.scope) {
+            Some(s) => forward(s, session, env, None).await,
+            None => error(
+                id,
+                ErrorCode::MethodNotFound,
+                &format!("method {method} cannot be routed on the unified endpoint: no tool, prompt or resource names a server; use /mcp/<server>"),
+            ),
+        },
+    }
+}
+
+fn offers(s: &Upstream, capability: &str) -> bool {
+    s.init_result().is_some_and(|r| {
+        r.get("capabilities")
+            .is_some_and(|c| c.get(capability).is_some())
+    })
+}
+
+fn the_only_server<'a>(gw: &'a Gateway, scope: &Scope) -> Option<&'a Upstream> {
+    let mut it = gw.servers_in(scope);
+    let first = it.next()?;
+    it.next().is_none().then_some(first)
+}
+
+/// Sends the request to `upstream`, with `params` replaced when names were rewritten.
+async fn forward(
+    upstream: &Upstream,
+    session: &Arc<Session>,
+    env: &Envelope<'_>,
+    params: Option<&RawValue>,
+) -> Outcome {
+    let id = env.id.expect("requests have ids");
+    let (tx, rx) = mpsc::unbounded_channel();
+    let call = ClientCall {
+        method: env.method(),
+        params: params.or(env.params),
+        client_id: id.to_owned(),
+        session: session.id.clone(),
+        sink: tx,
+    };
+    match upstream.forward(call).await {
+        Ok(upstream_id) => Outcome::Forwarded {
+            upstream: upstream.clone(),
+            upstream_id,
+            rx,
+        },
+        Err(e) => error(id.get(), e.code(), &e.to_string()),
+    }
+}
+
+/// `params` with the value at `pointer` replaced by `name`.
+fn with_name(params: &Value, pointer: &str, name: &str) -> Option<Box<RawValue>> {
+    let mut p = params.clone();
+    *p.pointer_mut(pointer)? = Value::String(name.to_string());
+    serde_json::value::to_raw_value(&p).ok()
+}
+
+/// tools/call and prompts/get: the public name picks the server; its own name is put back.
+async fn by_name(
+    gw: &Gateway,
+    session: &Arc<Session>,
+    env: &Envelope<'_>,
+    method: &str,
+) -> Outcome {
+    let id = env.id.map_or("null", |i| i.get());
+    let params: Value = env
+        .params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or(Value::Null);
+    let Some(name) = param_str(&params, "/name") else {
+        return error(
+            id,
+            ErrorCode::InvalidParams,
+            &format!("{method} needs params.name"),
+        );
+    };
+    let (kind, what) = if method == methods::TOOLS_CALL {
+        (ListKind::Tools, "tool")
+    } else {
+        (ListKind::Prompts, "prompt")
+    };
+    // A routed server without an allow-list gets the call as it is: no list lookup needed.
+    if let Scope::Routed(sid) = &session.scope {
+        if let Some(s) = gw
+            .server(sid)
+            .filter(|s| s.config().tools.is_none() || kind != ListKind::Tools)
+        {
+            return forward(s, session, env, None).await;
+        }
+    }
+    match gw
+        .catalog
+        .resolve_name(gw.scope_key(&session.scope), kind, name)
+        .await
+    {
+        Some((server, own)) if own == name => forward(&server, session, env, None).await,
+        Some((server, own)) => {
+            let rewritten = with_name(&params, "/name", &own);
+            forward(&server, session, env, rewritten.as_deref()).await
+        }
+        // A hidden tool looks exactly like one that does not exist (DESIGN-NOTES §5).
+        None => error(
+            id,
+            ErrorCode::InvalidParams,
+            &format!("Unknown {what}: {name}"),
+        ),
+    }
+}
+
+async fn by_uri(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Outcome {
+    let id = env.id.map_or("null", |i| i.get());
+    let params: Value = env
+        .params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or(Value::Null);
+    let Some(uri) = param_str(&params, "/uri") else {
+        return error(
+            id,
+            ErrorCode::InvalidParams,
+            &format!("{} needs params.uri", env.method()),
+        );
+    };
+    let server = match the_only_server(gw, &session.scope) {
+        Some(s) => Some(s.clone()),
+        None => {
+            gw.catalog
+                .resolve_uri(gw.scope_key(&session.scope), uri)
+                .await
+        }
+    };
+    let Some(server) = server else {
+        return error(
+            id,
+            ErrorCode::InvalidParams,
+            &format!("Resource not found: no server lists {uri}"),
+        );
+    };
+    {
+        let mut subs = session
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match env.method() {
+            methods::RESOURCES_SUBSCRIBE => {
+                subs.insert(uri.to_string());
+            }
+            methods::RESOURCES_UNSUBSCRIBE => {
+                subs.remove(uri);
+            }
+            _ => {}
+        }
+    }
+    forward(&server, session, env, None).await
+}
+
+/// completion/complete names a prompt or a resource template in `ref`.
+async fn completion(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Outcome {
+    let id = env.id.map_or("null", |i| i.get());
+    if let Some(s) = the_only_server(gw, &session.scope) {
+        return forward(s, session, env, None).await;
+    }
+    let params: Value = env
+        .params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or(Value::Null);
+    let key = gw.scope_key(&session.scope);
+    match param_str(&params, "/ref/type") {
+        Some("ref/prompt") => {
+            let name = param_str(&params, "/ref/name").unwrap_or_default();
+            match gw.catalog.resolve_name(key, ListKind::Prompts, name).await {
+                Some((server, own)) => {
+                    let rewritten = with_name(&params, "/ref/name", &own);
+                    forward(&server, session, env, rewritten.as_deref()).await
+                }
+                None => error(
+                    id,
+                    ErrorCode::InvalidParams,
+                    &format!("Unknown prompt: {name}"),
+                ),
+            }
+        }
+        Some("ref/resource") => {
+            let uri = param_str(&params, "/ref/uri").unwrap_or_default();
+            match gw.catalog.resolve_uri(key, uri).await {
+                Some(server) => forward(&server, session, env, None).await,
+                None => error(
+                    id,
+                    ErrorCode::InvalidParams,
+                    &format!("Resource not found: {uri}"),
+                ),
+            }
+        }
+        _ => error(
+            id,
+            ErrorCode::InvalidParams,
+            "completion/complete needs params.ref of type ref/prompt or ref/resource",
+        ),
+    }
+}
+
+/// A notification from the client.
+pub(crate) fn notification(gw: &Gateway, session: &Session, env: &Envelope<'_>) {
+    match env.method() {
+        methods::INITIALIZED => session.mark_initialized(),
+        methods::CANCELLED => {
+            let params: Value = env
+                .params
+                .and_then(|p| serde_json::from_str(p.get()).ok())
+                .unwrap_or(Value::Null);
+            let Some(req) = params.get("requestId") else {
+                return;
+            };
+            let reason = param_str(&params, "/reason");
+            for s in gw.servers_in(&session.scope) {
+                s.cancel_client_request(&session.id, &req.to_string(), reason);
+            }
+        }
+        // Progress from a client would belong to a server's request; none are forwarded yet.
+        methods::PROGRESS => {}
+        method => {
+            for s in gw.servers_in(&session.scope) {
+                s.notify(method, env.params);
+            }
+        }
+    }
+}
+
+/// A client's answer to a request a server sent it: back to that server, with its own id.
+pub(crate) fn response(gw: &Gateway, session: &Session, env: &Envelope<'_>) {
+    let Some(gw_id) = env.id.and_then(|i| i.get().parse::<u64>().ok()) else {
+        tracing::warn!(session = %session.id, "a response to an id the gateway never sent was dropped");
+        return;
+    };
+    match gw.take_outstanding(gw_id) {
+        Some(o) if o.session == session.id => {
+            o.upstream.respond(&o.server_id, env.result, env.error)
+        }
+        Some(_) | None => {
+            tracing::warn!(session = %session.id, gw_id, "a response to an unknown or foreign request was dropped")
+        }
+    }
+}
+
+/// The `InitializeResult` the gateway answers with: a routed endpoint shows its server's own
+/// (capabilities, serverInfo, instructions); the unified endpoint the union of all servers.
+pub(crate) async fn initialize_result(
+    gw: &Gateway,
+    scope: &Scope,
+    version: &str,
+) -> Result<Value, String> {
+    if let Scope::Routed(sid) = scope {
+        let s = gw.server(sid).ok_or("unknown server")?;
+        s.ready().await.map_err(|e| e.to_string())?;
+        let mut result = s
+            .init_result()
+            .map(|r| (*r).clone())
+            .unwrap_or_else(|| json!({}));
+        result["protocolVersion"] = version.into();
+        return Ok(result);
+    }
+    let mut caps = serde_json::Map::new();
+    let mut instructions = Vec::new();
+    for s in gw.servers() {
+        let Some(init) = s.init_result() else {
+            continue;
+        };
+        if let Some(c) = init.get("capabilities").and_then(Value::as_object) {
+            for (k, v) in c {
+                merge_capability(caps.entry(k.clone()).or_insert_with(|| json!({})), v);
+            }
+        }
+        if let Some(text) = init.get("instructions").and_then(Value::as_str) {
+            instructions.push(format!("[{}] {text}", s.id()));
+        }
+    }
+    // The gateway forwards list changes from any server, and aggregates completions itself.
+    for kind in ["tools", "prompts", "resources"] {
+        if let Some(c) = caps.get_mut(kind) {
+            c["listChanged"] = true.into();
+        }
+    }
+    let mut result = json!({
+        "protocolVersion": version,
+        "capabilities": caps,
+        "serverInfo": { "name": "flowguard", "title": "FlowGuard MCP gateway", "version": env!("CARGO_PKG_VERSION") },
+    });
+    if !instructions.is_empty() {
+        result["instructions"] = instructions.join("\n\n").into();
+    }
+    Ok(result)
+}
+
+/// Union of one capability object: flags become true if any server sets them.
+fn merge_capability(into: &mut Value, from: &Value) {
+    if let (Some(into), Some(from)) = (into.as_object_mut(), from.as_object()) {
+        for (k, v) in from {
+            match (into.get_mut(k), v) {
+                (Some(Value::Bool(b)), Value::Bool(n)) => *b |= *n,
+                (Some(_), _) => {}
+                (None, v) => drop(into.insert(k.clone(), v.clone())),
+            }
+        }
+    }
+}
+
+/// The version answered to a client's `initialize`.
+pub(crate) fn negotiate(params: &Value) -> &'static str {
+    versions::negotiate(param_str(params, "/protocolVersion"))
+}

@@ -1,0 +1,209 @@
+//! Client sessions: who the client is, what it negotiated, where server-initiated messages for
+//! it go. Sessions live behind [`SessionStore`] so that a shared or self-contained store can
+//! replace the in-memory one without touching the router (ROADMAP J1).
+
+use bytes::Bytes;
+use flowguard_upstream::SessionKey;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// Which endpoint a session belongs to: the unified `/mcp` or one server's `/mcp/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Unified,
+    Routed(Arc<str>),
+}
+
+impl Scope {
+    /// Whether messages of `server` concern this session's endpoint.
+    pub fn includes(&self, server: &str) -> bool {
+        match self {
+            Scope::Unified => true,
+            Scope::Routed(id) => &**id == server,
+        }
+    }
+}
+
+/// What the client said in `initialize`.
+#[derive(Debug, Clone, Default)]
+pub struct ClientHello {
+    pub protocol_version: String,
+    pub capabilities: serde_json::Value,
+    pub client_info: serde_json::Value,
+}
+
+impl ClientHello {
+    /// Whether the client declared the capability a server-to-client request needs.
+    pub fn supports(&self, method: &str) -> bool {
+        let cap = match method {
+            "sampling/createMessage" => "sampling",
+            "elicitation/create" => "elicitation",
+            "roots/list" => "roots",
+            _ => return true,
+        };
+        self.capabilities.get(cap).is_some_and(|c| !c.is_null())
+    }
+}
+
+pub struct Session {
+    pub id: SessionKey,
+    pub scope: Scope,
+    /// The agent identity the client presented (authentication comes later: ROADMAP E1–E3).
+    pub agent: Option<String>,
+    pub hello: ClientHello,
+    pub created: Instant,
+    last_seen_ms: AtomicU64,
+    initialized: AtomicBool,
+    /// The standalone GET stream, when the client opened one.
+    get_stream: Mutex<Option<mpsc::UnboundedSender<Bytes>>>,
+    /// Resource URIs the client subscribed to.
+    pub subscriptions: Mutex<HashSet<String>>,
+}
+
+impl Session {
+    pub fn new(id: SessionKey, scope: Scope, agent: Option<String>, hello: ClientHello) -> Self {
+        Session {
+            id,
+            scope,
+            agent,
+            hello,
+            created: Instant::now(),
+            last_seen_ms: AtomicU64::new(0),
+            initialized: AtomicBool::new(false),
+            get_stream: Mutex::new(None),
+            subscriptions: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn touch(&self) {
+        let ms = self.created.elapsed().as_millis() as u64;
+        self.last_seen_ms.store(ms, Ordering::Relaxed);
+    }
+
+    pub fn idle_for(&self) -> std::time::Duration {
+        let last = std::time::Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
+        self.created.elapsed().saturating_sub(last)
+    }
+
+    pub fn mark_initialized(&self) {
+        self.initialized.store(true, Ordering::Relaxed);
+    }
+
+    /// Opens (or replaces) the GET stream and returns its receiving end.
+    pub fn open_stream(&self) -> mpsc::UnboundedReceiver<Bytes> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.get_stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        rx
+    }
+
+    pub fn has_stream(&self) -> bool {
+        self.get_stream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|s| !s.is_closed())
+    }
+
+    /// Sends a message on the GET stream; false when there is none to send on.
+    pub fn push(&self, msg: Bytes) -> bool {
+        let guard = self.get_stream.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().is_some_and(|tx| tx.send(msg).is_ok())
+    }
+
+    pub fn close_stream(&self) {
+        self.get_stream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+}
+
+/// Where sessions are kept. In memory today; the id format leaves room for self-contained
+/// encrypted ids that any replica can open.
+pub trait SessionStore: Send + Sync {
+    fn insert(&self, session: Arc<Session>);
+    fn get(&self, id: &str) -> Option<Arc<Session>>;
+    fn remove(&self, id: &str) -> Option<Arc<Session>>;
+    fn all(&self) -> Vec<Arc<Session>>;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Default)]
+pub struct MemorySessions {
+    map: RwLock<HashMap<SessionKey, Arc<Session>>>,
+}
+
+impl SessionStore for MemorySessions {
+    fn insert(&self, session: Arc<Session>) {
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(session.id.clone(), session);
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Session>> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    fn remove(&self, id: &str) -> Option<Arc<Session>> {
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+    }
+
+    fn all(&self) -> Vec<Arc<Session>> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn len(&self) -> usize {
+        self.map.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// A new session id: 128 random bits as 32 hex digits (visible ASCII, as the spec requires).
+pub fn new_session_id() -> SessionKey {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the OS random source is available");
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Arc::from(hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_random_hex() {
+        let (a, b) = (new_session_id(), new_session_id());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn capabilities_gate_server_requests() {
+        let hello = ClientHello {
+            capabilities: serde_json::json!({"sampling": {}}),
+            ..Default::default()
+        };
+        assert!(hello.supports("sampling/createMessage"));
+        assert!(!hello.supports("elicitation/create"));
+        assert!(hello.supports("ping"));
+    }
+}

@@ -1,0 +1,77 @@
+//! The connection under an upstream: a child's stdin/stdout or a remote HTTP session. `Link` is
+//! the sending half (cheap to clone); `Running` is what must be watched and stopped.
+
+use crate::http::HttpLink;
+use crate::stdio::{self, Process};
+use crate::upstream::Inner;
+use crate::{container, http};
+use bytes::Bytes;
+use flowguard_config::Transport;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+#[derive(Clone)]
+pub(crate) enum Link {
+    /// Lines for the writer task that owns the child's stdin.
+    Stdio(mpsc::UnboundedSender<Bytes>),
+    Http(Arc<HttpLink>),
+}
+
+impl Link {
+    /// Sends one message. `id` is the upstream id of a request, so a failed delivery can fail it.
+    pub(crate) fn send(&self, inner: &Inner, msg: Vec<u8>, id: Option<u64>) {
+        match self {
+            Link::Stdio(tx) => {
+                let _ = tx.send(Bytes::from(msg));
+            }
+            Link::Http(h) => h.send(inner, msg, id),
+        }
+    }
+}
+
+pub(crate) enum Running {
+    Process(Box<Process>),
+    /// A remote server has no process; it lives until shutdown.
+    Remote,
+}
+
+impl Running {
+    /// Resolves when the connection is gone, with the reason.
+    pub(crate) async fn exited(&mut self) -> String {
+        match self {
+            Running::Process(p) => p.exited().await,
+            Running::Remote => std::future::pending().await,
+        }
+    }
+
+    pub(crate) async fn stop(&mut self, inner: &Inner) {
+        inner.set_link(None);
+        if let Running::Process(p) = self {
+            p.stop(inner.settings.shutdown_grace).await;
+        }
+    }
+}
+
+/// Opens the connection the server's transport calls for and installs its `Link`.
+pub(crate) async fn connect(inner: &Arc<Inner>) -> Result<Running, String> {
+    match &inner.config.transport {
+        Transport::Stdio(spec) => {
+            let cmd = stdio::CommandSpec::from_process(spec);
+            Ok(Running::Process(Box::new(stdio::launch(inner, cmd).await?)))
+        }
+        Transport::Container(spec) => {
+            let cmd = container::command(
+                &inner.id,
+                spec,
+                inner.settings.container_runtime,
+                &inner.settings.owner_tag,
+            )?;
+            Ok(Running::Process(Box::new(stdio::launch(inner, cmd).await?)))
+        }
+        Transport::Http(spec) => {
+            let link = http::HttpLink::new(inner, spec)?;
+            inner.set_link(Some(Link::Http(link)));
+            Ok(Running::Remote)
+        }
+    }
+}

@@ -1,0 +1,650 @@
+//! [`Upstream`]: one MCP server as the gateway sees it. It keeps the connection (a child process
+//! or a remote HTTP session), initializes it once and caches the result, rewrites ids, routes
+//! replies back to the request that is waiting, and restarts a dead server with backoff.
+
+use crate::backoff::Backoff;
+use crate::link::{self, Link};
+use crate::pending::{Pending, PendingRequests, RawReply};
+use crate::stderr_ring::StderrRing;
+use crate::{ClientCall, Frame, Related, UpstreamError, UpstreamEvents};
+use flowguard_config::{ContainerRuntime, ServerConfig};
+use flowguard_protocol::{encode, methods, versions, Envelope, Kind};
+use serde_json::value::RawValue;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, watch};
+
+/// Gateway-wide settings every upstream needs.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    pub request_timeout: Duration,
+    pub startup_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub max_line_bytes: usize,
+    pub stderr_lines: usize,
+    pub container_runtime: Option<ContainerRuntime>,
+    /// Marks children and containers as this gateway's, so a later start can find orphans.
+    pub owner_tag: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateKind {
+    Starting,
+    Ready,
+    Failed,
+    Stopped,
+}
+
+/// Where a server is in its life, for `/health` and start-up output.
+#[derive(Debug, Clone)]
+pub struct ServerState {
+    pub kind: StateKind,
+    pub since: Instant,
+    /// Why it failed, with the last lines of its stderr.
+    pub detail: Option<String>,
+    /// Failed attempts in a row; requests wait through one restart, not through a crash loop.
+    pub failures: u32,
+    pub restarts: u32,
+}
+
+/// A cheap handle; clones share one server.
+#[derive(Clone)]
+pub struct Upstream {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) id: String,
+    pub(crate) config: ServerConfig,
+    pub(crate) settings: UpstreamSettings,
+    events: OnceLock<Arc<dyn UpstreamEvents>>,
+    pub(crate) pending: PendingRequests,
+    next_id: AtomicU64,
+    pub(crate) link: RwLock<Option<Link>>,
+    state: watch::Sender<ServerState>,
+    init: RwLock<Option<Arc<serde_json::Value>>>,
+    pub(crate) stderr: Mutex<StderrRing>,
+    pub(crate) shutdown: watch::Sender<bool>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// How many stderr lines a failure message quotes.
+const STDERR_TAIL: usize = 10;
+
+impl Upstream {
+    pub fn new(config: ServerConfig, settings: UpstreamSettings) -> Self {
+        let now = Instant::now();
+        let state = ServerState {
+            kind: StateKind::Starting,
+            since: now,
+            detail: None,
+            failures: 0,
+            restarts: 0,
+        };
+        let stderr = StderrRing::new(settings.stderr_lines);
+        Upstream {
+            inner: Arc::new(Inner {
+                id: config.id.clone(),
+                config,
+                settings,
+                events: OnceLock::new(),
+                pending: PendingRequests::default(),
+                next_id: AtomicU64::new(1),
+                link: RwLock::new(None),
+                state: watch::Sender::new(state),
+                init: RwLock::new(None),
+                stderr: Mutex::new(stderr),
+                shutdown: watch::Sender::new(false),
+                task: Mutex::new(None),
+            }),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// Starts the supervisor: connect, initialize, and restart on failure until shutdown.
+    pub fn start(&self, events: Arc<dyn UpstreamEvents>) {
+        let _ = self.inner.events.set(events);
+        let task = tokio::spawn(supervise(self.inner.clone()));
+        *self.inner.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+    }
+
+    /// Stops the server (stdin closed, then SIGTERM, then SIGKILL) and waits for it.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        let task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    pub fn state(&self) -> ServerState {
+        self.inner.state.borrow().clone()
+    }
+
+    pub fn watch_state(&self) -> watch::Receiver<ServerState> {
+        self.inner.state.subscribe()
+    }
+
+    /// The server's cached `InitializeResult`, once it has been initialized.
+    pub fn init_result(&self) -> Option<Arc<serde_json::Value>> {
+        self.inner
+            .init
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn stderr_tail(&self, n: usize) -> Vec<String> {
+        self.inner
+            .stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tail(n)
+    }
+
+    /// Waits until the server is ready (through at most one restart), bounded by the request
+    /// timeout.
+    pub async fn ready(&self) -> Result<(), UpstreamError> {
+        self.ready_link().await.map(|_| ())
+    }
+
+    /// Forwards a client request; the reply (and related notifications) go to `call.sink`.
+    /// Returns the upstream-side id, for [`Upstream::abandon`].
+    pub async fn forward(&self, call: ClientCall<'_>) -> Result<u64, UpstreamError> {
+        let link = self.ready_link().await?;
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (params, progress_token) = swap_progress_token(call.params, id);
+        let params = params.as_deref().or(call.params);
+        self.inner.pending.insert(
+            id,
+            Pending::Client {
+                client_id: call.client_id,
+                session: call.session,
+                sink: call.sink,
+                progress_token,
+            },
+        );
+        link.send(
+            &self.inner,
+            encode::request(&id.to_string(), call.method, params),
+            Some(id),
+        );
+        Ok(id)
+    }
+
+    /// The gateway's own request (aggregation, subscriptions): waits for the raw reply.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Result<RawReply, UpstreamError> {
+        let link = self.ready_link().await?;
+        self.inner
+            .request_on(&link, method, params, self.request_timeout())
+            .await
+    }
+
+    /// Sends a notification to the server (cancellations, roots/list_changed, ...).
+    pub fn notify(&self, method: &str, params: Option<&RawValue>) {
+        if let Some(link) = self.inner.current_link() {
+            link.send(&self.inner, encode::notification(method, params), None);
+        }
+    }
+
+    /// Answers a request the server sent (sampling, elicitation, roots), with its own id.
+    pub fn respond(
+        &self,
+        server_id: &RawValue,
+        result: Option<&RawValue>,
+        error: Option<&RawValue>,
+    ) {
+        if let Some(link) = self.inner.current_link() {
+            link.send(
+                &self.inner,
+                encode::response(server_id.get(), result, error),
+                None,
+            );
+        }
+    }
+
+    /// Gives up on a request (timeout, client gone): forgets it and tells the server.
+    pub fn abandon(&self, upstream_id: u64, reason: &str) {
+        if self.inner.pending.remove(upstream_id).is_some() {
+            self.inner.send_cancel(upstream_id, reason);
+        }
+    }
+
+    /// A client cancelled one of its requests: find it by the client's id and cancel it here.
+    pub fn cancel_client_request(&self, session: &str, client_id: &str, reason: Option<&str>) {
+        if let Some(id) = self.inner.pending.find_client(session, client_id) {
+            self.inner.pending.remove(id);
+            self.inner
+                .send_cancel(id, reason.unwrap_or("cancelled by the client"));
+        }
+    }
+
+    /// A client session ended: cancel whatever it still had in flight here.
+    pub fn forget_session(&self, session: &str) {
+        for id in self.inner.pending.drain_session(session) {
+            self.inner.send_cancel(id, "the client session ended");
+        }
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        self.inner
+            .config
+            .request_timeout
+            .unwrap_or(self.inner.settings.request_timeout)
+    }
+
+    pub fn pending_count(&self) -> usize {
+        self.inner.pending.len()
+    }
+
+    async fn ready_link(&self) -> Result<Link, UpstreamError> {
+        let mut rx = self.inner.state.subscribe();
+        let deadline = tokio::time::Instant::now() + self.request_timeout();
+        loop {
+            {
+                let s = rx.borrow_and_update();
+                match s.kind {
+                    StateKind::Ready => {
+                        if let Some(link) = self.inner.current_link() {
+                            return Ok(link);
+                        }
+                    }
+                    StateKind::Stopped => return Err(self.inner.err_shutting_down()),
+                    StateKind::Failed if s.failures > 1 => {
+                        return Err(UpstreamError::Unavailable {
+                            server: self.inner.id.clone(),
+                            reason: s.detail.clone().unwrap_or_default(),
+                        })
+                    }
+                    _ => {}
+                }
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) => return Err(self.inner.err_shutting_down()),
+                Err(_) => {
+                    return Err(UpstreamError::Unavailable {
+                        server: self.inner.id.clone(),
+                        reason: "it did not become ready in time".into(),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// Replaces `_meta.progressToken` with the upstream id, so that tokens of different clients
+/// cannot collide on a shared server. Returns the new params and the client's own token.
+fn swap_progress_token(
+    params: Option<&RawValue>,
+    id: u64,
+) -> (Option<Box<RawValue>>, Option<Box<RawValue>>) {
+    let Some(p) = params.filter(|p| p.get().contains("\"progressToken\"")) else {
+        return (None, None);
+    };
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(p.get()) else {
+        return (None, None);
+    };
+    let Some(slot) = v.pointer_mut("/_meta/progressToken") else {
+        return (None, None);
+    };
+    let original = std::mem::replace(slot, id.into());
+    let original = serde_json::value::to_raw_value(&original).ok();
+    (serde_json::value::to_raw_value(&v).ok(), original)
+}
+
+impl Inner {
+    pub(crate) fn current_link(&self) -> Option<Link> {
+        self.link.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_link(&self, link: Option<Link>) {
+        *self.link.write().unwrap_or_else(|e| e.into_inner()) = link;
+    }
+
+    fn err_shutting_down(&self) -> UpstreamError {
+        UpstreamError::ShuttingDown {
+            server: self.id.clone(),
+        }
+    }
+
+    fn send_cancel(&self, id: u64, reason: &str) {
+        let params = serde_json::json!({ "requestId": id, "reason": reason });
+        let raw = serde_json::value::to_raw_value(&params).expect("a Value serializes");
+        if let Some(link) = self.current_link() {
+            link.send(
+                self,
+                encode::notification(methods::CANCELLED, Some(&raw)),
+                None,
+            );
+        }
+    }
+
+    pub(crate) async fn request_on(
+        &self,
+        link: &Link,
+        method: &str,
+        params: Option<&RawValue>,
+        timeout: Duration,
+    ) -> Result<RawReply, UpstreamError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.insert(id, Pending::Internal(tx));
+        link.send(
+            self,
+            encode::request(&id.to_string(), method, params),
+            Some(id),
+        );
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(UpstreamError::Closed {
+                server: self.id.clone(),
+                reason: "the connection was lost".into(),
+            }),
+            Err(_) => {
+                self.pending.remove(id);
+                self.send_cancel(id, "timed out");
+                Err(UpstreamError::Timeout {
+                    server: self.id.clone(),
+                    secs: timeout.as_secs(),
+                })
+            }
+        }
+    }
+
+    /// The gateway's `initialize` toward the server: it announces the client capabilities the
+    /// gateway can forward (sampling, elicitation, roots), so servers that register tools only
+    /// for capable clients show them all.
+    pub(crate) async fn initialize(&self, link: &Link) -> Result<(), String> {
+        let params = serde_json::json!({
+            "protocolVersion": versions::LATEST,
+            "capabilities": { "sampling": {}, "elicitation": {}, "roots": { "listChanged": true } },
+            "clientInfo": { "name": "flowguard", "version": env!("CARGO_PKG_VERSION") },
+        });
+        let raw = serde_json::value::to_raw_value(&params).expect("a Value serializes");
+        let reply = self
+            .request_on(
+                link,
+                methods::INITIALIZE,
+                Some(&raw),
+                self.settings.startup_timeout,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let result = reply.map_err(|e| format!("initialize was refused: {}", e.get()))?;
+        let value: serde_json::Value = serde_json::from_str(result.get())
+            .map_err(|e| format!("initialize result is not JSON: {e}"))?;
+        if !value.is_object() {
+            return Err(format!(
+                "initialize result is not an object: {}",
+                result.get()
+            ));
+        }
+        *self.init.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(value));
+        link.send(self, encode::notification(methods::INITIALIZED, None), None);
+        Ok(())
+    }
+
+    pub(crate) fn negotiated_version(&self) -> Option<String> {
+        let init = self.init.read().unwrap_or_else(|e| e.into_inner());
+        init.as_ref()?
+            .get("protocolVersion")?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    fn set_state(&self, kind: StateKind, detail: Option<String>) {
+        self.state.send_modify(|s| {
+            if kind == StateKind::Failed {
+                s.failures += 1;
+            } else if kind == StateKind::Ready {
+                s.failures = 0;
+            }
+            if kind == StateKind::Starting && s.kind == StateKind::Failed {
+                s.restarts += 1;
+            }
+            s.kind = kind;
+            s.detail = detail;
+            s.since = Instant::now();
+        });
+    }
+
+    /// Fails every pending request at once: the connection they were waiting on is gone.
+    fn fail_all_pending(&self, reason: &str) {
+        for (_, p) in self.pending.drain() {
+            if let Pending::Client {
+                client_id, sink, ..
+            } = p
+            {
+                let err = UpstreamError::Closed {
+                    server: self.id.clone(),
+                    reason: reason.into(),
+                };
+                let bytes = encode::error(Some(client_id.get()), err.code(), &err.to_string());
+                let _ = sink.send(Frame::Final(bytes.into()));
+            }
+        }
+    }
+
+    /// Fails one pending request (an HTTP send that could not be delivered, an oversized reply).
+    pub(crate) fn fail_pending(&self, id: u64, err: UpstreamError) {
+        if let Some(Pending::Client {
+            client_id, sink, ..
+        }) = self.pending.remove(id)
+        {
+            let bytes = encode::error(Some(client_id.get()), err.code(), &err.to_string());
+            let _ = sink.send(Frame::Final(bytes.into()));
+        }
+    }
+
+    fn failure_detail(&self, reason: &str) -> String {
+        let tail = self
+            .stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tail(STDERR_TAIL);
+        if tail.is_empty() {
+            reason.to_string()
+        } else {
+            format!("{reason}; last stderr lines:\n    {}", tail.join("\n    "))
+        }
+    }
+
+    fn handle(self: &Arc<Self>) -> Upstream {
+        Upstream {
+            inner: self.clone(),
+        }
+    }
+
+    fn related(&self) -> Option<Related> {
+        self.pending
+            .newest_client()
+            .map(|(session, sink)| Related { session, sink })
+    }
+
+    /// One message from the server.
+    pub(crate) fn handle_message(self: &Arc<Self>, bytes: &[u8]) {
+        let env = match Envelope::parse(bytes) {
+            Ok(env) => env,
+            Err(e) => {
+                let preview = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
+                tracing::warn!(server = %self.id, "ignored output that is not JSON-RPC ({e}): {preview}");
+                return;
+            }
+        };
+        match env.kind() {
+            Ok(Kind::Response) => self.handle_reply(&env),
+            Ok(Kind::Notification) if env.method() == methods::PROGRESS => {
+                self.handle_progress(&env, bytes)
+            }
+            Ok(Kind::Notification) => {
+                if let Some(events) = self.events.get() {
+                    events.server_notification(
+                        &self.handle(),
+                        env.method(),
+                        env.params,
+                        bytes,
+                        self.related(),
+                    );
+                }
+            }
+            Ok(Kind::Request) => {
+                let id = env.id.expect("a request has an id");
+                if env.method() == methods::PING {
+                    let empty = RawValue::from_string("{}".into()).expect("valid JSON");
+                    self.handle().respond(id, Some(&empty), None);
+                } else if let Some(events) = self.events.get() {
+                    events.server_request(
+                        &self.handle(),
+                        id.to_owned(),
+                        env.method(),
+                        env.params,
+                        self.related(),
+                    );
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn handle_reply(&self, env: &Envelope<'_>) {
+        let Some(id) = env.id.and_then(|i| i.get().parse::<u64>().ok()) else {
+            tracing::warn!(server = %self.id, "reply with an id the gateway never sent: {:?}", env.id.map(|i| i.get()));
+            return;
+        };
+        match self.pending.remove(id) {
+            Some(Pending::Client {
+                client_id, sink, ..
+            }) => {
+                let bytes = encode::response(client_id.get(), env.result, env.error);
+                let _ = sink.send(Frame::Final(bytes.into()));
+            }
+            Some(Pending::Internal(tx)) => {
+                let reply = match (env.result, env.error) {
+                    (Some(r), _) => Ok(r.to_owned()),
+                    (None, Some(e)) => Err(e.to_owned()),
+                    (None, None) => Err(RawValue::from_string("null".into()).expect("valid")),
+                };
+                let _ = tx.send(reply);
+            }
+            None => tracing::debug!(server = %self.id, id, "late reply dropped"),
+        }
+    }
+
+    /// Progress carries the upstream id as its token (see [`swap_progress_token`]); the client's
+    /// own token is put back and the notification goes on that request's stream.
+    fn handle_progress(self: &Arc<Self>, env: &Envelope<'_>, bytes: &[u8]) {
+        let parsed: Option<serde_json::Map<String, serde_json::Value>> =
+            env.params.and_then(|p| serde_json::from_str(p.get()).ok());
+        let token = parsed
+            .as_ref()
+            .and_then(|p| p.get("progressToken"))
+            .and_then(|t| t.as_u64());
+        let delivered = token.and_then(|t| {
+            self.pending.with_client(t, |_, sink, original| {
+                let mut params = parsed.clone().unwrap_or_default();
+                if let Some(orig) = original.and_then(|o| serde_json::from_str(o.get()).ok()) {
+                    params.insert("progressToken".into(), orig);
+                }
+                let raw = serde_json::value::to_raw_value(&params).expect("a Map serializes");
+                let msg = encode::notification(methods::PROGRESS, Some(&raw));
+                let _ = sink.send(Frame::Message(msg.into()));
+            })
+        });
+        if delivered.is_none() {
+            tracing::debug!(server = %self.id, "progress for no pending request: {}", String::from_utf8_lossy(bytes));
+        }
+    }
+}
+
+/// Resolves when shutdown is requested (the watch guard is dropped before returning, so the
+/// future stays `Send`).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// The supervisor: connect, initialize, watch, and restart with backoff until shutdown.
+async fn supervise(inner: Arc<Inner>) {
+    let mut backoff = Backoff::new();
+    let mut shutdown = inner.shutdown.subscribe();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        inner.set_state(StateKind::Starting, None);
+        let started = Instant::now();
+        let outcome = run_once(&inner, &mut shutdown).await;
+        inner.set_link(None);
+        let stopping = *shutdown.borrow();
+        match outcome {
+            Ok(()) if stopping => break,
+            Ok(()) => {}
+            Err(reason) => {
+                inner.fail_all_pending(&reason);
+                if stopping {
+                    break;
+                }
+                let detail = inner.failure_detail(&reason);
+                tracing::error!(server = %inner.id, "{detail}");
+                inner.set_state(StateKind::Failed, Some(detail));
+            }
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff.reset();
+        }
+        let delay = backoff.next_delay();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stopped(&mut shutdown) => break,
+        }
+    }
+    inner.fail_all_pending("the gateway is shutting down");
+    inner.set_state(StateKind::Stopped, None);
+}
+
+/// One life of the connection. `Ok` when it ended because of shutdown.
+async fn run_once(inner: &Arc<Inner>, shutdown: &mut watch::Receiver<bool>) -> Result<(), String> {
+    let mut running = link::connect(inner).await?;
+    let link = inner
+        .current_link()
+        .ok_or("the connection closed at once")?;
+    let init = tokio::select! {
+        r = inner.initialize(&link) => r,
+        reason = running.exited() => Err(reason),
+        _ = stopped(shutdown) => Err("shutting down".into()),
+    };
+    if let Err(reason) = init {
+        running.stop(inner).await;
+        return Err(format!("could not initialize: {reason}"));
+    }
+    let version = inner.negotiated_version().unwrap_or_default();
+    tracing::info!(server = %inner.id, version, "ready");
+    inner.set_state(StateKind::Ready, None);
+    tokio::select! {
+        reason = running.exited() => {
+            running.stop(inner).await;
+            Err(reason)
+        }
+        _ = stopped(shutdown) => {
+            running.stop(inner).await;
+            Ok(())
+        }
+    }
+}

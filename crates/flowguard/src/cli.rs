@@ -1,0 +1,102 @@
+//! The command line, as seed 000 has it (`-c`, `--config-stdin`, `--env`, `-l`, `--routed`,
+//! `--unified`), plus `config check` and `config schema`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// FlowGuard: an MCP gateway that routes, aggregates and guards MCP servers behind one endpoint.
+#[derive(Debug, Parser)]
+#[command(name = "flowguard", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Path to the config file (TOML, YAML or JSON, by extension).
+    #[arg(short, long, default_value = "config.toml")]
+    pub config: PathBuf,
+    /// Read the configuration from stdin as JSON (the mcpServers shape); overrides --config.
+    #[arg(long)]
+    pub config_stdin: bool,
+    /// Load environment variables from a .env file before reading the config.
+    #[arg(long, value_name = "FILE")]
+    pub env: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:3000, or gateway.listen from the config].
+    #[arg(short, long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Serve only the per-server endpoints /mcp/<server>.
+    #[arg(long, conflicts_with = "unified")]
+    pub routed: bool,
+    /// Serve only the unified endpoint /mcp.
+    #[arg(long)]
+    pub unified: bool,
+    /// Print a ready-to-paste client config (JSON) on stdout once listening.
+    #[arg(long)]
+    pub print_client_config: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a config file or print the config's JSON Schema.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate a config file and summarise it; exits 2 when it is invalid.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+        /// Load environment variables from a .env file first.
+        #[arg(long, value_name = "FILE")]
+        env: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of the config file (for editors).
+    Schema,
+}
+
+pub fn config_command(action: ConfigAction) -> ExitCode {
+    match action {
+        ConfigAction::Schema => {
+            let schema = flowguard_config::json_schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("a Value serializes")
+            );
+            ExitCode::SUCCESS
+        }
+        ConfigAction::Check { file, env } => {
+            if let Some(env) = env {
+                if let Err(e) = crate::run::load_env_file(&env) {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
+            match flowguard_config::load_file(&file) {
+                Ok(cfg) => {
+                    println!("{}: ok, {} server(s)", file.display(), cfg.servers.len());
+                    for s in &cfg.servers {
+                        println!(
+                            "  {} ({})",
+                            s.id,
+                            crate::startup::describe_transport(&s.transport)
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}

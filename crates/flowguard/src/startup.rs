@@ -1,0 +1,107 @@
+//! What a person sees at start-up: each server starting, ready or failed (with its last stderr
+//! lines), the URLs to use, and a client config to paste. Written to stderr; the client config
+//! also to stdout with `--print-client-config`.
+
+use flowguard_config::{Mode, Transport};
+use flowguard_gateway::Gateway;
+use flowguard_upstream::StateKind;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub fn describe_transport(t: &Transport) -> String {
+    match t {
+        Transport::Stdio(p) => format!("stdio: {} {}", p.command, p.args.join(" "))
+            .trim_end()
+            .to_string(),
+        Transport::Container(c) => format!("container: {}", c.image),
+        Transport::Http(h) => format!("http: {}", h.url),
+    }
+}
+
+pub fn announce_servers(gw: &Gateway, source: &str) {
+    eprintln!(
+        "FlowGuard {} — {} server(s) from {source}",
+        env!("CARGO_PKG_VERSION"),
+        gw.servers().len()
+    );
+    for s in gw.servers() {
+        eprintln!(
+            "  starting {:<16} {}",
+            s.id(),
+            describe_transport(&s.config().transport)
+        );
+    }
+}
+
+/// Waits for every server to be ready or failed, printing each outcome as it happens.
+pub async fn report_progress(gw: &Gateway, timeout: Duration) {
+    let waits = gw.servers().iter().map(|s| async move {
+        let mut rx = s.watch_state();
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|st| st.kind != StateKind::Starting)).await;
+        let st = s.state();
+        match st.kind {
+            StateKind::Ready => {
+                let init = s.init_result();
+                let name = init
+                    .as_ref()
+                    .and_then(|i| i.pointer("/serverInfo/name").and_then(|n| n.as_str()).map(str::to_string))
+                    .unwrap_or_default();
+                eprintln!("  ✓ {:<16} ready ({name})", s.id());
+            }
+            StateKind::Failed => eprintln!(
+                "  ✗ {:<16} failed: {}\n    (it will be retried with backoff; /health shows its state)",
+                s.id(),
+                st.detail.unwrap_or_default()
+            ),
+            _ => eprintln!("  … {:<16} still starting after {timeout:?}", s.id()),
+        }
+    });
+    futures_util::future::join_all(waits).await;
+}
+
+pub fn client_config(gw: &Gateway, addr: SocketAddr) -> serde_json::Value {
+    let base = format!("http://{addr}");
+    let mut servers = serde_json::Map::new();
+    if gw.mode != Mode::Routed {
+        servers.insert(
+            "flowguard".into(),
+            json!({ "type": "http", "url": format!("{base}/mcp") }),
+        );
+    }
+    if gw.mode != Mode::Unified {
+        for s in gw.servers() {
+            servers.insert(
+                s.id().to_string(),
+                json!({ "type": "http", "url": format!("{base}/mcp/{}", s.id()) }),
+            );
+        }
+    }
+    json!({ "mcpServers": servers })
+}
+
+pub fn announce_endpoints(gw: &Gateway, addr: SocketAddr, print_config: bool) {
+    let base = format!("http://{addr}");
+    eprintln!("Listening on {base}");
+    if gw.mode != Mode::Routed {
+        eprintln!(
+            "  unified  {base}/mcp   (tools named <server>{}<tool>)",
+            gw.settings.separator
+        );
+    }
+    if gw.mode != Mode::Unified {
+        for s in gw.servers() {
+            eprintln!("  routed   {base}/mcp/{}", s.id());
+        }
+    }
+    eprintln!("  health   {base}/health     close: POST {base}/close");
+    let cfg = client_config(gw, addr);
+    let pretty = serde_json::to_string_pretty(&cfg).expect("a Value serializes");
+    eprintln!("Client config (Claude Code .mcp.json, Cursor, VS Code):\n{pretty}");
+    if print_config {
+        println!(
+            "{}",
+            serde_json::to_string(&cfg).expect("a Value serializes")
+        );
+    }
+}
