@@ -139,6 +139,20 @@ async fn by_name(
     method: &str,
 ) -> Outcome {
     let id = env.id.map_or("null", |i| i.get());
+    let (kind, what) = if method == methods::TOOLS_CALL {
+        (ListKind::Tools, "tool")
+    } else {
+        (ListKind::Prompts, "prompt")
+    };
+    // A routed server without an allow-list gets the call as it is: nothing to parse or look up.
+    if let Scope::Routed(sid) = &session.scope {
+        if let Some(s) = gw
+            .server(sid)
+            .filter(|s| s.config().tools.is_none() || kind != ListKind::Tools)
+        {
+            return forward(s, session, env, None).await;
+        }
+    }
     let params: Value = env
         .params
         .and_then(|p| serde_json::from_str(p.get()).ok())
@@ -150,20 +164,6 @@ async fn by_name(
             &format!("{method} needs params.name"),
         );
     };
-    let (kind, what) = if method == methods::TOOLS_CALL {
-        (ListKind::Tools, "tool")
-    } else {
-        (ListKind::Prompts, "prompt")
-    };
-    // A routed server without an allow-list gets the call as it is: no list lookup needed.
-    if let Scope::Routed(sid) = &session.scope {
-        if let Some(s) = gw
-            .server(sid)
-            .filter(|s| s.config().tools.is_none() || kind != ListKind::Tools)
-        {
-            return forward(s, session, env, None).await;
-        }
-    }
     match gw
         .catalog
         .resolve_name(gw.scope_key(&session.scope), kind, name)

@@ -622,13 +622,17 @@ async fn supervise(inner: Arc<Inner>) {
 /// One life of the connection. `Ok` when it ended because of shutdown.
 async fn run_once(inner: &Arc<Inner>, shutdown: &mut watch::Receiver<bool>) -> Result<(), String> {
     let mut running = link::connect(inner).await?;
-    let link = inner
-        .current_link()
-        .ok_or("the connection closed at once")?;
-    let init = tokio::select! {
-        r = inner.initialize(&link) => r,
-        reason = running.exited() => Err(reason),
-        _ = stopped(shutdown) => Err("shutting down".into()),
+    let init = {
+        // Scoped: a clone of the link kept alive here would hold the child's stdin open, and
+        // `stop` begins by closing stdin so that the server can exit by itself.
+        let link = inner
+            .current_link()
+            .ok_or("the connection closed at once")?;
+        tokio::select! {
+            r = inner.initialize(&link) => r,
+            reason = running.exited() => Err(reason),
+            _ = stopped(shutdown) => Err("shutting down".into()),
+        }
     };
     if let Err(reason) = init {
         running.stop(inner).await;

@@ -187,6 +187,12 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
+    tracing::debug!(
+        session = %session.id,
+        agent = session.agent.as_deref().map(identity::loggable).unwrap_or_default(),
+        method = env.method(),
+        "message"
+    );
     match kind {
         Kind::Notification => {
             router::notification(&gw, &session, &env);
