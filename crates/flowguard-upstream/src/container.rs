@@ -100,9 +100,13 @@ fn random_suffix() -> String {
 /// Removes one container, quietly and with a bound: it may already be gone (`--rm`).
 pub async fn remove(runtime: &str, name: &str) {
     let mut cmd = tokio::process::Command::new(runtime);
-    cmd.args(["rm", "-f", name])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    cmd.args(["rm", "-f"]);
+    // podman waits 10 s for a running container to stop before `-f` kills it; docker kills at
+    // once (and has no `--time` for rm).
+    if runtime.ends_with("podman") {
+        cmd.args(["--time", "0"]);
+    }
+    cmd.arg(name).stdout(Stdio::null()).stderr(Stdio::null());
     let _ = tokio::time::timeout(Duration::from_secs(15), cmd.status()).await;
 }
 

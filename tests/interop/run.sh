@@ -1,0 +1,587 @@
+#!/usr/bin/env bash
+# tests/interop/run.sh: interoperability checks of the FlowGuard gateway against real MCP clients,
+# servers and a container runtime.
+#
+#   1. conformance/*  MCP conformance suite 0.1.16 (active server scenarios): directly against the
+#                     `fixture http` server, then through FlowGuard routed (/mcp/everything, the
+#                     fixture as a stdio server) and unified (/mcp, tool_prefix = "conditional",
+#                     the fake server configured too). Direct must give 40 passed / 0 failed, and
+#                     both gateway runs exactly the direct count with 0 failed; also (remote) with
+#                     the `fixture http` server as a remote Streamable HTTP server behind FlowGuard.
+#   2. python/*       Python SDK (mcp 2.3.0, py_client.py) through FlowGuard with the reference
+#                     servers everything, filesystem and memory as stdio servers: routed list and
+#                     real tool calls with checked results, unified prefixed list and calls,
+#                     progress notifications, sampling and elicitation round trips, auto and
+#                     legacy protocol modes.
+#   3. inspector/*    MCP Inspector 2.x CLI (inspector.sh): tools/list and tools/call for each of
+#                     the three servers (routed) and one unified call.
+#   4. container/*    The fake server in podman (`localhost/flowguard-fake:test`), from TOML and
+#                     from JSON on --config-stdin: `env` passthrough of FG_TOKEN and `echo`; no
+#                     container survives `POST /close`; the container of a gateway killed with
+#                     SIGKILL is removed by the next gateway started with the same config.
+#
+# Usage: tests/interop/run.sh [BIN_DIR]
+#   BIN_DIR holds flowguard, fixture and fake (default: $FLOWGUARD_BIN_DIR, else target/debug).
+#   Needs scripts/setup-interop.sh to have run (.interop/env.sh). Only 127.0.0.1, free ports.
+# Prints `PASS name` or `FAIL name: why` (plus log tails) per check, then the run time and
+# `interop: N passed, M failed`; exits 1 if anything failed (2 if it could not start at all).
+# Every gateway and server started here is stopped on exit, including on failure or Ctrl-C;
+# the work directory is kept (and printed) when something failed.
+set -u
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN_DIR=${1:-${FLOWGUARD_BIN_DIR:-$ROOT/target/debug}}
+ENV_SH=$ROOT/.interop/env.sh
+if [[ ! -f "$ENV_SH" ]]; then
+  echo "run.sh: $ENV_SH missing: run scripts/setup-interop.sh first" >&2
+  exit 2
+fi
+# shellcheck disable=SC1090
+source "$ENV_SH"
+for v in CONFORMANCE_JS EVERYTHING_JS FILESYSTEM_JS MEMORY_JS INSPECTOR_BIN PYTHON_MCP FAKE_IMAGE CONTAINERS_CONF; do
+  if [[ -z "${!v:-}" ]]; then
+    echo "run.sh: $v not set by $ENV_SH: rerun scripts/setup-interop.sh" >&2
+    exit 2
+  fi
+done
+[[ -d "$BIN_DIR" ]] || { echo "run.sh: no directory $BIN_DIR (give BIN_DIR holding flowguard, fixture, fake)" >&2; exit 2; }
+BIN_DIR=$(cd "$BIN_DIR" && pwd)
+FG=$BIN_DIR/flowguard FIXTURE=$BIN_DIR/fixture FAKE=$BIN_DIR/fake
+for b in "$FG" "$FIXTURE" "$FAKE"; do
+  [[ -x "$b" ]] || { echo "run.sh: $b missing: cargo build --workspace (or pass BIN_DIR)" >&2; exit 2; }
+done
+NODE=$(command -v node) || { echo "run.sh: node not on PATH after sourcing $ENV_SH" >&2; exit 2; }
+PY_CLIENT=$ROOT/tests/interop/py_client.py
+INSPECTOR=$ROOT/tests/interop/inspector.sh
+export NO_COLOR=1
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/flowguard-interop.XXXXXX")
+WORK=$(cd "$WORK" && pwd -P)   # the filesystem server compares resolved paths
+SECONDS=0
+PASSED=0 FAILED=0
+PIDS=()      # every background process started here (gateways, fixture)
+GW_PIDS=()   # the gateways among them (their pids name their containers)
+CUR_PID=""   # the client run by `bounded` right now, if any
+
+# ------------------------------------------------------------------ helpers
+pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
+
+# fail NAME WHY [LOGFILE...]: report a failed check with the tail of each log
+fail() {
+  local name=$1 why=$2 f
+  shift 2
+  echo "FAIL $name: $why"
+  for f in "$@"; do
+    [[ -s "$f" ]] || continue
+    echo "  --- tail of $f"
+    tail -n 12 "$f" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/  | /' | cut -c1-400
+  done
+  FAILED=$((FAILED + 1))
+}
+
+alive() {  # running and not a zombie
+  local s
+  s=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ -n "$s" && "$s" != Z* ]]
+}
+
+wait_gone() {  # wait_gone PID SECONDS: 0 once PID has exited (and reaps it)
+  local pid=$1 i
+  for ((i = 0; i < $2 * 10; i++)); do
+    if ! alive "$pid"; then wait "$pid" 2>/dev/null; return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# containers (any state) whose name belongs to the gateway with pid $1
+containers_of() {
+  timeout 30 podman ps -a --format '{{.Names}}' 2>/dev/null | grep -E "^flowguard-$1\." || true
+}
+
+# start_gw NAME [flowguard args...]: start a gateway on a free port. Reads its stdin from
+# $GW_STDIN (default /dev/null). Sets GW_PID, GW_URL, GW_LOG; returns 1 if it is not listening
+# within $GW_WAIT seconds (default 60).
+start_gw() {
+  local name=$1 i
+  shift
+  GW_LOG=$WORK/gw-$name.log GW_URL="" GW_PID=""
+  "$FG" -l 127.0.0.1:0 "$@" <"${GW_STDIN:-/dev/null}" >"$WORK/gw-$name.out" 2>"$GW_LOG" &
+  GW_PID=$!
+  PIDS+=("$GW_PID")
+  GW_PIDS+=("$GW_PID")
+  for ((i = 0; i < ${GW_WAIT:-60} * 10; i++)); do
+    GW_URL=$(grep -o -m1 'Listening on http://127\.0\.0\.1:[0-9]*' "$GW_LOG" 2>/dev/null | sed 's/^Listening on //')
+    [[ -n "$GW_URL" ]] && return 0
+    alive "$GW_PID" || { wait "$GW_PID" 2>/dev/null; return 1; }
+    sleep 0.1
+  done
+  return 1
+}
+
+# stop_gw PID URL: POST /close, then wait for the process to exit (TERM/KILL after 15 s).
+# Returns 0 when it exited on its own after /close.
+stop_gw() {
+  local pid=$1 url=$2
+  alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
+  [[ -n "$url" ]] && curl -s -m 15 -X POST "$url/close" >/dev/null 2>&1
+  wait_gone "$pid" 15 && return 0
+  kill -TERM "$pid" 2>/dev/null
+  wait_gone "$pid" 5 || { kill -KILL "$pid" 2>/dev/null; wait_gone "$pid" 5; }
+  return 1
+}
+
+cleanup() {
+  local p c
+  trap - EXIT INT TERM
+  if [[ -n "$CUR_PID" ]] && alive "$CUR_PID"; then   # a client still running: timeout passes TERM on
+    kill -TERM "$CUR_PID" 2>/dev/null
+    wait_gone "$CUR_PID" 5 || kill -KILL "$CUR_PID" 2>/dev/null
+  fi
+  for p in "${PIDS[@]}"; do
+    alive "$p" && kill -TERM "$p" 2>/dev/null
+  done
+  for p in "${PIDS[@]}"; do
+    wait_gone "$p" 10 || { kill -KILL "$p" 2>/dev/null; wait_gone "$p" 5; }
+  done
+  if [[ ${#GW_PIDS[@]} -gt 0 ]] && command -v podman >/dev/null; then
+    for p in "${GW_PIDS[@]}"; do
+      for c in $(containers_of "$p"); do timeout 30 podman rm -f -t 0 "$c" >/dev/null 2>&1; done
+    done
+  fi
+  if [[ $FAILED -eq 0 ]]; then rm -rf "$WORK"; else echo "interop: logs kept in $WORK"; fi
+}
+summary() {
+  echo "interop: run time ${SECONDS}s"
+  echo "interop: $PASSED passed, $FAILED failed"
+}
+on_signal() {
+  echo "FAIL interrupted: got SIG$1 during the run; stopping everything"
+  FAILED=$((FAILED + 1))
+  cleanup
+  summary
+  exit 130
+}
+# fds 3/4 keep the script's own stdout/stderr: a trap may run inside a redirected function
+exec 3>&1 4>&2
+trap 'cleanup >&3 2>&4' EXIT
+trap 'on_signal INT >&3 2>&4' INT
+trap 'on_signal TERM >&3 2>&4' TERM
+
+has() { grep -qF -- "$2" "$1"; }   # has FILE TEXT
+
+# bounded SECS CMD...: `timeout SECS CMD...` run as a background job and waited for, so that
+# Ctrl-C / TERM reach the traps at once (bash defers traps while a foreground job runs).
+bounded() {
+  local rc
+  timeout "$@" &
+  CUR_PID=$!
+  wait "$CUR_PID"
+  rc=$?
+  CUR_PID=""
+  return $rc
+}
+
+# py NAME URL ARGS...: run py_client.py (bounded), output in $WORK/NAME.{out,err}; returns its rc
+py() {
+  local name=$1 url=$2
+  shift 2
+  bounded 90 "$PYTHON_MCP" "$PY_CLIENT" "$url" --timeout 75 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+}
+
+# insp NAME URL METHOD ARGS...: run inspector.sh (bounded), output in $WORK/NAME.{out,err}
+insp() {
+  local name=$1
+  shift
+  bounded 90 "$INSPECTOR" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null
+}
+
+# ------------------------------------------------------------------ 1. conformance
+echo "== 1. conformance suite $("$NODE" -p "require('$(dirname "$(dirname "$CONFORMANCE_JS")")/package.json').version" 2>/dev/null) (active server scenarios)"
+CONF_EXPECT=40
+
+# conformance NAME URL: sets CP / CF (passed / failed counts, empty if no Total line)
+conformance() {
+  local log=$WORK/conformance-$1.log line
+  bounded 240 "$NODE" "$CONFORMANCE_JS" server --url "$2" -o "$WORK/conformance-$1" >"$log" 2>&1
+  line=$(grep -E '^Total: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+  CP=$(sed -E 's/^Total: ([0-9]+) passed.*/\1/' <<<"$line")
+  CF=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+}
+
+# failed scenarios of a conformance log, for the FAIL line
+conf_failures() { grep -E '^✗' "$1" | head -n 8 | tr '\n' ' '; }
+
+# (a) direct
+"$FIXTURE" http 0 >"$WORK/fixture-http.out" 2>"$WORK/fixture-http.log" </dev/null &
+FIX_PID=$!
+PIDS+=("$FIX_PID")
+FIX_URL=""
+for ((i = 0; i < 100; i++)); do
+  FIX_URL=$(grep -o -m1 'http://127\.0\.0\.1:[0-9]*/mcp' "$WORK/fixture-http.log" 2>/dev/null)
+  [[ -n "$FIX_URL" ]] && break
+  alive "$FIX_PID" || break
+  sleep 0.1
+done
+DIRECT_P=""
+if [[ -z "$FIX_URL" ]]; then
+  fail conformance/direct "fixture http 0 did not print its URL within 10 s" "$WORK/fixture-http.log"
+else
+  conformance direct "$FIX_URL"
+  DIRECT_P=$CP
+  if [[ -z "$CP" ]]; then
+    fail conformance/direct "no 'Total:' line from the suite (rc or crash)" "$WORK/conformance-direct.log"
+  elif [[ "$CP" != "$CONF_EXPECT" || "$CF" != 0 ]]; then
+    fail conformance/direct "$CP passed, $CF failed; want $CONF_EXPECT passed, 0 failed: $(conf_failures "$WORK/conformance-direct.log")" "$WORK/conformance-direct.log"
+  else
+    pass "conformance/direct ($CP passed, $CF failed)"
+  fi
+fi
+
+# conf_gateway NAME URL: run the suite through a gateway and compare with the direct run
+conf_gateway() {
+  conformance "$1" "$2"
+  if [[ -z "$CP" ]]; then
+    fail "conformance/$1" "no 'Total:' line from the suite" "$WORK/conformance-$1.log" "$GW_LOG"
+  elif [[ "$CF" != 0 || "$CP" != "${DIRECT_P:-$CONF_EXPECT}" ]]; then
+    fail "conformance/$1" "$CP passed, $CF failed; direct run passed ${DIRECT_P:-?}: $(conf_failures "$WORK/conformance-$1.log")" "$WORK/conformance-$1.log" "$GW_LOG"
+  else
+    pass "conformance/$1 ($CP passed, $CF failed, same as direct)"
+  fi
+}
+
+# (b) routed
+cat >"$WORK/conf-routed.toml" <<EOF
+[servers.everything]
+command = "$FIXTURE"
+args = ["stdio"]
+EOF
+if start_gw conf-routed -c "$WORK/conf-routed.toml"; then
+  conf_gateway routed "$GW_URL/mcp/everything"
+else
+  fail conformance/routed "gateway did not start" "$GW_LOG"
+fi
+stop_gw "$GW_PID" "$GW_URL"
+
+# (c) unified, conditional prefixes, a second server configured
+cat >"$WORK/conf-unified.toml" <<EOF
+[gateway]
+tool_prefix = "conditional"
+
+[servers.everything]
+command = "$FIXTURE"
+args = ["stdio"]
+
+[servers.fake]
+command = "$FAKE"
+EOF
+if start_gw conf-unified -c "$WORK/conf-unified.toml"; then
+  conf_gateway unified "$GW_URL/mcp"
+else
+  fail conformance/unified "gateway did not start" "$GW_LOG"
+fi
+stop_gw "$GW_PID" "$GW_URL"
+
+# (d) the fixture as a remote Streamable HTTP server behind FlowGuard
+if [[ -n "$FIX_URL" ]]; then
+  cat >"$WORK/conf-remote.toml" <<EOF
+[servers.remote]
+url = "$FIX_URL"
+EOF
+  if start_gw conf-remote -c "$WORK/conf-remote.toml"; then
+    conf_gateway remote "$GW_URL/mcp/remote"
+  else
+    fail conformance/remote "gateway did not start" "$GW_LOG"
+  fi
+  stop_gw "$GW_PID" "$GW_URL"
+fi
+kill -TERM "$FIX_PID" 2>/dev/null
+wait_gone "$FIX_PID" 5 || kill -KILL "$FIX_PID" 2>/dev/null
+
+# ------------------------------------------------------------------ 2. python SDK + 3. inspector
+echo "== 2. Python SDK (mcp $("$PYTHON_MCP" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null)) through FlowGuard"
+FSDIR=$WORK/fsroot
+mkdir -p "$FSDIR"
+FS_TOKEN="interop-file-$RANDOM$RANDOM"
+printf '%s\n' "$FS_TOKEN" >"$FSDIR/hello.txt"
+cat >"$WORK/ref.toml" <<EOF
+[servers.everything]
+command = "$NODE"
+args = ["$EVERYTHING_JS", "stdio"]
+
+[servers.filesystem]
+command = "$NODE"
+args = ["$FILESYSTEM_JS", "$FSDIR"]
+
+[servers.memory]
+command = "$NODE"
+args = ["$MEMORY_JS"]
+env = { MEMORY_FILE_PATH = "$WORK/memory.jsonl" }
+EOF
+
+PY_CHECKS=(python/everything/routed python/filesystem/routed python/memory/routed python/unified/everything
+  python/unified/filesystem python/unified/memory python/progress python/sampling python/elicitation python/modes)
+INSP_CHECKS=(inspector/everything inspector/filesystem inspector/memory inspector/unified)
+
+if ! start_gw ref -c "$WORK/ref.toml"; then
+  fail "${PY_CHECKS[0]}" "gateway with everything/filesystem/memory did not start" "$GW_LOG"
+  for c in "${PY_CHECKS[@]:1}" "${INSP_CHECKS[@]}"; do fail "$c" "gateway did not start (see ${PY_CHECKS[0]})"; done
+else
+  U=$GW_URL REF_PID=$GW_PID REF_LOG=$GW_LOG
+
+  py_ok() {  # py_ok NAME TEXT...: each TEXT must appear in NAME.out
+    local n=$1 t
+    shift
+    for t in "$@"; do has "$WORK/$n.out" "$t" || return 1; done
+  }
+  py_report() {  # py_report CHECK RUNNAME RC TEXT...
+    local check=$1 n=$2 rc=$3
+    shift 3
+    if [[ $rc -ne 0 ]]; then
+      fail "$check" "py_client exit $rc: $(tail -n 1 "$WORK/$n.err")" "$WORK/$n.err" "$REF_LOG"
+    elif ! py_ok "$n" "$@"; then
+      fail "$check" "output lacks one of: $*; got: $(head -c 600 "$WORK/$n.out")" "$REF_LOG"
+    else
+      pass "$check"
+    fi
+  }
+
+  # routed: list + one real call per server
+  py py-everything "$U/mcp/everything" --list --call echo --args '{"message":"interop-hi"}'
+  py_report python/everything/routed py-everything $? '"echo"' '"get-sum"' 'Echo: interop-hi'
+
+  py py-filesystem "$U/mcp/filesystem" --list --call read_text_file --args "{\"path\":\"$FSDIR/hello.txt\"}"
+  py_report python/filesystem/routed py-filesystem $? '"read_text_file"' '"list_directory"' "$FS_TOKEN"
+
+  MEM_NAME="interop_entity_$RANDOM"
+  py py-memory-create "$U/mcp/memory" --list --call create_entities \
+    --args "{\"entities\":[{\"name\":\"$MEM_NAME\",\"entityType\":\"test\",\"observations\":[\"made by run.sh\"]}]}"
+  rc=$?
+  if [[ $rc -ne 0 ]] || ! py_ok py-memory-create '"create_entities"' '"read_graph"' "$MEM_NAME"; then
+    py_report python/memory/routed py-memory-create $rc '"create_entities"' '"read_graph"' "$MEM_NAME"
+  else
+    py py-memory-read "$U/mcp/memory" --call read_graph
+    py_report python/memory/routed py-memory-read $? "$MEM_NAME" 'made by run.sh'
+  fi
+
+  # unified: prefixed names listed, prefixed call works (one per server)
+  py py-uni-everything "$U/mcp" --list --call everything___echo --args '{"message":"uni-hi"}'
+  py_report python/unified/everything py-uni-everything $? '"everything___echo"' '"filesystem___read_text_file"' '"memory___read_graph"' 'Echo: uni-hi'
+  py py-uni-filesystem "$U/mcp" --call filesystem___list_directory --args "{\"path\":\"$FSDIR\"}"
+  py_report python/unified/filesystem py-uni-filesystem $? 'hello.txt'
+  py py-uni-memory "$U/mcp" --call memory___read_graph
+  py_report python/unified/memory py-uni-memory $? "$MEM_NAME"
+
+  # progress notifications relayed (>= 2)
+  py py-progress "$U/mcp/everything" --call trigger-long-running-operation --args '{"duration":2,"steps":4}' --progress
+  rc=$?
+  if [[ $rc -ne 0 ]]; then
+    fail python/progress "py_client exit $rc: $(tail -n 1 "$WORK/py-progress.err")" "$WORK/py-progress.err" "$REF_LOG"
+  else
+    n=$(jq -r 'if .isError then "error" else (.progress | length) end' "$WORK/py-progress.out" 2>/dev/null)
+    if [[ "$n" =~ ^[0-9]+$ && $n -ge 2 ]]; then
+      pass "python/progress ($n notifications)"
+    else
+      fail python/progress "want >= 2 progress notifications and no error, got: $(head -c 600 "$WORK/py-progress.out")" "$REF_LOG"
+    fi
+  fi
+
+  # sampling: the server's sampling/createMessage reaches the client and the reply comes back
+  py py-sampling "$U/mcp/everything" --list --call trigger-sampling-request \
+    --args '{"prompt":"say hi","maxTokens":10}' --sampling-reply 'sampled-through-flowguard'
+  py_report python/sampling py-sampling $? '"trigger-sampling-request"' 'sampled-through-flowguard'
+
+  # elicitation: accepted content comes back in the tool result
+  py py-elicitation "$U/mcp/everything" --call trigger-elicitation-request \
+    --elicitation-accept '{"name":"Ada Interop","check":true,"integer":7}'
+  py_report python/elicitation py-elicitation $? 'Name: Ada Interop' 'Favorite Integer: 7'
+
+  # protocol modes
+  modes_bad=""
+  for m in auto legacy; do
+    py "py-mode-$m" "$U/mcp/everything" --mode "$m" --list --call get-sum --args '{"a":2,"b":3}'
+    rc=$?
+    if [[ $rc -ne 0 ]] || ! py_ok "py-mode-$m" '"echo"' 'The sum of 2 and 3 is 5'; then
+      modes_bad+="$m (rc $rc: $(tail -n 1 "$WORK/py-mode-$m.err") $(head -c 300 "$WORK/py-mode-$m.out")) "
+    fi
+  done
+  if [[ -z "$modes_bad" ]]; then pass "python/modes (auto, legacy)"; else fail python/modes "failed: $modes_bad" "$REF_LOG"; fi
+
+  # ---------------------------------------------------------------- 3. inspector
+  echo "== 3. MCP Inspector CLI ($("$INSPECTOR_BIN" --version 2>/dev/null | tail -n 1)) through FlowGuard"
+  # insp_report CHECK LIST-NAME CALL-NAME TEXT-IN-LIST TEXT-IN-CALL
+  insp_report() {
+    local check=$1 l=$2 c=$3 want_l=$4 want_c=$5
+    if [[ -n "$l" ]] && ! has "$WORK/$l.out" "$want_l"; then
+      fail "$check" "tools/list lacks $want_l: $(head -c 400 "$WORK/$l.out")" "$WORK/$l.err" "$REF_LOG"
+    elif ! has "$WORK/$c.out" "$want_c"; then
+      fail "$check" "tools/call result lacks $want_c: $(head -c 400 "$WORK/$c.out")" "$WORK/$c.err" "$REF_LOG"
+    else
+      pass "$check"
+    fi
+  }
+  insp insp-everything-list "$U/mcp/everything" tools/list
+  insp insp-everything-call "$U/mcp/everything" tools/call echo message=inspector-hi
+  insp_report inspector/everything insp-everything-list insp-everything-call '"name":"echo"' 'Echo: inspector-hi'
+
+  insp insp-filesystem-list "$U/mcp/filesystem" tools/list
+  insp insp-filesystem-call "$U/mcp/filesystem" tools/call list_directory "path=$FSDIR"
+  insp_report inspector/filesystem insp-filesystem-list insp-filesystem-call '"name":"list_directory"' 'hello.txt'
+
+  INSP_MEM="inspector_entity_$RANDOM"
+  insp insp-memory-list "$U/mcp/memory" tools/list
+  insp insp-memory-create "$U/mcp/memory" tools/call create_entities \
+    --tool-args-json "{\"entities\":[{\"name\":\"$INSP_MEM\",\"entityType\":\"test\",\"observations\":[\"via inspector\"]}]}"
+  insp insp-memory-call "$U/mcp/memory" tools/call search_nodes "query=$INSP_MEM"
+  if ! has "$WORK/insp-memory-create.out" "$INSP_MEM"; then
+    fail inspector/memory "create_entities result lacks $INSP_MEM: $(head -c 400 "$WORK/insp-memory-create.out")" "$WORK/insp-memory-create.err" "$REF_LOG"
+  else
+    insp_report inspector/memory insp-memory-list insp-memory-call '"name":"read_graph"' 'via inspector'
+  fi
+
+  insp insp-unified-call "$U/mcp" tools/call filesystem___read_text_file "path=$FSDIR/hello.txt"
+  insp_report inspector/unified "" insp-unified-call "" "$FS_TOKEN"
+
+  if stop_gw "$REF_PID" "$U"; then :; else echo "  (note: reference gateway needed TERM/KILL after POST /close)"; fi
+fi
+
+# ------------------------------------------------------------------ 4. container
+echo "== 4. container server via podman ($FAKE_IMAGE)"
+CT_CHECKS=(container/toml container/json container/close container/orphan)
+export FG_TOKEN="host-token-$RANDOM$RANDOM"
+podman_why=""
+if ! command -v podman >/dev/null; then
+  podman_why="podman not on PATH"
+elif ! timeout 60 podman image exists "$FAKE_IMAGE" 2>"$WORK/podman-smoke.err"; then
+  podman_why="image $FAKE_IMAGE missing: run scripts/setup-interop.sh $BIN_DIR/fake"
+else
+  out=$(echo '{"jsonrpc":"2.0","id":1,"method":"ping"}' |
+    timeout 60 podman run --rm -i --network none "$FAKE_IMAGE" /bin/fake 2>"$WORK/podman-smoke.err")
+  [[ "$out" == *'"result":{}'* ]] || podman_why="podman run of $FAKE_IMAGE failed (got '${out:0:200}'): $(tail -n 3 "$WORK/podman-smoke.err" | tr '\n' ' ')"
+fi
+
+if [[ -n "$podman_why" ]]; then
+  for c in "${CT_CHECKS[@]}"; do fail "$c" "podman cannot run containers here: $podman_why"; done
+else
+  cat >"$WORK/container.toml" <<EOF
+[gateway]
+container_runtime = "podman"
+
+[servers.box]
+container = "$FAKE_IMAGE"
+entrypoint = "/bin/fake"
+network = "none"
+env = { FG_TOKEN = "" }
+EOF
+  cat >"$WORK/container.json" <<EOF
+{ "mcpServers": { "box": { "type": "local", "container": "$FAKE_IMAGE", "entrypointArgs": ["/bin/fake"],
+                           "network": "none", "env": { "FG_TOKEN": "" } } },
+  "gateway": { "containerRuntime": "podman" } }
+EOF
+
+  # ct_check CHECK NAME: env passthrough + echo through the running gateway $GW_URL/mcp/box
+  ct_check() {
+    local check=$1 n=$2 rc
+    py "$n-env" "$GW_URL/mcp/box" --list --call env --args '{"name":"FG_TOKEN"}'
+    rc=$?
+    if [[ $rc -ne 0 ]]; then
+      fail "$check" "env call: py_client exit $rc: $(tail -n 1 "$WORK/$n-env.err")" "$WORK/$n-env.err" "$GW_LOG"
+      return
+    fi
+    if ! has "$WORK/$n-env.out" "\"text\": \"$FG_TOKEN\""; then
+      fail "$check" "env FG_TOKEN: want the host value $FG_TOKEN, got: $(tail -n 1 "$WORK/$n-env.out" | head -c 300)" "$GW_LOG"
+      return
+    fi
+    py "$n-echo" "$GW_URL/mcp/box" --call echo --args '{"message":"from-the-box"}'
+    rc=$?
+    if [[ $rc -ne 0 ]] || ! has "$WORK/$n-echo.out" '"text": "from-the-box"'; then
+      fail "$check" "echo: rc $rc, got: $(head -c 300 "$WORK/$n-echo.out") $(tail -n 1 "$WORK/$n-echo.err")" "$GW_LOG"
+      return
+    fi
+    pass "$check"
+  }
+
+  # TOML form; then POST /close must leave no container of this gateway
+  if ! start_gw ct-toml -c "$WORK/container.toml"; then
+    fail container/toml "gateway did not start" "$GW_LOG"
+    fail container/close "gateway did not start" "$GW_LOG"
+  else
+    ct_check container/toml ct-toml
+    pid=$GW_PID
+    before=$(containers_of "$pid")
+    if stop_gw "$pid" "$GW_URL"; then
+      left=$(containers_of "$pid")
+      if [[ -z "$before" ]]; then
+        fail container/close "no flowguard-$pid.* container was listed while the gateway ran" "$GW_LOG"
+      elif [[ -n "$left" ]]; then
+        fail container/close "after POST /close and exit, still listed: $left" "$GW_LOG"
+      else
+        pass "container/close (container $before gone after POST /close)"
+      fi
+    else
+      fail container/close "gateway did not exit within 15 s of POST /close" "$GW_LOG"
+    fi
+  fi
+
+  # JSON on --config-stdin
+  if ! GW_STDIN=$WORK/container.json start_gw ct-json --config-stdin; then
+    fail container/json "gateway (--config-stdin) did not start" "$GW_LOG"
+  else
+    ct_check container/json ct-json
+  fi
+  stop_gw "$GW_PID" "$GW_URL"
+
+  # orphan: SIGKILL a gateway, see what podman did with its container, then the next gateway
+  # with the same config must remove every container named after the dead one. podman usually
+  # removes the real one by itself (the fake exits on stdin EOF, --rm), so a still-running
+  # container with the dead gateway's tag is planted too, as a server ignoring EOF would leave.
+  if ! start_gw ct-killed -c "$WORK/container.toml"; then
+    fail container/orphan "first gateway did not start" "$GW_LOG"
+  else
+    dead=$GW_PID dead_log=$GW_LOG
+    running=$(containers_of "$dead")
+    { kill -KILL "$dead"; wait "$dead"; } 2>/dev/null   # (wait also hides bash's "Killed" notice)
+    listed_at_kill=$(containers_of "$dead")
+    sleep 1
+    after_kill=$(containers_of "$dead")
+    tag=$(sed -E 's/^flowguard-([0-9]+\.[0-9]+)-.*/\1/' <<<"${running%%$'\n'*}")
+    planted="flowguard-$tag-box-planted"
+    if [[ -z "$running" ]]; then
+      fail container/orphan "no flowguard-$dead.* container listed while the first gateway ran" "$dead_log"
+    elif ! timeout 60 podman run -d -i --network none --name "$planted" "$FAKE_IMAGE" /bin/fake >/dev/null 2>"$WORK/plant.err"; then
+      fail container/orphan "could not plant $planted" "$WORK/plant.err"
+    else
+      if [[ -n "$after_kill" ]]; then state="still listed 1 s after kill -9"
+      elif [[ -n "$listed_at_kill" ]]; then state="listed right after kill -9, removed by podman (--rm) within 1 s"
+      else state="already gone right after kill -9 (podman --rm)"; fi
+      # poll from the start of the next gateway until nothing of the dead one is listed
+      ( t0=$(date +%s%N)
+        for ((i = 0; i < 300; i++)); do
+          [[ -z "$(containers_of "$dead")" ]] && { echo $(( ($(date +%s%N) - t0) / 1000000 )) >"$WORK/orphan-gone-ms"; exit 0; }
+          sleep 0.1
+        done ) &
+      POLL_PID=$!
+      PIDS+=("$POLL_PID")
+      ORPHAN_LIMIT_MS=5000    # removal of a stale container must not hold start-up
+      if ! start_gw ct-next -c "$WORK/container.toml"; then
+        fail container/orphan "second gateway did not start; real container $state" "$GW_LOG"
+      else
+        wait_gone "$POLL_PID" 35
+        gone_ms=$(cat "$WORK/orphan-gone-ms" 2>/dev/null)
+        if [[ -z "$gone_ms" ]]; then
+          fail container/orphan "real container $state; 30 s after starting the next gateway still listed: $(containers_of "$dead" | tr '\n' ' ')" "$GW_LOG"
+        elif ((gone_ms > ORPHAN_LIMIT_MS)); then
+          fail container/orphan "real container $state; $planted removed only $((gone_ms / 1000)).$((gone_ms % 1000 / 100)) s after starting the next gateway (limit $((ORPHAN_LIMIT_MS / 1000)) s)" "$GW_LOG"
+        else
+          pass "container/orphan (real container $state; planted running $planted removed by the next gateway $((gone_ms / 1000)).$((gone_ms % 1000 / 100)) s after its start)"
+        fi
+        stop_gw "$GW_PID" "$GW_URL"
+      fi
+    fi
+  fi
+fi
+
+# ------------------------------------------------------------------ summary
+cleanup
+summary
+[[ $FAILED -eq 0 ]] || exit 1
