@@ -51,11 +51,7 @@ pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope
             param_str(&params, "/cursor"),
             gw.settings.page_size,
         ) {
-            Ok(result) => {
-                let raw = RawValue::from_string(String::from_utf8(result).expect("JSON is UTF-8"))
-                    .expect("valid JSON");
-                Outcome::Reply(encode::response(id, Some(&raw), None))
-            }
+            Ok(result) => Outcome::Reply(encode::result_json(id, &result)),
             Err(e) => error(id, ErrorCode::InvalidParams, &e),
         };
     }

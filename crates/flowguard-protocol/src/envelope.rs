@@ -162,6 +162,18 @@ pub mod encode {
         out
     }
 
+    /// A success reply around a result the caller built as JSON text itself (no re-validation:
+    /// the caller guarantees it is one JSON value).
+    pub fn result_json(id: &str, result: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(40 + id.len() + result.len());
+        out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b",\"result\":");
+        out.extend_from_slice(result);
+        out.push(b'}');
+        out
+    }
+
     pub fn result_value(id: &str, result: &serde_json::Value) -> Vec<u8> {
         let raw = serde_json::value::to_raw_value(result).expect("a Value always serializes");
         response(id, Some(&raw), None)

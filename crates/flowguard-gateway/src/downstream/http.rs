@@ -160,11 +160,11 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
     }
     let _in_flight = gw.lifecycle.enter();
     let content_type = header(&headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
-    if !content_type
+    let is_json = content_type
         .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("application/json")
-    {
+        .get(..16)
+        .is_some_and(|t| t.eq_ignore_ascii_case("application/json"));
+    if !is_json {
         return Rejection::ContentType.into_response();
     }
     let accept = Accept::parse(header(&headers, header::ACCEPT.as_str()));
