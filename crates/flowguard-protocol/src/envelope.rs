@@ -121,22 +121,23 @@ pub mod encode {
     }
 
     pub fn request(id: &str, method: &str, params: Option<&RawValue>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + params.map_or(0, |p| p.get().len()));
-        out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
-        out.extend_from_slice(id.as_bytes());
-        out.extend_from_slice(b",\"method\":");
-        push_str(&mut out, method);
-        if let Some(p) = params {
-            out.extend_from_slice(b",\"params\":");
-            out.extend_from_slice(p.get().as_bytes());
-        }
-        out.push(b'}');
-        out
+        call(Some(id), method, params)
     }
 
     pub fn notification(method: &str, params: Option<&RawValue>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(48 + params.map_or(0, |p| p.get().len()));
-        out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"method\":");
+        call(None, method, params)
+    }
+
+    /// A request (with an id) or a notification (without).
+    fn call(id: Option<&str>, method: &str, params: Option<&RawValue>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + params.map_or(0, |p| p.get().len()));
+        out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",");
+        if let Some(id) = id {
+            out.extend_from_slice(b"\"id\":");
+            out.extend_from_slice(id.as_bytes());
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"method\":");
         push_str(&mut out, method);
         if let Some(p) = params {
             out.extend_from_slice(b",\"params\":");
