@@ -255,6 +255,12 @@ impl Upstream {
     }
 
     async fn ready_link(&self) -> Result<Link, UpstreamError> {
+        // The common case, a running server, costs one read lock and no watch subscription.
+        if self.inner.state.borrow().kind == StateKind::Ready {
+            if let Some(link) = self.inner.current_link() {
+                return Ok(link);
+            }
+        }
         let mut rx = self.inner.state.subscribe();
         let deadline = tokio::time::Instant::now() + self.request_timeout();
         loop {

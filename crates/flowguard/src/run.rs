@@ -83,10 +83,14 @@ pub fn run(args: RunArgs) -> ExitCode {
         (_, true) => Mode::Unified,
         _ => config.gateway.mode.unwrap_or(Mode::Both),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = std::env::var("FLOWGUARD_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        builder.worker_threads(n);
+    }
+    let runtime = builder.enable_all().build().expect("a tokio runtime");
     match runtime.block_on(serve(config, mode, listen, args.print_client_config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
