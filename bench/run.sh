@@ -1,0 +1,443 @@
+#!/usr/bin/env bash
+# bench/run.sh: FlowGuard's benchmark suite. Measures, side by side in one run and with every reply
+# checked (fg-load, crates/flowguard-bench):
+#   1. tools/call from HTTP to a shared stdio server (mcp-echo) at 1, 32 and 256 connections:
+#      FlowGuard, the minimal bridge `mcp-echo bridge`, supergateway, mcp-proxy (node), mcp-proxy (python)
+#   2. HTTP-to-HTTP passthrough: `mcp-echo http` alone and behind FlowGuard
+#   3. unified tools/list over 10 servers x 100 tools, cold and warm
+#   4. resident memory: idle with two stdio servers, then with 1,000 and 10,000 open sessions
+#   5. session set-up rate and latency
+# prints a table per section with the targets (✓/✗), and rewrites the "Latest run" section of
+# docs/benchmarks.md (everything else in that file is kept). Exits non-zero if any reply was wrong
+# or any server did not start.
+#
+#   BENCH_SECONDS=8   measured seconds per load row (after BENCH_WARMUP=2 seconds of warm-up)
+#   BENCH_NO_DOC=1    do not write docs/benchmarks.md
+#
+# Needs the Rust toolchain, node/npm and python3; installs the peers (npm, PyPI) and wrk (apt) if
+# missing, into ${TMPDIR:-/tmp}/flowguard-bench. Builds mcp-echo from ../shared/bench (next to this
+# repository). Listens on 127.0.0.1 only.
+set -uo pipefail
+export LC_ALL=C
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+SHARED_REL="$(dirname "$0")/../../shared/bench"
+if [ ! -f "$SHARED_REL/mcp-echo/Cargo.toml" ] || [ ! -f "$SHARED_REL/force-loopback.cjs" ]; then
+  echo "error: the benchmark kit is missing: expected mcp-echo/ and force-loopback.cjs in $SHARED_REL" >&2
+  echo "hint: the suite needs ../shared/bench next to the repository (the shared kit with mcp-echo)" >&2
+  exit 2
+fi
+SHARED=$(cd "$SHARED_REL" && pwd)
+cd "$ROOT" || exit 2
+
+SECS=${BENCH_SECONDS:-8}
+WARM=${BENCH_WARMUP:-2}
+CACHE=${TMPDIR:-/tmp}/flowguard-bench
+PEERS=$CACHE/peers
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
+BIN=$TARGET_DIR/release
+ECHO=$CACHE/target/release/mcp-echo
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/flowguard-bench-run.XXXXXX")
+T0=$(date +%s)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+COMMAND="bench/run.sh"
+[ -n "${BENCH_SECONDS:-}" ] && COMMAND="BENCH_SECONDS=$BENCH_SECONDS $COMMAND"
+[ -n "${BENCH_WARMUP:-}" ] && COMMAND="BENCH_WARMUP=$BENCH_WARMUP $COMMAND"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+die() { echo "error: $*" >&2; exit 2; }
+
+# ---------------------------------------------------------------------------------------------
+# processes: every server runs in its own process group; all are stopped on exit
+
+PIDS=()
+declare -A STOPPED
+alive() { # pid: running (not a zombie)
+  local st
+  st=$(sed -n 's/.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null)
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+stop() { # pid: TERM the process, up to 3 s later KILL its group, then reap it
+  local pid=$1 i
+  [ -n "${STOPPED[$pid]:-}" ] && return 0
+  STOPPED[$pid]=1
+  kill -TERM "$pid" 2>/dev/null
+  for i in $(seq 1 30); do alive "$pid" || break; sleep 0.1; done
+  # The leader is not reaped yet, so its group id cannot have been reused: end what is left.
+  kill -KILL -- "-$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 0
+}
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do stop "$p"; done
+  rm -rf "$RUN"
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM
+
+start() { # logname cmd...: starts a server in a new process group; sets SPID
+  setsid "${@:2}" >"$RUN/$1.log" 2>&1 </dev/null &
+  SPID=$!
+  PIDS+=("$SPID")
+}
+
+NEXT_PORT=47400
+port() { # sets PORT to a free loopback port
+  while (exec 3<>"/dev/tcp/127.0.0.1/$NEXT_PORT") 2>/dev/null; do NEXT_PORT=$((NEXT_PORT + 1)); done
+  PORT=$NEXT_PORT
+  NEXT_PORT=$((NEXT_PORT + 1))
+}
+
+wait_port() { # port pid [seconds]: until the port accepts connections; fails if the process died
+  local i limit=$(( ${3:-30} * 10 ))
+  for i in $(seq 1 "$limit"); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    alive "$2" || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# ---------------------------------------------------------------------------------------------
+# numbers
+
+jf() { # field json: a number (or string) field of fg-load's flat JSON
+  local v
+  v=$(sed -n "s/.*\"$1\":\(-\{0,1\}[0-9][0-9.eE+-]*\).*/\1/p" <<<"$2")
+  [ -n "$v" ] || v=$(sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" <<<"$2")
+  echo "${v:-}"
+}
+int() { awk -v x="${1:-0}" 'BEGIN{printf "%d", x + 0.5}'; }
+thousands() { awk -v x="${1:-0}" 'BEGIN{ s = sprintf("%d", x + 0.5); n = ""; while (length(s) > 3) { n = "," substr(s, length(s) - 2) n; s = substr(s, 1, length(s) - 3) } printf "%s%s", s, n }'; }
+msec() { awk -v x="${1:-0}" 'BEGIN{ v = x / 1000; if (v < 1) printf "%.3f ms", v; else if (v < 100) printf "%.2f ms", v; else printf "%.0f ms", v }'; }
+mb() { awk -v k="${1:-0}" 'BEGIN{printf "%.1f MB", k * 1024 / 1e6}'; }
+ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
+ok() { # awk condition with a and b → ✓ or ✗
+  awk -v a="${2:-0}" -v b="${3:-0}" "BEGIN{ if ($1) print \"✓\"; else print \"✗\" }"; }
+median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+msecs() { local x out=; for x in "$@"; do out="$out${out:+; }$(msec "$x")"; done; echo "$out"; }
+
+TOTAL_ERRORS=0
+FAILED_ROWS=()
+note_errors() { # row-name errors
+  if [ "${2:-1}" != 0 ]; then
+    TOTAL_ERRORS=$((TOTAL_ERRORS + ${2:-1}))
+    FAILED_ROWS+=("$1")
+  fi
+}
+
+# fg-load with a hard time limit; its JSON on stdout, its complaints in the run log
+load() { # seconds-limit args...
+  local limit=$1; shift
+  timeout -k 5 "$limit" "$BIN/fg-load" "$@" --json 2>>"$RUN/fg-load.err"
+}
+
+# ---------------------------------------------------------------------------------------------
+step "prerequisites"
+command -v cargo >/dev/null || die "cargo is missing (https://rustup.rs)"
+command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are missing (Node 18 or later)"
+command -v python3 >/dev/null || die "python3 is missing"
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (apt)" >&2
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  { $SUDO apt-get install -y -qq wrk >/dev/null 2>&1 || { $SUDO apt-get update -qq >/dev/null 2>&1 && $SUDO apt-get install -y -qq wrk >/dev/null 2>&1; }; } \
+    || die "wrk is missing and could not be installed: apt-get install -y wrk"
+fi
+
+step "build (cargo build --release --workspace)"
+cargo build --release --workspace || die "the build failed"
+for b in flowguard fg-load; do [ -x "$BIN/$b" ] || die "$BIN/$b was not built"; done
+
+step "build mcp-echo from $SHARED/mcp-echo"
+mkdir -p "$CACHE"
+CARGO_TARGET_DIR=$CACHE/target cargo build -q --release --manifest-path "$SHARED/mcp-echo/Cargo.toml" \
+  || die "building mcp-echo failed"
+
+step "install the peers into $PEERS (skipped when present)"
+mkdir -p "$PEERS"
+SG=$PEERS/npm-sg/node_modules/.bin/supergateway
+MPN=$PEERS/npm-mcpproxy/node_modules/.bin/mcp-proxy
+MPY=$PEERS/venv-sparf/bin/mcp-proxy
+[ -x "$SG" ] || (mkdir -p "$PEERS/npm-sg" && cd "$PEERS/npm-sg" && npm i -s supergateway@4.0.0 >/dev/null 2>&1) \
+  || echo "warning: installing supergateway@4.0.0 from npm failed" >&2
+[ -x "$MPN" ] || (mkdir -p "$PEERS/npm-mcpproxy" && cd "$PEERS/npm-mcpproxy" && npm i -s mcp-proxy@6.7.19 >/dev/null 2>&1) \
+  || echo "warning: installing mcp-proxy@6.7.19 from npm failed" >&2
+[ -x "$MPY" ] || (python3 -m venv "$PEERS/venv-sparf" && "$PEERS/venv-sparf/bin/pip" install -q mcp-proxy==0.13.0 >/dev/null 2>&1) \
+  || echo "warning: installing mcp-proxy==0.13.0 from PyPI failed" >&2
+export NODE_OPTIONS="--require $SHARED/force-loopback.cjs"
+
+BENCH_T0=$(date +%s)
+OUT=$RUN/tables.md
+: >"$OUT"
+emit() { printf '%s\n' "$@" | tee -a "$OUT"; }
+
+fg_config() { # file servers...: each server "id|command|arg,arg" or "id|url"
+  local file=$1; shift
+  {
+    printf '[gateway]\nshutdown_grace = "2s"\n'
+    local s id rest
+    for s in "$@"; do
+      id=${s%%|*}; rest=${s#*|}
+      printf '\n[servers.%s]\n' "$id"
+      case $rest in
+        http://*) printf "url = '%s'\n" "$rest" ;;
+        *) local cmd=${rest%%|*} args=${rest#*|}
+           printf "command = '%s'\nargs = [" "$cmd"
+           local first=1 a
+           IFS=, read -ra A <<<"$args"
+           for a in "${A[@]}"; do [ $first = 1 ] || printf ', '; printf "'%s'" "$a"; first=0; done
+           printf ']\n' ;;
+      esac
+    done
+  } >"$file"
+}
+
+# ---------------------------------------------------------------------------------------------
+# 1. tools/call HTTP → shared stdio server
+
+step "1. tools/call, HTTP → one shared stdio server (${SECS}s per row after ${WARM}s warm-up)"
+declare -A RPS P99
+CONNS_LIST=(1 32 256)
+S1_ROWS=()
+run_calls() { # label url pid
+  local label=$1 url=$2 pid=$3 c j e
+  for c in "${CONNS_LIST[@]}"; do
+    j=$(load $((SECS + WARM + 60)) call --url "$url" --conns "$c" --duration "${SECS}s" --warmup "${WARM}s" --pid "$pid")
+    if [ -z "$j" ]; then
+      S1_ROWS+=("| $label | $c | failed (no result) | | | | 1 |")
+      note_errors "$label @ $c" 1
+      continue
+    fi
+    e=$(jf errors "$j")
+    RPS["$label@$c"]=$(jf rps "$j"); P99["$label@$c"]=$(jf p99_us "$j")
+    S1_ROWS+=("| $label | $c | $(thousands "$(jf rps "$j")") | $(msec "$(jf p50_us "$j")") | $(msec "$(jf p99_us "$j")") | $(int "$(jf cpu_us_per_req "$j")") | $e |")
+    note_errors "$label @ $c" "$e"
+    [ "$e" = 0 ] || echo "  $label @ $c: $(jf first_error "$j")" >&2
+    echo "  $label @ $c connections: $(int "$(jf rps "$j")") req/s, p99 $(msec "$(jf p99_us "$j")"), errors $e" >&2
+  done
+}
+WRK_ROWS=()
+run_wrk() { # label url: wrk at 32 connections with one session, as ../shared/bench/peers.sh does
+  local label=$1 url=$2 sid out
+  sid=$("$SHARED/session.sh" "$url" 2>/dev/null) || { WRK_ROWS+=("| $label | session failed | | |"); return; }
+  out=$(MCP_SESSION=$sid timeout -k 5 $((SECS + 30)) wrk -t2 -c32 -d"${SECS}s" --latency -s "$SHARED/call.lua" "$url" 2>&1)
+  WRK_ROWS+=("| $label | $(thousands "$(awk '/Requests\/sec/{print $2}' <<<"$out")") | $(awk '$1=="50%"{print $2}' <<<"$out") | $(awk '$1=="99%"{print $2}' <<<"$out") | $(awk '/Non-2xx|Socket errors/{printf "%s ", $0}' <<<"$out") |")
+}
+calls_row() { # label logname url-path pid-var-set-by-caller... (server already started as SPID on PORT)
+  local label=$1 path=$2
+  if wait_port "$PORT" "$SPID" 60; then
+    run_calls "$label" "http://127.0.0.1:$PORT$path" "$SPID"
+    [ "$label" = "$FG" ] && FG_RSS_AFTER=$(rss_kib "$SPID")
+    [ "${3:-}" = wrk ] && run_wrk "$label" "http://127.0.0.1:$PORT$path"
+  else
+    S1_ROWS+=("| $label | — | did not start | | | | 1 |")
+    note_errors "$label: did not start" 1
+    echo "  $label did not start: $(tail -n 5 "$RUN/$label.log" 2>/dev/null)" >&2
+  fi
+  stop "$SPID"
+}
+
+FG="FlowGuard (routed)"; BR="mcp-echo bridge"; PSG="supergateway 4.0.0"; PMN="mcp-proxy 6.7.19 (node)"; PMP="mcp-proxy 0.13.0 (python)"
+fg_config "$RUN/echo.toml" "echo|$ECHO|stdio"
+port; start "$FG" "$BIN/flowguard" -c "$RUN/echo.toml" -l "127.0.0.1:$PORT"; calls_row "$FG" /mcp/echo wrk
+port; start "$BR" "$ECHO" bridge "$PORT" "$ECHO" stdio; calls_row "$BR" / wrk
+PEER_MISSING=0
+if [ -x "$SG" ]; then
+  port; start "$PSG" "$SG" --stdio "$ECHO stdio" --outputTransport streamableHttp --stateful --sessionTimeout 600000 --port "$PORT" --logLevel none
+  calls_row "$PSG" /mcp
+else S1_ROWS+=("| $PSG | — | not installed | | | | |"); PEER_MISSING=1; fi
+if [ -x "$MPN" ]; then
+  port; start "$PMN" "$MPN" --host 127.0.0.1 --port "$PORT" --server stream -- "$ECHO" stdio
+  calls_row "$PMN" /mcp
+else S1_ROWS+=("| $PMN | — | not installed | | | | |"); PEER_MISSING=1; fi
+if [ -x "$MPY" ]; then
+  port; start "$PMP" "$MPY" --host 127.0.0.1 --port "$PORT" --log-level WARNING -- "$ECHO" stdio
+  calls_row "$PMP" /mcp
+else S1_ROWS+=("| $PMP | — | not installed | | | | |"); PEER_MISSING=1; fi
+
+BEST_PEER=; BEST_RPS=0
+for p in "$PSG" "$PMN" "$PMP"; do
+  r=${RPS["$p@32"]:-0}
+  if awk -v a="$r" -v b="$BEST_RPS" 'BEGIN{exit !(a > b)}'; then BEST_RPS=$r; BEST_PEER=$p; fi
+done
+FG32=${RPS["$FG@32"]:-0}; BR32=${RPS["$BR@32"]:-0}
+FGP99=${P99["$FG@32"]:-0}; BRP99=${P99["$BR@32"]:-0}
+R_BR=$(ratio "$FG32" "$BR32"); R_PEER=$(ratio "$FG32" "$BEST_RPS"); R_P99=$(ratio "$FGP99" "$BRP99")
+PEER_MARK=$(ok 'a >= 5 * b && b > 0' "$FG32" "$BEST_RPS"); [ "$PEER_MISSING" = 0 ] || PEER_MARK="✗ (a peer is missing)"
+
+emit "" "### 1. tools/call, HTTP → one shared stdio server" "" \
+  "Every server fronts the same backend (\`mcp-echo stdio\`); one session shared by all connections; ${SECS} s measured after ${WARM} s of warm-up per row; CPU is that of the server's process tree (gateway + backend) per request." "" \
+  "| server | connections | req/s | p50 | p99 | CPU µs/req | errors |" "|---|---:|---:|---:|---:|---:|---:|" "${S1_ROWS[@]}" "" \
+  "FlowGuard's VmRSS right after its three rows: $(mb "${FG_RSS_AFTER:-0}")." "" \
+  "| target (32 connections) | measured | ✓/✗ |" "|---|---|:-:|" \
+  "| FlowGuard req/s ≥ bridge | $(thousands "$FG32") / $(thousands "$BR32") = ${R_BR}× | $(ok 'a >= b && b > 0' "$FG32" "$BR32") |" \
+  "| FlowGuard req/s ≥ 5 × best peer (${BEST_PEER:-none}) | $(thousands "$FG32") / $(thousands "$BEST_RPS") = ${R_PEER}× | $PEER_MARK |" \
+  "| FlowGuard p99 ≤ 1.5 × bridge p99 | $(msec "$FGP99") / $(msec "$BRP99") = ${R_P99}× | $(ok 'a <= 1.5 * b && b > 0' "$FGP99" "$BRP99") |" "" \
+  "Cross-check with wrk (\`../shared/bench/call.lua\`, 2 threads, 32 connections, ${SECS} s; status codes only, replies not checked):" "" \
+  "| server | req/s | p50 | p99 | wrk errors |" "|---|---:|---:|---:|---|" "${WRK_ROWS[@]}"
+
+# ---------------------------------------------------------------------------------------------
+# 2. HTTP → HTTP
+
+step "2. HTTP → HTTP passthrough (32 connections)"
+port; BPORT=$PORT; start "mcp-echo-http" "$ECHO" http "$BPORT"; BPID=$SPID
+S2_ROWS=(); BE=0; PT=0
+if wait_port "$BPORT" "$BPID" 30; then
+  j=$(load $((SECS + WARM + 60)) call --url "http://127.0.0.1:$BPORT/" --conns 32 --duration "${SECS}s" --warmup "${WARM}s" --pid "$BPID")
+  e=$(jf errors "$j"); e=${e:-1}; BE=$(jf rps "$j")
+  S2_ROWS+=("| mcp-echo http alone | $(thousands "$BE") | $(msec "$(jf p50_us "$j")") | $(msec "$(jf p99_us "$j")") | $(int "$(jf cpu_us_per_req "$j")") | $e |")
+  note_errors "mcp-echo http" "$e"
+  fg_config "$RUN/http.toml" "echo|http://127.0.0.1:$BPORT/"
+  port; start "FlowGuard-http" "$BIN/flowguard" -c "$RUN/http.toml" -l "127.0.0.1:$PORT"; FPID=$SPID
+  if wait_port "$PORT" "$FPID" 30; then
+    j=$(load $((SECS + WARM + 60)) call --url "http://127.0.0.1:$PORT/mcp/echo" --conns 32 --duration "${SECS}s" --warmup "${WARM}s" --pid "$FPID" --pid "$BPID")
+    e=$(jf errors "$j"); e=${e:-1}; PT=$(jf rps "$j")
+    S2_ROWS+=("| FlowGuard → mcp-echo http | $(thousands "$PT") | $(msec "$(jf p50_us "$j")") | $(msec "$(jf p99_us "$j")") | $(int "$(jf cpu_us_per_req "$j")") | $e |")
+    note_errors "FlowGuard → http" "$e"
+    [ "$e" = 0 ] || echo "  FlowGuard → http: $(jf first_error "$j")" >&2
+  else
+    S2_ROWS+=("| FlowGuard → mcp-echo http | did not start | | | | 1 |"); note_errors "FlowGuard → http: did not start" 1
+  fi
+  stop "$FPID"
+else
+  S2_ROWS+=("| mcp-echo http alone | did not start | | | | 1 |"); note_errors "mcp-echo http: did not start" 1
+fi
+stop "$BPID"
+emit "" "### 2. HTTP → HTTP passthrough" "" \
+  "\`mcp-echo http\` (JSON replies) alone, then behind FlowGuard (\`url = \"http://127.0.0.1:PORT/\"\`, routed at /mcp/echo); 32 connections, one session; CPU of the gateway and the backend together." "" \
+  "| server | req/s | p50 | p99 | CPU µs/req | errors |" "|---|---:|---:|---:|---:|---:|" "${S2_ROWS[@]}" "" \
+  "| target | measured | ✓/✗ |" "|---|---|:-:|" \
+  "| passthrough ≥ 0.5 × backend alone | $(thousands "$PT") / $(thousands "$BE") = $(ratio "$PT" "$BE")× | $(ok 'a >= 0.5 * b && b > 0' "$PT" "$BE") |"
+
+# ---------------------------------------------------------------------------------------------
+# 3. unified tools/list over 10 servers x 100 tools
+
+step "3. unified tools/list, 10 servers × 100 tools (3 fresh starts)"
+SERVERS=(); for i in $(seq 0 9); do SERVERS+=("s$i|$ECHO|stdio,--tools,100"); done
+fg_config "$RUN/list.toml" "${SERVERS[@]}"
+COLD=(); W50=(); W99=(); ITEMS=(); STARTUP=(); S3_ERR=0
+for n in 1 2 3; do
+  port; t_start=$(date +%s%N)
+  start "FlowGuard-list-$n" "$BIN/flowguard" -c "$RUN/list.toml" -l "127.0.0.1:$PORT"
+  if wait_port "$PORT" "$SPID" 60; then
+    STARTUP+=($(( ($(date +%s%N) - t_start) / 1000 )))
+    j=$(load 120 list --url "http://127.0.0.1:$PORT/mcp" --requests 1001 --expect-items 1000)
+    e=$(jf errors "$j"); e=${e:-1}
+    COLD+=("$(jf cold_us "$j")"); W50+=("$(jf p50_us "$j")"); W99+=("$(jf p99_us "$j")"); ITEMS+=("$(jf items "$j")")
+    note_errors "tools/list start $n" "$e"; S3_ERR=$((S3_ERR + e))
+    [ "$e" = 0 ] || echo "  tools/list: $(jf first_error "$j")" >&2
+  else
+    note_errors "tools/list start $n: did not start" 1; S3_ERR=$((S3_ERR + 1))
+    COLD+=(0); W50+=(0); W99+=(0); ITEMS+=(0); STARTUP+=(0)
+  fi
+  stop "$SPID"
+done
+C_MED=$(median3 "${COLD[@]}"); W50_MED=$(median3 "${W50[@]}"); W99_MED=$(median3 "${W99[@]}")
+ITEMS_MIN=$(printf '%s\n' "${ITEMS[@]}" | sort -n | head -1)
+emit "" "### 3. Unified tools/list, 10 servers × 100 tools" "" \
+  "FlowGuard with servers s0…s9 (\`mcp-echo stdio --tools 100\`), unified endpoint /mcp, default prefixing; 3 fresh starts, each: initialize, then 1,001 sequential tools/list on one connection (the first is cold, the other 1,000 warm); medians of the 3 starts." "" \
+  "| measure | value | per start | target | ✓/✗ |" "|---|---:|---|---|:-:|" \
+  "| start-up until listening (10 servers ready) | $(msec "$(median3 "${STARTUP[@]}")") | $(msecs "${STARTUP[@]}") | — | |" \
+  "| cold: first tools/list | $(msec "$C_MED") | $(msecs "${COLD[@]}") | — | |" \
+  "| warm p50 | $(msec "$W50_MED") | $(msecs "${W50[@]}") | < 1 ms | $(ok 'a < 1000 && a > 0' "$W50_MED") |" \
+  "| warm p99 | $(msec "$W99_MED") | $(msecs "${W99[@]}") | — | |" \
+  "| tools in every reply | $(thousands "$ITEMS_MIN") | | 1,000 | $(ok 'a == 1000' "$ITEMS_MIN") |" \
+  "| errors | $S3_ERR | | 0 | $(ok 'a == 0' "$S3_ERR") |"
+
+# ---------------------------------------------------------------------------------------------
+# 4. + 5. resident memory and session set-up
+
+step "4. resident memory and 5. session set-up"
+fg_config "$RUN/two.toml" "a|$ECHO|stdio" "b|$ECHO|stdio"
+port; start "FlowGuard-rss" "$BIN/flowguard" -c "$RUN/two.toml" -l "127.0.0.1:$PORT"; FPID=$SPID
+IDLE=0; R1K=0; R10K=0; S5_ROWS=()
+sessions_run() { # label count → sets J
+  J=$(load 300 sessions --url "http://127.0.0.1:$PORT/mcp" --count "$2" --conns 32)
+  local e; e=$(jf errors "$J"); e=${e:-1}
+  S5_ROWS+=("| $1 | $(thousands "$(jf opened "$J")") | $(thousands "$(jf sessions_per_s "$J")") | $(msec "$(jf p50_us "$J")") | $(msec "$(jf p99_us "$J")") | $(msec "$(jf max_us "$J")") | $e |")
+  note_errors "sessions: $1" "$e"
+  [ "$e" = 0 ] || echo "  sessions $1: $(jf first_error "$J")" >&2
+}
+if wait_port "$PORT" "$FPID" 30; then
+  sleep 2; IDLE=$(rss_kib "$FPID")
+  sessions_run "sessions 1–1,000" 1000; sleep 1; R1K=$(rss_kib "$FPID")
+  sessions_run "sessions 1,001–10,000" 9000; sleep 1; R10K=$(rss_kib "$FPID")
+  alive "$FPID" || { note_errors "FlowGuard exited during the session runs" 1; R10K=0; }
+else
+  note_errors "FlowGuard (two servers): did not start" 1
+fi
+stop "$FPID"
+D1K=$((R1K - IDLE)); D10K=$((R10K - IDLE))
+emit "" "### 4. Resident memory" "" \
+  "VmRSS of the flowguard process alone (not its servers), configured with two stdio servers (\`mcp-echo stdio\`): idle 2 s after start-up, then with 1,000 and 10,000 sessions open (initialize + initialized each on /mcp, never deleted). MB = 10⁶ bytes." "" \
+  "| state | VmRSS | added | target | ✓/✗ |" "|---|---:|---:|---|:-:|" \
+  "| idle, two stdio servers | $(mb "$IDLE") | | ≤ 15 MB | $(ok 'a > 0 && a * 1024 <= 15e6' "$IDLE") |" \
+  "| 1,000 sessions open | $(mb "$R1K") | +$(mb "$D1K") | | |" \
+  "| 10,000 sessions open | $(mb "$R10K") | +$(mb "$D10K") | ≤ +150 MB | $(ok 'b > 0 && a * 1024 <= 150e6' "$D10K" "$R10K") |"
+emit "" "### 5. Session set-up" "" \
+  "The same runs as section 4: 32 connections, each session one initialize and one notifications/initialized (set-up latency covers both)." "" \
+  "| run | sessions | sessions/s | p50 | p99 | max | errors |" "|---|---:|---:|---:|---:|---:|---:|" "${S5_ROWS[@]}"
+
+# ---------------------------------------------------------------------------------------------
+# summary and docs/benchmarks.md
+
+BENCH_SECS=$(( $(date +%s) - BENCH_T0 ))
+if [ "$TOTAL_ERRORS" = 0 ]; then
+  VERDICT="No errors: every reply was checked (id, result, isError, echoed text or item count, session id)."
+else
+  VERDICT="**ERRORS: $TOTAL_ERRORS** in: $(printf '%s; ' "${FAILED_ROWS[@]}")"
+fi
+emit "" "$VERDICT"
+
+if [ -z "${BENCH_NO_DOC:-}" ]; then
+  COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  [ -n "$(git status --porcelain 2>/dev/null)" ] && COMMIT="$COMMIT (dirty: uncommitted changes)"
+  CPU=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
+  MEM=$(awk '/^MemTotal/{printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+  SECTION=$RUN/section.md
+  {
+    echo "## Latest run"
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- machine: $(nproc) CPUs ($CPU), $MEM memory, Linux $(uname -r); load average before the run: $LOAD_BEFORE"
+    echo "- commit: $COMMIT"
+    echo "- command: \`$COMMAND\` (measuring took ${BENCH_SECS} s; $(rustc --version 2>/dev/null | cut -d' ' -f1-2), node $(node --version), $(python3 --version))"
+    cat "$OUT"
+    echo
+  } >"$SECTION"
+  DOC=docs/benchmarks.md
+  mkdir -p docs
+  if [ ! -f "$DOC" ]; then
+    {
+      echo "# Benchmarks"
+      echo
+      echo "\`bench/run.sh\` measures FlowGuard side by side with a minimal stdio bridge (\`mcp-echo bridge\` from"
+      echo "\`../shared/bench\`) and three peer gateways (supergateway, mcp-proxy for Node and for Python), all in front"
+      echo "of the same stdio backend, in one run on one machine; only ratios between rows of the same run are"
+      echo "meaningful. The load generator, \`fg-load\` (crates/flowguard-bench), checks every reply. The script"
+      echo "rewrites the \"Latest run\" section below; the rest of this file is kept."
+      echo
+      cat "$SECTION"
+    } >"$DOC"
+  elif grep -q '^## Latest run' "$DOC"; then
+    awk -v new="$SECTION" '
+      /^## Latest run/ { while ((getline line < new) > 0) print line; skip = 1; next }
+      skip && /^## / { skip = 0 }
+      !skip { print }' "$DOC" >"$RUN/doc.md" && cat "$RUN/doc.md" >"$DOC"
+  elif grep -q '^## History' "$DOC"; then
+    awk -v new="$SECTION" '
+      /^## History/ && !done { while ((getline line < new) > 0) print line; done = 1 }
+      { print }' "$DOC" >"$RUN/doc.md" && cat "$RUN/doc.md" >"$DOC"
+  else
+    { echo; cat "$SECTION"; } >>"$DOC"
+  fi
+  echo "wrote $DOC" >&2
+fi
+echo "measuring took ${BENCH_SECS} s (whole run $(( $(date +%s) - T0 )) s)" >&2
+[ "$TOTAL_ERRORS" = 0 ] || exit 1
+exit 0
