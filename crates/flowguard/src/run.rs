@@ -63,6 +63,21 @@ fn listen_addr(args: &RunArgs, config: &Config) -> Result<SocketAddr, String> {
     }
 }
 
+/// Half the CPUs (at least one), unless `FLOWGUARD_WORKER_THREADS` says otherwise. The gateway
+/// shares the machine with its stdio servers, and on a small machine a second worker thread
+/// costs more in cross-thread wake-ups than it gains: on 2 cores one worker measured 1.5× the
+/// HTTP passthrough throughput of two (docs/benchmarks.md).
+fn worker_threads() -> usize {
+    std::env::var("FLOWGUARD_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (cpus / 2).max(1)
+        })
+}
+
 pub fn run(args: RunArgs) -> ExitCode {
     let config = match load_config(&args) {
         Ok(c) => c,
@@ -84,12 +99,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         _ => config.gateway.mode.unwrap_or(Mode::Both),
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = std::env::var("FLOWGUARD_WORKER_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        builder.worker_threads(n);
-    }
+    builder.worker_threads(worker_threads());
     let runtime = builder.enable_all().build().expect("a tokio runtime");
     match runtime.block_on(serve(config, mode, listen, args.print_client_config)) {
         Ok(()) => ExitCode::SUCCESS,
