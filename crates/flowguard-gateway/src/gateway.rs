@@ -2,6 +2,7 @@
 //! requests waiting for a client's answer. Built once from the validated config.
 
 use crate::catalog::{Catalog, ScopeKey};
+use crate::downstream::guard::HostGuard;
 use crate::events::EventRouter;
 use crate::lifecycle::Lifecycle;
 use crate::session::{MemorySessions, Scope, Session, SessionStore};
@@ -10,7 +11,7 @@ use flowguard_protocol::RawId;
 use flowguard_upstream::{StateKind, Upstream, UpstreamSettings};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A request a server sent to a client, waiting for the client's answer.
@@ -29,6 +30,8 @@ pub struct Gateway {
     pub started: Instant,
     outstanding: Mutex<HashMap<u64, Outstanding>>,
     next_outgoing: AtomicU64,
+    /// Set once the listen address is known (`downstream::app`).
+    pub(crate) host_guard: OnceLock<HostGuard>,
 }
 
 impl Gateway {
@@ -59,6 +62,7 @@ impl Gateway {
             started: Instant::now(),
             outstanding: Mutex::new(HashMap::new()),
             next_outgoing: AtomicU64::new(1),
+            host_guard: OnceLock::new(),
         })
     }
 

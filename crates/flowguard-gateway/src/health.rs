@@ -1,9 +1,10 @@
 //! `GET /health` (JSON: overall status, version, each server's state and uptime) and
 //! `POST /close` (shutdown as the MCP Gateway Specification describes: 200 once, then 410).
 
+use crate::downstream::http::admit;
 use crate::gateway::Gateway;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flowguard_upstream::StateKind;
@@ -43,11 +44,17 @@ pub fn report(gw: &Gateway) -> Value {
 }
 
 /// Always 200: the status is in the body, so a monitor can read why it is unhealthy.
-pub async fn health(State(gw): State<Arc<Gateway>>) -> Json<Value> {
-    Json(report(&gw))
+pub async fn health(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    match admit(&gw, &headers) {
+        Ok(()) => Json(report(&gw)).into_response(),
+        Err(r) => r.into_response(),
+    }
 }
 
-pub async fn close(State(gw): State<Arc<Gateway>>) -> Response {
+pub async fn close(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if let Err(r) = admit(&gw, &headers) {
+        return r.into_response();
+    }
     if gw.lifecycle.begin_shutdown() {
         tracing::info!("shutdown requested via POST /close");
         let body = json!({

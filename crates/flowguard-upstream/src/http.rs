@@ -3,56 +3,52 @@
 //! session id adopted from `initialize`, and a transparent re-initialize when the server forgets
 //! the session (404). TLS and the rest of the remote transport come later (ROADMAP B4).
 
+use crate::http_client::{Client, Target};
 use crate::link::Link;
 use crate::upstream::Inner;
 use crate::UpstreamError;
-use bytes::Bytes;
 use flowguard_config::HttpSpec;
 use flowguard_protocol::sse;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
-use hyper::{Method, Request, StatusCode, Uri};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use std::sync::{Arc, RwLock, Weak};
 
-const SESSION_HEADER: &str = "mcp-session-id";
-const VERSION_HEADER: &str = "mcp-protocol-version";
+const SESSION_HEADER: &str = "Mcp-Session-Id";
+const VERSION_HEADER: &str = "MCP-Protocol-Version";
 
 pub(crate) struct HttpLink {
-    client: Client<HttpConnector, Full<Bytes>>,
-    uri: Uri,
-    headers: Vec<(HeaderName, HeaderValue)>,
+    client: Client,
+    /// Configured headers (credentials among them), checked for header syntax at start.
+    headers: Vec<(String, String)>,
     session: RwLock<Option<String>>,
     /// The upstream, weakly: the link lives inside it.
     owner: Weak<Inner>,
 }
 
+/// Header names are tokens; values are visible ASCII, spaces and tabs (no CR or LF, which would
+/// let a config value inject headers).
+fn valid_header(name: &str, value: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && value
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+}
+
 impl HttpLink {
     pub(crate) fn new(inner: &Arc<Inner>, spec: &HttpSpec) -> Result<Arc<Self>, String> {
-        let uri: Uri = spec
-            .url
-            .parse()
-            .map_err(|e| format!("invalid url {}: {e}", spec.url))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(format!(
-                "{} uses {}: only http:// remote servers are supported in this version",
-                spec.url,
-                uri.scheme_str().unwrap_or("no scheme")
-            ));
-        }
+        let target = Target::parse(&spec.url)?;
         let mut headers = Vec::new();
         for (k, v) in &spec.headers {
-            let name = HeaderName::try_from(k.as_str()).map_err(|e| format!("header {k}: {e}"))?;
-            let mut value = HeaderValue::try_from(v.expose().as_str())
-                .map_err(|e| format!("header {k}: {e}"))?;
-            value.set_sensitive(true);
-            headers.push((name, value));
+            if !valid_header(k, v.expose()) {
+                return Err(format!(
+                    "header {k}: invalid name or value (control characters are not allowed)"
+                ));
+            }
+            headers.push((k.clone(), v.expose().clone()));
         }
-        let client = Client::builder(TokioExecutor::new()).build_http();
         Ok(Arc::new(HttpLink {
-            client,
-            uri,
+            client: Client::new(target),
             headers,
             session: RwLock::new(None),
             owner: Arc::downgrade(inner),
@@ -68,9 +64,8 @@ impl HttpLink {
             Some(Link::Http(l)) => l.clone(),
             _ => return,
         };
-        let msg = Bytes::from(msg);
         tokio::spawn(async move {
-            if let Err(reason) = this.deliver(&owner, msg, true).await {
+            if let Err(reason) = this.deliver(&owner, &msg, true).await {
                 tracing::warn!(server = %owner.id, "{reason}");
                 if let Some(id) = id {
                     owner.fail_pending(
@@ -85,72 +80,83 @@ impl HttpLink {
         });
     }
 
-    async fn deliver(&self, owner: &Arc<Inner>, msg: Bytes, retry: bool) -> Result<(), String> {
-        let sent_session = self
-            .session
+    fn session(&self) -> Option<String> {
+        self.session
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let resp = self
-            .post(owner, msg.clone(), sent_session.as_deref())
-            .await?;
-        let status = resp.status();
-        if let Some(sid) = resp
-            .headers()
-            .get(SESSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-        {
-            *self.session.write().unwrap_or_else(|e| e.into_inner()) = Some(sid.to_string());
+            .clone()
+    }
+
+    fn set_session(&self, id: Option<String>) {
+        *self.session.write().unwrap_or_else(|e| e.into_inner()) = id;
+    }
+
+    async fn deliver(&self, owner: &Arc<Inner>, msg: &[u8], retry: bool) -> Result<(), String> {
+        let sent_session = self.session();
+        let version = owner.negotiated_version();
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+        ];
+        if let Some(s) = &sent_session {
+            headers.push((SESSION_HEADER, s));
         }
-        if status == StatusCode::NOT_FOUND && sent_session.is_some() && retry {
+        if let Some(v) = &version {
+            headers.push((VERSION_HEADER, v));
+        }
+        headers.extend(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let url = || {
+            format!(
+                "http://{}{}",
+                self.client.target().host,
+                self.client.target().path
+            )
+        };
+        let mut resp = self
+            .client
+            .post(&headers, msg)
+            .await
+            .map_err(|e| format!("could not reach {}: {e}", url()))?;
+        if let Some(sid) = resp.session_id.take() {
+            self.set_session(Some(sid));
+        }
+        if resp.status == 404 && sent_session.is_some() && retry {
             // The server forgot our session: initialize again, then resend once.
+            let _ = resp.bytes().await;
             tracing::info!(server = %owner.id, "remote session expired; initializing again");
-            *self.session.write().unwrap_or_else(|e| e.into_inner()) = None;
+            self.set_session(None);
             let link = Link::Http(self.owner_link(owner).ok_or("link replaced")?);
             Box::pin(owner.initialize(&link)).await?;
             return Box::pin(self.deliver(owner, msg, false)).await;
         }
-        if status == StatusCode::ACCEPTED {
-            return Ok(());
-        }
-        if !status.is_success() {
+        let is_sse = resp
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("text/event-stream"));
+        if !is_sse {
             let body = resp
-                .into_body()
-                .collect()
+                .bytes()
                 .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+                .map_err(|e| format!("reading the reply from {}: {e}", url()))?;
+            let ok = (200..300).contains(&resp.status);
             // A JSON-RPC error body still answers the request; anything else is a failure.
             if body.starts_with(b"{") {
                 owner.handle_message(&body);
-                return Ok(());
-            }
-            return Err(format!("HTTP {status} from {}", self.uri));
-        }
-        let is_sse = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        let mut body = resp.into_body();
-        if !is_sse {
-            let bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-            if !bytes.is_empty() {
-                owner.handle_message(&bytes);
+            } else if !ok {
+                return Err(format!("HTTP {} from {}", resp.status, url()));
             }
             return Ok(());
         }
         let mut parser = sse::Parser::default();
         let mut events = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| format!("reading the reply stream: {e}"))?;
-            if let Some(chunk) = frame.data_ref() {
-                parser.feed(chunk, &mut events);
-                for ev in events.drain(..) {
-                    if !ev.data.is_empty() {
-                        owner.handle_message(ev.data.as_bytes());
-                    }
-                }
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| format!("reading the reply stream from {}: {e}", url()))?
+        {
+            parser.feed(&chunk, &mut events);
+            for ev in events.drain(..) {
+                owner.handle_message(ev.data.as_bytes());
             }
         }
         Ok(())
@@ -162,31 +168,16 @@ impl HttpLink {
             _ => None,
         }
     }
+}
 
-    async fn post(
-        &self,
-        owner: &Inner,
-        msg: Bytes,
-        session: Option<&str>,
-    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(self.uri.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, "application/json, text/event-stream");
-        if let Some(s) = session {
-            req = req.header(SESSION_HEADER, s);
-        }
-        if let Some(v) = owner.negotiated_version() {
-            req = req.header(VERSION_HEADER, v);
-        }
-        let mut req = req.body(Full::new(msg)).map_err(|e| e.to_string())?;
-        for (k, v) in &self.headers {
-            req.headers_mut().insert(k.clone(), v.clone());
-        }
-        self.client
-            .request(req)
-            .await
-            .map_err(|e| format!("could not reach {}: {e}", self.uri))
+#[cfg(test)]
+mod tests {
+    use super::valid_header;
+
+    #[test]
+    fn header_injection_is_refused() {
+        assert!(valid_header("Authorization", "Bearer abc"));
+        assert!(!valid_header("X", "a\r\nEvil: 1"));
+        assert!(!valid_header("Bad Name", "v"));
     }
 }

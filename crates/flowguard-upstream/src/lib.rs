@@ -9,6 +9,7 @@ mod backoff;
 pub mod container;
 mod error;
 mod http;
+mod http_client;
 mod link;
 pub mod orphans;
 mod pending;

@@ -2,12 +2,7 @@
 //! must be one of its own addresses (or configured). Runs before anything else, so a page on
 //! another site cannot reach a local gateway through the victim's browser.
 
-use axum::extract::{Request, State};
-use axum::http::header::{HOST, ORIGIN};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use crate::error::Rejection;
 
@@ -64,21 +59,6 @@ impl HostGuard {
             }
         }
         Ok(())
-    }
-}
-
-pub async fn check_request(
-    State(guard): State<Arc<HostGuard>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let verdict = {
-        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-        guard.check(header(HOST), header(ORIGIN))
-    };
-    match verdict {
-        Ok(()) => next.run(req).await,
-        Err(r) => r.into_response(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! `/close`. POST carries client messages, GET opens the server-to-client stream, DELETE ends a
 //! session (MCP transports spec, revisions 2025-03-26 to 2025-11-25).
 
-use super::guard::{self, HostGuard};
+use super::guard::HostGuard;
 use super::reply::{self, Accept};
 use crate::error::Rejection;
 use crate::gateway::Gateway;
@@ -27,11 +27,14 @@ const VERSION_HEADER: &str = "mcp-protocol-version";
 
 /// The whole HTTP surface for a gateway listening on `listen`.
 pub fn app(gw: Arc<Gateway>, listen: SocketAddr) -> Router {
-    let host_guard = Arc::new(HostGuard::new(
+    let host_guard = HostGuard::new(
         listen,
         &gw.settings.allowed_hosts,
         &gw.settings.allowed_origins,
-    ));
+    );
+    // Checked first in every handler (`admit`) rather than as a middleware layer, which cost a
+    // boxed future per request on the hot path.
+    let _ = gw.host_guard.set(host_guard);
     let unified = get(get_unified).post(post_unified).delete(delete_unified);
     let routed = get(get_routed).post(post_routed).delete(delete_routed);
     Router::new()
@@ -41,14 +44,19 @@ pub fn app(gw: Arc<Gateway>, listen: SocketAddr) -> Router {
         .route("/mcp/{server}/", routed)
         .route("/health", get(health::health))
         .route("/close", post(health::close))
-        .layer(axum::middleware::from_fn_with_state(
-            host_guard,
-            guard::check_request,
-        ))
         .with_state(gw)
 }
 
-fn unified_scope(gw: &Gateway) -> Result<Scope, Rejection> {
+/// DNS-rebinding protection: the Host and Origin headers must name this gateway.
+pub(crate) fn admit(gw: &Gateway, headers: &HeaderMap) -> Result<(), Rejection> {
+    match gw.host_guard.get() {
+        Some(g) => g.check(header(headers, "host"), header(headers, "origin")),
+        None => Ok(()),
+    }
+}
+
+fn unified_scope(gw: &Gateway, headers: &HeaderMap) -> Result<Scope, Rejection> {
+    admit(gw, headers)?;
     match gw.mode {
         Mode::Routed => Err(Rejection::NoEndpoint(
             "the unified endpoint /mcp is off (routed mode); use /mcp/<server>".into(),
@@ -57,7 +65,8 @@ fn unified_scope(gw: &Gateway) -> Result<Scope, Rejection> {
     }
 }
 
-fn routed_scope(gw: &Gateway, server: &str) -> Result<Scope, Rejection> {
+fn routed_scope(gw: &Gateway, headers: &HeaderMap, server: &str) -> Result<Scope, Rejection> {
+    admit(gw, headers)?;
     if gw.mode == Mode::Unified {
         return Err(Rejection::NoEndpoint(
             "per-server endpoints are off (unified mode); use /mcp".into(),
@@ -73,7 +82,7 @@ fn routed_scope(gw: &Gateway, server: &str) -> Result<Scope, Rejection> {
 }
 
 async fn post_unified(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    match unified_scope(&gw) {
+    match unified_scope(&gw, &headers) {
         Ok(scope) => post_message(gw, scope, headers, body).await,
         Err(r) => r.into_response(),
     }
@@ -85,14 +94,14 @@ async fn post_routed(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match routed_scope(&gw, &server) {
+    match routed_scope(&gw, &headers, &server) {
         Ok(scope) => post_message(gw, scope, headers, body).await,
         Err(r) => r.into_response(),
     }
 }
 
 async fn get_unified(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    unified_scope(&gw).map_or_else(IntoResponse::into_response, |scope| {
+    unified_scope(&gw, &headers).map_or_else(IntoResponse::into_response, |scope| {
         open_stream(&gw, scope, &headers)
     })
 }
@@ -102,13 +111,13 @@ async fn get_routed(
     Path(server): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    routed_scope(&gw, &server).map_or_else(IntoResponse::into_response, |scope| {
+    routed_scope(&gw, &headers, &server).map_or_else(IntoResponse::into_response, |scope| {
         open_stream(&gw, scope, &headers)
     })
 }
 
 async fn delete_unified(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    unified_scope(&gw).map_or_else(IntoResponse::into_response, |scope| {
+    unified_scope(&gw, &headers).map_or_else(IntoResponse::into_response, |scope| {
         end_session(&gw, scope, &headers)
     })
 }
@@ -118,7 +127,7 @@ async fn delete_routed(
     Path(server): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    routed_scope(&gw, &server).map_or_else(IntoResponse::into_response, |scope| {
+    routed_scope(&gw, &headers, &server).map_or_else(IntoResponse::into_response, |scope| {
         end_session(&gw, scope, &headers)
     })
 }

@@ -1,0 +1,449 @@
+//! A lean HTTP/1.1 client for MCP's Streamable HTTP: POST with one write, keep-alive connections
+//! kept in a small idle pool, responses read in place (Content-Length, chunked, or until close),
+//! and bodies handed out chunk by chunk so SSE events flow through as they arrive.
+//!
+//! Why not hyper's pooled client: it hands every request to a per-connection task and back and
+//! builds a header map for each response; on the gateway's hot path that cost as much as the
+//! backend's whole request (docs/benchmarks.md). This client runs inside the caller's task.
+
+use std::io;
+use std::sync::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Idle connections kept per server; more concurrent requests open more connections, and the
+/// surplus is closed when they finish.
+const MAX_IDLE: usize = 64;
+/// Longest response head accepted.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// Where to send: `http://host:port/path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub addr: String,
+    pub host: String,
+    pub path: String,
+}
+
+impl Target {
+    pub(crate) fn parse(url: &str) -> Result<Target, String> {
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            format!("{url}: only http:// remote servers are supported in this version")
+        })?;
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
+            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+            None => (rest, "/".to_string()),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return Err(format!("{url}: expected http://host[:port]/path"));
+        }
+        let has_port = authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            && !authority.ends_with(']');
+        let addr = if has_port {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(Target {
+            addr,
+            host: authority.to_string(),
+            path,
+        })
+    }
+}
+
+pub(crate) struct Client {
+    target: Target,
+    /// Idle connections with their read buffers, reused so a request allocates no buffer.
+    idle: Mutex<Vec<(TcpStream, Vec<u8>)>>,
+}
+
+/// A response whose head has been read; the body is read with [`Response::chunk`].
+pub(crate) struct Response<'c> {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub session_id: Option<String>,
+    body: Body<'c>,
+}
+
+struct Body<'c> {
+    client: &'c Client,
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
+    pos: usize,
+    framing: Framing,
+    reusable: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Framing {
+    Length(usize),
+    /// Bytes left in the current chunk; `None` before a chunk-size line.
+    Chunked(Option<usize>),
+    UntilClose,
+    Done,
+}
+
+impl Client {
+    pub(crate) fn new(target: Target) -> Self {
+        Client {
+            target,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// POSTs `body` with `headers` (name, value). A request that fails on a reused connection
+    /// before any byte of a response arrived is sent again on a new one: the server had closed
+    /// the idle connection and never saw it.
+    pub(crate) async fn post(
+        &self,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<Response<'_>> {
+        let request = self.encode(headers, body);
+        loop {
+            let (mut stream, mut buf, reused) = match self.take_idle() {
+                Some((s, b)) => (s, b, true),
+                None => (self.connect().await?, Vec::with_capacity(8192), false),
+            };
+            match self.exchange(&mut stream, &mut buf, &request).await {
+                Ok(head_len) => return self.response(stream, buf, head_len),
+                Err(_) if reused => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn encode(&self, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+        let mut req = Vec::with_capacity(256 + body.len());
+        req.extend_from_slice(b"POST ");
+        req.extend_from_slice(self.target.path.as_bytes());
+        req.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+        req.extend_from_slice(self.target.host.as_bytes());
+        for (k, v) in headers {
+            req.extend_from_slice(b"\r\n");
+            req.extend_from_slice(k.as_bytes());
+            req.extend_from_slice(b": ");
+            req.extend_from_slice(v.as_bytes());
+        }
+        req.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+        req.extend_from_slice(body);
+        req
+    }
+
+    fn take_idle(&self) -> Option<(TcpStream, Vec<u8>)> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    fn put_idle(&self, stream: TcpStream, mut buf: Vec<u8>) {
+        buf.clear();
+        if buf.capacity() > 1024 * 1024 {
+            buf = Vec::with_capacity(8192); // one huge reply should not pin its buffer
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push((stream, buf));
+        }
+    }
+
+    async fn connect(&self) -> io::Result<TcpStream> {
+        TcpStream::connect(&self.target.addr).await
+    }
+
+    /// Writes the request and reads until the response head is complete.
+    async fn exchange(
+        &self,
+        stream: &mut TcpStream,
+        buf: &mut Vec<u8>,
+        request: &[u8],
+    ) -> io::Result<usize> {
+        stream.write_all(request).await?;
+        buf.clear();
+        loop {
+            if buf.capacity() - buf.len() < 1024 {
+                buf.reserve(buf.capacity().max(4096));
+            }
+            let n = stream.read_buf(buf).await?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed before a response",
+                ));
+            }
+            if let Some(end) = find_head_end(buf) {
+                return Ok(end);
+            }
+            if buf.len() > MAX_HEAD {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "response head too large",
+                ));
+            }
+        }
+    }
+
+    fn response(
+        &self,
+        stream: TcpStream,
+        buf: Vec<u8>,
+        head_len: usize,
+    ) -> io::Result<Response<'_>> {
+        let mut headers = [httparse::EMPTY_HEADER; 48];
+        let mut parsed = httparse::Response::new(&mut headers);
+        parsed.parse(&buf[..head_len]).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad response head: {e}"),
+            )
+        })?;
+        let status = parsed.code.unwrap_or(0);
+        let (mut content_type, mut session_id, mut length, mut chunked, mut close) =
+            (None, None, None, false, false);
+        for h in parsed.headers.iter() {
+            let value = String::from_utf8_lossy(h.value).trim().to_string();
+            match h.name.to_ascii_lowercase().as_str() {
+                "content-type" => content_type = Some(value),
+                "mcp-session-id" => session_id = Some(value),
+                "content-length" => length = value.parse::<usize>().ok(),
+                "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
+                "connection" => close = value.eq_ignore_ascii_case("close"),
+                _ => {}
+            }
+        }
+        let no_body = status == 204 || status == 304 || (100..200).contains(&status);
+        let framing = match (no_body, chunked, length) {
+            (true, ..) => Framing::Done,
+            (_, true, _) => Framing::Chunked(None),
+            (_, _, Some(n)) => Framing::Length(n),
+            _ => Framing::UntilClose,
+        };
+        let reusable =
+            !close && !matches!(framing, Framing::UntilClose) && parsed.version == Some(1);
+        let body = Body {
+            client: self,
+            stream: Some(stream),
+            buf,
+            pos: head_len,
+            framing,
+            reusable,
+        };
+        Ok(Response {
+            status,
+            content_type,
+            session_id,
+            body,
+        })
+    }
+}
+
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+impl Response<'_> {
+    /// The next piece of the body, or `None` at its end (the connection then goes back to the
+    /// pool when it can be reused).
+    pub(crate) async fn chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        self.body.next().await
+    }
+
+    /// The whole body.
+    pub(crate) async fn bytes(&mut self) -> io::Result<Vec<u8>> {
+        let mut all = Vec::new();
+        while let Some(c) = self.chunk().await? {
+            if all.is_empty() {
+                all = c;
+            } else {
+                all.extend_from_slice(&c);
+            }
+        }
+        Ok(all)
+    }
+}
+
+impl Body<'_> {
+    async fn next(&mut self) -> io::Result<Option<Vec<u8>>> {
+        loop {
+            match self.framing {
+                Framing::Done => {
+                    self.release();
+                    return Ok(None);
+                }
+                Framing::Length(0) => self.framing = Framing::Done,
+                Framing::Length(left) => {
+                    let data = self.take(left).await?;
+                    if data.is_empty() {
+                        return Err(eof());
+                    }
+                    self.framing = Framing::Length(left - data.len());
+                    return Ok(Some(data));
+                }
+                Framing::UntilClose => {
+                    let data = self.take(usize::MAX).await?;
+                    if data.is_empty() {
+                        self.framing = Framing::Done;
+                    } else {
+                        return Ok(Some(data));
+                    }
+                }
+                Framing::Chunked(None) => {
+                    let line = self.line().await?;
+                    let hex = line.split(';').next().unwrap_or("").trim();
+                    let size = usize::from_str_radix(hex, 16).map_err(|_| {
+                        io::Error::new(io::ErrorKind::InvalidData, "bad chunk size")
+                    })?;
+                    if size == 0 {
+                        // Trailers, if any, end with an empty line.
+                        while !self.line().await?.is_empty() {}
+                        self.framing = Framing::Done;
+                    } else {
+                        self.framing = Framing::Chunked(Some(size));
+                    }
+                }
+                Framing::Chunked(Some(0)) => {
+                    self.line().await?; // the CRLF after a chunk
+                    self.framing = Framing::Chunked(None);
+                }
+                Framing::Chunked(Some(left)) => {
+                    let data = self.take(left).await?;
+                    if data.is_empty() {
+                        return Err(eof());
+                    }
+                    self.framing = Framing::Chunked(Some(left - data.len()));
+                    return Ok(Some(data));
+                }
+            }
+        }
+    }
+
+    /// Up to `max` buffered bytes, reading more only when none are buffered. Empty at EOF.
+    async fn take(&mut self, max: usize) -> io::Result<Vec<u8>> {
+        if self.pos == self.buf.len() && !self.fill().await? {
+            return Ok(Vec::new());
+        }
+        let n = max.min(self.buf.len() - self.pos);
+        let data = self.buf[self.pos..self.pos + n].to_vec();
+        self.pos += n;
+        Ok(data)
+    }
+
+    async fn line(&mut self) -> io::Result<String> {
+        loop {
+            if let Some(i) = self.buf[self.pos..].windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[self.pos..self.pos + i]).into_owned();
+                self.pos += i + 2;
+                return Ok(line);
+            }
+            if !self.fill().await? {
+                return Err(eof());
+            }
+        }
+    }
+
+    /// Reads more into the buffer (dropping consumed bytes first); false at EOF.
+    async fn fill(&mut self) -> io::Result<bool> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(false);
+        };
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(8192);
+        }
+        Ok(stream.read_buf(&mut self.buf).await? > 0)
+    }
+
+    fn release(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            if self.reusable && self.pos == self.buf.len() {
+                self.client.put_idle(stream, std::mem::take(&mut self.buf));
+            }
+        }
+    }
+}
+
+fn eof() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the connection closed in the middle of a response",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    #[test]
+    fn urls_become_targets() {
+        let t = Target::parse("http://127.0.0.1:9000/mcp").unwrap();
+        assert_eq!(
+            (t.addr.as_str(), t.host.as_str(), t.path.as_str()),
+            ("127.0.0.1:9000", "127.0.0.1:9000", "/mcp")
+        );
+        assert_eq!(
+            Target::parse("http://localhost").unwrap().addr,
+            "localhost:80"
+        );
+        assert_eq!(Target::parse("http://h:1?x=1").unwrap().path, "/?x=1");
+        assert_eq!(
+            Target::parse("http://[::1]:8080/").unwrap().addr,
+            "[::1]:8080"
+        );
+        assert!(Target::parse("https://h/").is_err());
+        assert!(Target::parse("http:///x").is_err());
+    }
+
+    /// A one-shot server that answers each request on a connection with the next canned reply.
+    async fn serve(replies: Vec<&'static [u8]>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            for reply in replies {
+                let mut buf = vec![0u8; 4096];
+                let _ = s.read(&mut buf).await.unwrap();
+                s.write_all(reply).await.unwrap();
+            }
+        });
+        format!("http://{addr}/mcp")
+    }
+
+    #[tokio::test]
+    async fn reads_length_and_chunked_bodies_and_reuses_the_connection() {
+        let url = serve(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: abc\r\nContent-Length: 7\r\n\r\n{\"a\":1}",
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\ndata:\r\n3;x=y\r\n 1\n\r\n0\r\n\r\n",
+            b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+        ])
+        .await;
+        let client = Client::new(Target::parse(&url).unwrap());
+        let mut r = client
+            .post(&[("Accept", "application/json")], b"{}")
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.session_id.as_deref()), (200, Some("abc")));
+        assert_eq!(r.bytes().await.unwrap(), b"{\"a\":1}");
+        let mut r = client.post(&[], b"{}").await.unwrap();
+        assert_eq!(r.content_type.as_deref(), Some("text/event-stream"));
+        assert_eq!(r.bytes().await.unwrap(), b"data: 1\n");
+        let mut r = client.post(&[], b"{}").await.unwrap();
+        assert_eq!(r.status, 202);
+        assert!(r.bytes().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_an_error() {
+        let url = serve(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"]).await;
+        let client = Client::new(Target::parse(&url).unwrap());
+        let mut r = client.post(&[], b"{}").await.unwrap();
+        assert!(r.bytes().await.is_err());
+    }
+}
