@@ -31,6 +31,7 @@ fn start_fixture(port: u16) -> (Child, u16) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("fixture http did not report its port");
 }
 
@@ -55,6 +56,7 @@ async fn remote_server_that_forgets_the_session_keeps_working_for_the_client() {
         gw.stderr_text()
     );
     let _ = fixture.kill();
+    let _ = fixture.wait();
 }
 
 #[tokio::test]
@@ -87,4 +89,5 @@ async fn remote_progress_and_sampling_pass_through() {
     let last = sampled.last().unwrap();
     assert!(last.to_string().contains("from the client"), "{sampled:?}");
     let _ = fixture.kill();
+    let _ = fixture.wait();
 }
