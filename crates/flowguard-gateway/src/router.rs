@@ -9,7 +9,7 @@ use crate::catalog::{self, ListKind};
 use crate::gateway::Gateway;
 use crate::session::{Scope, Session};
 use flowguard_protocol::{encode, methods, versions, Envelope, ErrorCode};
-use flowguard_upstream::{ClientCall, Frame, Upstream};
+use flowguard_upstream::{ClientCall, Driver, Frame, Upstream};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -24,6 +24,8 @@ pub(crate) enum Outcome {
         upstream: Upstream,
         upstream_id: u64,
         rx: mpsc::UnboundedReceiver<Frame>,
+        /// The remote exchange to poll beside `rx` (remote servers only).
+        driver: Option<Driver>,
     },
 }
 
@@ -111,10 +113,11 @@ async fn forward(
         sink: tx,
     };
     match upstream.forward(call).await {
-        Ok(upstream_id) => Outcome::Forwarded {
+        Ok(f) => Outcome::Forwarded {
             upstream: upstream.clone(),
-            upstream_id,
+            upstream_id: f.id,
             rx,
+            driver: f.driver,
         },
         Err(e) => error(id.get(), e.code(), &e.to_string()),
     }

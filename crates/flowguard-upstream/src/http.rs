@@ -6,7 +6,7 @@
 use crate::http_client::{Client, Target};
 use crate::link::Link;
 use crate::upstream::Inner;
-use crate::UpstreamError;
+use crate::{Driver, UpstreamError};
 use flowguard_config::HttpSpec;
 use flowguard_protocol::sse;
 use std::sync::{Arc, RwLock, Weak};
@@ -55,16 +55,22 @@ impl HttpLink {
         }))
     }
 
-    /// Sends one message on its own POST; replies are handled as they arrive.
+    /// Sends one message on its own POST, in a task of its own; replies are handled as they
+    /// arrive.
     pub(crate) fn send(&self, inner: &Inner, msg: Vec<u8>, id: Option<u64>) {
-        let Some(owner) = self.owner.upgrade() else {
-            return;
-        };
+        if let Some(exchange) = self.exchange(inner, msg, id) {
+            tokio::spawn(exchange);
+        }
+    }
+
+    /// The POST of one message as a future; a failure fails the request `id` at once.
+    pub(crate) fn exchange(&self, inner: &Inner, msg: Vec<u8>, id: Option<u64>) -> Option<Driver> {
+        let owner = self.owner.upgrade()?;
         let this = match &*inner.link.read().unwrap_or_else(|e| e.into_inner()) {
             Some(Link::Http(l)) => l.clone(),
-            _ => return,
+            _ => return None,
         };
-        tokio::spawn(async move {
+        Some(Box::pin(async move {
             if let Err(reason) = this.deliver(&owner, &msg, true).await {
                 tracing::warn!(server = %owner.id, "{reason}");
                 if let Some(id) = id {
@@ -77,7 +83,7 @@ impl HttpLink {
                     );
                 }
             }
-        });
+        }))
     }
 
     fn session(&self) -> Option<String> {

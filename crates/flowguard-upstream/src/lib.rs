@@ -58,6 +58,18 @@ pub struct ClientCall<'a> {
     pub sink: ReplySink,
 }
 
+/// Work a forwarded request still needs done by the caller: for a remote server, the HTTP
+/// exchange itself. The caller polls it beside the reply stream, so the exchange runs in the
+/// client's own task instead of a task of its own; if the reply arrives first, the caller lets
+/// it finish in the background (so the connection goes back to the pool).
+pub type Driver = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A request on its way: its upstream id (for [`Upstream::abandon`]) and its driver, if any.
+pub struct Forwarded {
+    pub id: u64,
+    pub driver: Option<Driver>,
+}
+
 /// The gateway's side of an upstream: where messages go that are not replies to a pending
 /// request.
 pub trait UpstreamEvents: Send + Sync + 'static {

@@ -4,6 +4,7 @@
 use crate::http::HttpLink;
 use crate::stdio::{self, Process};
 use crate::upstream::Inner;
+use crate::Driver;
 use crate::{container, http};
 use bytes::Bytes;
 use flowguard_config::Transport;
@@ -19,6 +20,18 @@ pub(crate) enum Link {
 
 impl Link {
     /// Sends one message. `id` is the upstream id of a request, so a failed delivery can fail it.
+    /// Sends a client request: over stdio at once; to a remote server, the returned driver
+    /// performs the exchange when polled.
+    pub(crate) fn send_request(&self, inner: &Inner, msg: Vec<u8>, id: u64) -> Option<Driver> {
+        match self {
+            Link::Stdio(tx) => {
+                let _ = tx.send(Bytes::from(msg));
+                None
+            }
+            Link::Http(h) => h.exchange(inner, msg, Some(id)),
+        }
+    }
+
     pub(crate) fn send(&self, inner: &Inner, msg: Vec<u8>, id: Option<u64>) {
         match self {
             Link::Stdio(tx) => {

@@ -6,7 +6,7 @@ use crate::backoff::Backoff;
 use crate::link::{self, Link};
 use crate::pending::{Pending, PendingRequests, RawReply};
 use crate::stderr_ring::StderrRing;
-use crate::{ClientCall, Frame, Related, UpstreamError, UpstreamEvents};
+use crate::{ClientCall, Forwarded, Frame, Related, UpstreamError, UpstreamEvents};
 use flowguard_config::{ContainerRuntime, ServerConfig};
 use flowguard_protocol::{encode, methods, versions, Envelope, Kind};
 use serde_json::value::RawValue;
@@ -163,7 +163,7 @@ impl Upstream {
 
     /// Forwards a client request; the reply (and related notifications) go to `call.sink`.
     /// Returns the upstream-side id, for [`Upstream::abandon`].
-    pub async fn forward(&self, call: ClientCall<'_>) -> Result<u64, UpstreamError> {
+    pub async fn forward(&self, call: ClientCall<'_>) -> Result<Forwarded, UpstreamError> {
         let link = self.ready_link().await?;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (params, progress_token) = swap_progress_token(call.params, id);
@@ -177,12 +177,9 @@ impl Upstream {
                 progress_token,
             },
         );
-        link.send(
-            &self.inner,
-            encode::request(&id.to_string(), call.method, params),
-            Some(id),
-        );
-        Ok(id)
+        let msg = encode::request(&id.to_string(), call.method, params);
+        let driver = link.send_request(&self.inner, msg, id);
+        Ok(Forwarded { id, driver })
     }
 
     /// The gateway's own request (aggregation, subscriptions): waits for the raw reply.

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use flowguard_protocol::{encode, sse, ErrorCode};
-use flowguard_upstream::{Frame, Upstream};
+use flowguard_upstream::{Driver, Frame, Upstream};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,48 +101,101 @@ impl Drop for Abandon {
     }
 }
 
+/// A forwarded request whose reply is still coming: its frames, its driver (the HTTP exchange
+/// with a remote server, polled here), the deadline, and the guard that cancels it upstream if
+/// the client goes away first.
+struct InFlight {
+    rx: mpsc::UnboundedReceiver<Frame>,
+    driver: Option<Driver>,
+    guard: Abandon,
+    deadline: Instant,
+    timeout: Duration,
+    client_id: String,
+}
+
+/// What came next for a request in flight.
+enum Next {
+    Message(Bytes),
+    /// The final reply, or the error that replaces it (cancelled, timed out).
+    Final(Bytes),
+}
+
+impl InFlight {
+    async fn next(&mut self) -> Next {
+        let frame = tokio::time::timeout_at(self.deadline, async {
+            loop {
+                match self.driver.as_mut() {
+                    Some(driver) => tokio::select! {
+                        biased;
+                        frame = self.rx.recv() => return frame,
+                        () = driver => self.driver = None,
+                    },
+                    None => return self.rx.recv().await,
+                }
+            }
+        })
+        .await;
+        match frame {
+            Ok(Some(Frame::Message(m))) => Next::Message(m),
+            Ok(Some(Frame::Final(b))) => {
+                self.guard.finish();
+                // The exchange may still be reading the end of the upstream's body: let it
+                // finish, so the connection goes back to the pool.
+                if let Some(driver) = self.driver.take() {
+                    tokio::spawn(driver);
+                }
+                Next::Final(b)
+            }
+            Ok(None) => {
+                self.guard.finish();
+                let msg = "the request was cancelled";
+                Next::Final(
+                    encode::error(Some(&self.client_id), ErrorCode::Unavailable, msg).into(),
+                )
+            }
+            Err(_) => {
+                let e = timeout_error(&self.guard, &self.client_id, self.timeout);
+                self.guard.finish(); // abandoned already
+                Next::Final(e.into())
+            }
+        }
+    }
+}
+
 pub(crate) async fn respond(
     outcome: Outcome,
     client_id: &str,
     accept: Accept,
     session: Arc<Session>,
 ) -> Response {
-    let (upstream, upstream_id, mut rx) = match outcome {
+    let (upstream, upstream_id, rx, driver) = match outcome {
         Outcome::Reply(bytes) => return json(bytes, accept),
         Outcome::Forwarded {
             upstream,
             upstream_id,
             rx,
-        } => (upstream, upstream_id, rx),
+            driver,
+        } => (upstream, upstream_id, rx, driver),
     };
     let timeout = upstream.request_timeout();
-    let deadline = Instant::now() + timeout;
-    let mut guard = Abandon {
-        upstream,
-        upstream_id,
-        done: false,
+    let mut req = InFlight {
+        rx,
+        driver,
+        guard: Abandon {
+            upstream,
+            upstream_id,
+            done: false,
+        },
+        deadline: Instant::now() + timeout,
+        timeout,
+        client_id: client_id.to_string(),
     };
     loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(Frame::Final(bytes))) => {
-                guard.done = true;
-                return json(bytes, accept);
-            }
-            Ok(Some(Frame::Message(msg))) if accept.sse => {
-                return stream(msg, rx, guard, deadline, timeout, client_id.to_string());
-            }
+        match req.next().await {
+            Next::Final(bytes) => return json(bytes, accept),
+            Next::Message(msg) if accept.sse => return stream(msg, req),
             // A client that reads only JSON gets related messages on its GET stream, if any.
-            Ok(Some(Frame::Message(msg))) => drop(session.push(msg)),
-            Ok(None) => {
-                guard.done = true;
-                let e = encode::error(
-                    Some(client_id),
-                    ErrorCode::Unavailable,
-                    "the request was cancelled",
-                );
-                return json(e, accept);
-            }
-            Err(_) => return json(timeout_error(&guard, client_id, timeout), accept),
+            Next::Message(msg) => drop(session.push(msg)),
         }
     }
 }
@@ -157,55 +210,25 @@ fn timeout_error(guard: &Abandon, client_id: &str, timeout: Duration) -> Vec<u8>
     encode::error(Some(client_id), ErrorCode::Timeout, &msg)
 }
 
-struct StreamState {
-    first: Option<Bytes>,
-    rx: mpsc::UnboundedReceiver<Frame>,
-    guard: Abandon,
-    deadline: Instant,
-    timeout: Duration,
-    client_id: String,
-}
-
-fn stream(
-    first: Bytes,
-    rx: mpsc::UnboundedReceiver<Frame>,
-    guard: Abandon,
-    deadline: Instant,
-    timeout: Duration,
-    client_id: String,
-) -> Response {
-    let state = StreamState {
-        first: Some(first),
-        rx,
-        guard,
-        deadline,
-        timeout,
-        client_id,
-    };
-    let events = futures_util::stream::unfold(state, |mut st| async move {
-        if st.guard.done {
+/// The reply as an SSE stream: the first related message, then the rest, ending with the final
+/// reply.
+fn stream(first: Bytes, req: InFlight) -> Response {
+    let state = (Some(first), req, false);
+    let events = futures_util::stream::unfold(state, |(first, mut req, ended)| async move {
+        if ended {
             return None;
         }
-        if let Some(first) = st.first.take() {
-            return Some((Ok::<_, Infallible>(sse::message_event(None, &first)), st));
+        if let Some(first) = first {
+            return Some((
+                Ok::<_, Infallible>(sse::message_event(None, &first)),
+                (None, req, false),
+            ));
         }
-        let bytes = match tokio::time::timeout_at(st.deadline, st.rx.recv()).await {
-            Ok(Some(Frame::Message(m))) => m,
-            Ok(Some(Frame::Final(b))) => {
-                st.guard.done = true;
-                b
-            }
-            Ok(None) => {
-                st.guard.finish();
-                return None;
-            }
-            Err(_) => {
-                let e = timeout_error(&st.guard, &st.client_id, st.timeout);
-                st.guard.done = true; // abandoned already; the next poll ends the stream
-                Bytes::from(e)
-            }
+        let (bytes, ended) = match req.next().await {
+            Next::Message(m) => (m, false),
+            Next::Final(b) => (b, true),
         };
-        Some((Ok(sse::message_event(None, &bytes)), st))
+        Some((Ok(sse::message_event(None, &bytes)), (None, req, ended)))
     });
     let mut r = Response::new(Body::from_stream(events));
     sse_headers(&mut r);
