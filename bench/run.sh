@@ -301,7 +301,7 @@ if wait_port "$BPORT" "$BPID" 30; then
     note_errors "FlowGuard → http" "$e"
     [ "$e" = 0 ] || echo "  FlowGuard → http: $(jf first_error "$j")" >&2
   else
-    S2_ROWS+=("| FlowGuard → mcp-echo http | did not start | | | | 1 |"); note_errors "FlowGuard → http: did not start" 1
+    S2_ROWS+=("| FlowGuard → mcp-echo http | did not start | | | | 1 |"); note_errors "FlowGuard → http: did not start" 1; tail -n 20 "$RUN/FlowGuard-http.log" >&2
   fi
   stop "$FPID"
 else
