@@ -19,6 +19,8 @@
 #                     from JSON on --config-stdin: `env` passthrough of FG_TOKEN and `echo`; no
 #                     container survives `POST /close`; the container of a gateway killed with
 #                     SIGKILL is removed by the next gateway started with the same config.
+#   5. stdio/*        `flowguard wrap -- node server-everything stdio` launched by the Python SDK's
+#                     stdio client, as a Claude-Desktop-style server entry: list, call, progress.
 #
 # Usage: tests/interop/run.sh [BIN_DIR]
 #   BIN_DIR holds flowguard, fixture and fake (default: $FLOWGUARD_BIN_DIR, else target/debug).
@@ -579,6 +581,28 @@ EOF
       fi
     fi
   fi
+fi
+
+# ------------------------------------------------------------------ 5. stdio (wrap)
+echo "== 5. flowguard wrap as a stdio server entry (Python SDK stdio client)"
+PY_STDIO="$(dirname "$PY_CLIENT")/py_stdio_client.py"
+# As Claude Desktop would run it: the client launches `flowguard wrap -- <server>` itself.
+bounded 90 "$PYTHON_MCP" "$PY_STDIO" --list --call echo --args '{"message":"wrapped hello"}' \
+  "$FG" wrap -- "$NODE" "$EVERYTHING_JS" stdio >"$WORK/wrap-everything.out" 2>"$WORK/wrap-everything.err"
+rc=$?
+if [[ $rc -eq 0 ]] && grep -q '"echo"' "$WORK/wrap-everything.out" && grep -q 'wrapped hello' "$WORK/wrap-everything.out"; then
+  pass "stdio/wrap-everything"
+else
+  fail stdio/wrap-everything "rc=$rc; want the tool list with echo and the echoed text" "$WORK/wrap-everything.out" "$WORK/wrap-everything.err"
+fi
+bounded 90 "$PYTHON_MCP" "$PY_STDIO" --progress --call trigger-long-running-operation --args '{"duration":1,"steps":3}' \
+  "$FG" wrap -- "$NODE" "$EVERYTHING_JS" stdio >"$WORK/wrap-progress.out" 2>"$WORK/wrap-progress.err"
+rc=$?
+n=$(jq -r 'if .isError then "error" else (.progress | length) end' "$WORK/wrap-progress.out" 2>/dev/null)
+if [[ $rc -eq 0 && "$n" =~ ^[0-9]+$ && $n -ge 2 ]]; then
+  pass "stdio/wrap-progress ($n notifications)"
+else
+  fail stdio/wrap-progress "rc=$rc; want >= 2 progress notifications, got: $n" "$WORK/wrap-progress.out" "$WORK/wrap-progress.err"
 fi
 
 # ------------------------------------------------------------------ summary

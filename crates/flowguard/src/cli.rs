@@ -42,6 +42,36 @@ pub struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Put one local MCP server behind FlowGuard, speaking MCP on stdin/stdout: use
+    /// `flowguard wrap -- CMD ARGS...` as the command of a server entry in Claude Desktop,
+    /// Claude Code, Cursor or VS Code.
+    Wrap {
+        /// Gateway settings (timeouts, limits) from this config file; its servers are ignored.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Load environment variables from a .env file first.
+        #[arg(long, value_name = "FILE")]
+        env: Option<PathBuf>,
+        /// The server's id in logs [default: the command's file name].
+        #[arg(long)]
+        name: Option<String>,
+        /// The server's command and arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Serve the whole configured gateway on stdin/stdout (unified: tools named
+    /// <server>___<tool>), for clients that launch their servers as programs.
+    Stdio {
+        /// Path to the config file (TOML, YAML or JSON, by extension).
+        #[arg(short, long, default_value = "config.toml")]
+        config: PathBuf,
+        /// Load environment variables from a .env file before reading the config.
+        #[arg(long, value_name = "FILE")]
+        env: Option<PathBuf>,
+        /// Serve only this server, with its names unchanged, instead of all of them.
+        #[arg(long, value_name = "ID")]
+        server: Option<String>,
+    },
     /// Check a config file or print the config's JSON Schema.
     Config {
         #[command(subcommand)]

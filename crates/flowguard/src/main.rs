@@ -5,6 +5,7 @@
 mod cli;
 mod run;
 mod startup;
+mod stdio;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -14,6 +15,17 @@ fn main() -> ExitCode {
     init_logging();
     match cli.command {
         Some(cli::Command::Config { action }) => cli::config_command(action),
+        Some(cli::Command::Wrap {
+            config,
+            env,
+            name,
+            command,
+        }) => stdio::wrap(config, env, name, command),
+        Some(cli::Command::Stdio {
+            config,
+            env,
+            server,
+        }) => stdio::serve_config(config, env, server),
         None => run::run(cli.run),
     }
 }

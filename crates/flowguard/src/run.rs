@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Exit code for a configuration the gateway cannot run with.
-const EXIT_CONFIG: u8 = 2;
+pub(crate) const EXIT_CONFIG: u8 = 2;
 
 pub fn load_env_file(path: &Path) -> Result<(), flowguard_config::ConfigError> {
     for (k, v) in flowguard_config::load_env_file(path)? {
@@ -67,7 +67,7 @@ fn listen_addr(args: &RunArgs, config: &Config) -> Result<SocketAddr, String> {
 /// shares the machine with its stdio servers, and on a small machine a second worker thread
 /// costs more in cross-thread wake-ups than it gains: on 2 cores one worker measured 1.5× the
 /// HTTP passthrough throughput of two (docs/benchmarks.md).
-fn worker_threads() -> usize {
+pub(crate) fn worker_threads() -> usize {
     std::env::var("FLOWGUARD_WORKER_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -112,7 +112,7 @@ pub fn run(args: RunArgs) -> ExitCode {
 
 /// Removes what a gateway killed with SIGKILL left behind: processes carrying a dead owner's
 /// tag, and containers named after one.
-async fn clean_up_predecessors(config: &Config) {
+pub(crate) async fn clean_up_predecessors(config: &Config) {
     let killed = orphans::reap_orphans();
     if killed > 0 {
         tracing::warn!("ended {killed} process(es) left by a gateway that is no longer running");

@@ -4,19 +4,18 @@
 //! with the final reply. A client that reads only JSON gets those related messages on its GET
 //! stream instead.
 
+use super::in_flight::{InFlight, Next};
 use crate::router::Outcome;
 use crate::session::Session;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use flowguard_protocol::{encode, sse, ErrorCode};
-use flowguard_upstream::{Driver, Frame, Upstream};
+use flowguard_protocol::sse;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 /// What the client said it can read.
 #[derive(Debug, Clone, Copy)]
@@ -78,90 +77,6 @@ fn sse_once(bytes: Bytes) -> Response {
     r
 }
 
-/// Abandons the upstream request if the reply is dropped before its end (client went away).
-struct Abandon {
-    upstream: Upstream,
-    upstream_id: u64,
-    done: bool,
-}
-
-impl Abandon {
-    /// Marks the request as finished, so dropping the guard does not cancel it.
-    fn finish(&mut self) {
-        self.done = true;
-    }
-}
-
-impl Drop for Abandon {
-    fn drop(&mut self) {
-        if !self.done {
-            self.upstream
-                .abandon(self.upstream_id, "the client went away");
-        }
-    }
-}
-
-/// A forwarded request whose reply is still coming: its frames, its driver (the HTTP exchange
-/// with a remote server, polled here), the deadline, and the guard that cancels it upstream if
-/// the client goes away first.
-struct InFlight {
-    rx: mpsc::UnboundedReceiver<Frame>,
-    driver: Option<Driver>,
-    guard: Abandon,
-    deadline: Instant,
-    timeout: Duration,
-    client_id: String,
-}
-
-/// What came next for a request in flight.
-enum Next {
-    Message(Bytes),
-    /// The final reply, or the error that replaces it (cancelled, timed out).
-    Final(Bytes),
-}
-
-impl InFlight {
-    async fn next(&mut self) -> Next {
-        let frame = tokio::time::timeout_at(self.deadline, async {
-            loop {
-                match self.driver.as_mut() {
-                    Some(driver) => tokio::select! {
-                        biased;
-                        frame = self.rx.recv() => return frame,
-                        () = driver => self.driver = None,
-                    },
-                    None => return self.rx.recv().await,
-                }
-            }
-        })
-        .await;
-        match frame {
-            Ok(Some(Frame::Message(m))) => Next::Message(m),
-            Ok(Some(Frame::Final(b))) => {
-                self.guard.finish();
-                // The exchange may still be reading the end of the upstream's body: let it
-                // finish, so the connection goes back to the pool.
-                if let Some(driver) = self.driver.take() {
-                    tokio::spawn(driver);
-                }
-                Next::Final(b)
-            }
-            Ok(None) => {
-                self.guard.finish();
-                let msg = "the request was cancelled";
-                Next::Final(
-                    encode::error(Some(&self.client_id), ErrorCode::Unavailable, msg).into(),
-                )
-            }
-            Err(_) => {
-                let e = timeout_error(&self.guard, &self.client_id, self.timeout);
-                self.guard.finish(); // abandoned already
-                Next::Final(e.into())
-            }
-        }
-    }
-}
-
 pub(crate) async fn respond(
     outcome: Outcome,
     client_id: &str,
@@ -177,19 +92,7 @@ pub(crate) async fn respond(
             driver,
         } => (upstream, upstream_id, rx, driver),
     };
-    let timeout = upstream.request_timeout();
-    let mut req = InFlight {
-        rx,
-        driver,
-        guard: Abandon {
-            upstream,
-            upstream_id,
-            done: false,
-        },
-        deadline: Instant::now() + timeout,
-        timeout,
-        client_id: client_id.to_string(),
-    };
+    let mut req = InFlight::new(upstream, upstream_id, rx, driver, client_id);
     loop {
         match req.next().await {
             Next::Final(bytes) => return json(bytes, accept),
@@ -198,16 +101,6 @@ pub(crate) async fn respond(
             Next::Message(msg) => drop(session.push(msg)),
         }
     }
-}
-
-fn timeout_error(guard: &Abandon, client_id: &str, timeout: Duration) -> Vec<u8> {
-    guard.upstream.abandon(guard.upstream_id, "timed out");
-    let msg = format!(
-        "server '{}' did not answer within {} s (request_timeout)",
-        guard.upstream.id(),
-        timeout.as_secs()
-    );
-    encode::error(Some(client_id), ErrorCode::Timeout, &msg)
 }
 
 /// The reply as an SSE stream: the first related message, then the rest, ending with the final

@@ -1,0 +1,192 @@
+//! The gateway over stdin/stdout, for clients that launch their servers as programs (Claude
+//! Desktop, Claude Code): one JSON-RPC message per line each way, one client session for the
+//! life of the process. Messages take the same router as over HTTP, so a wrapped server gets
+//! the same routing (and, later, the same security) as one behind the HTTP endpoint. Nothing
+//! but MCP messages is written to stdout; logs go to stderr.
+
+use super::in_flight::{InFlight, Next};
+use crate::gateway::Gateway;
+use crate::router::{self, Outcome};
+use crate::session::{new_session_id, ClientHello, Scope, Session};
+use bytes::Bytes;
+use flowguard_protocol::envelope::EnvelopeError;
+use flowguard_protocol::{encode, methods, Envelope, ErrorCode, Kind};
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+/// Serves one client on `input`/`output` until the input ends; the session ends with it.
+pub async fn serve<R, W>(gw: Arc<Gateway>, scope: Scope, input: R, output: W) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (out, out_rx) = mpsc::unbounded_channel::<Bytes>();
+    let writer = tokio::spawn(write_lines(output, out_rx));
+    let mut lines = BufReader::new(input);
+    let mut line = Vec::new();
+    let mut session: Option<Arc<Session>> = None;
+    let max = gw.settings.max_line_bytes;
+    loop {
+        line.clear();
+        if lines.read_until(b'\n', &mut line).await? == 0 {
+            break;
+        }
+        if line.len() > max {
+            let msg = format!("message larger than max_line_bytes ({max})");
+            let _ = out.send(encode::error(None, ErrorCode::InvalidRequest, &msg).into());
+            continue;
+        }
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        handle_line(
+            &gw,
+            &scope,
+            &mut session,
+            Bytes::copy_from_slice(text),
+            &out,
+        )
+        .await;
+    }
+    if let Some(s) = session {
+        gw.end_session(&s);
+    }
+    drop(out);
+    let _ = writer.await;
+    Ok(())
+}
+
+async fn write_lines<W: AsyncWrite + Unpin>(mut output: W, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+    while let Some(msg) = rx.recv().await {
+        let mut buf = Vec::with_capacity(msg.len() + 1);
+        buf.extend_from_slice(&msg);
+        buf.push(b'\n');
+        while let Ok(more) = rx.try_recv() {
+            buf.extend_from_slice(&more);
+            buf.push(b'\n');
+        }
+        if output.write_all(&buf).await.is_err() || output.flush().await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn handle_line(
+    gw: &Arc<Gateway>,
+    scope: &Scope,
+    session: &mut Option<Arc<Session>>,
+    line: Bytes,
+    out: &mpsc::UnboundedSender<Bytes>,
+) {
+    let env = match Envelope::parse(&line) {
+        Ok(env) => env,
+        Err(e) => {
+            let code = if matches!(e, EnvelopeError::Parse(_)) {
+                ErrorCode::Parse
+            } else {
+                ErrorCode::InvalidRequest
+            };
+            let _ = out.send(encode::error(None, code, &e.to_string()).into());
+            return;
+        }
+    };
+    let kind = env.kind().expect("parse checked the kind");
+    if kind == Kind::Request && env.method() == methods::INITIALIZE {
+        let id = env.id.map_or("null", |i| i.get()).to_string();
+        let params: serde_json::Value = env
+            .params
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or_default();
+        let reply = initialize(gw, scope, session, &params, out).await;
+        let _ = out.send(match reply {
+            Ok(result) => encode::result_value(&id, &result).into(),
+            Err(e) => encode::error(Some(&id), ErrorCode::Unavailable, &e).into(),
+        });
+        return;
+    }
+    // A client that skips initialize gets a session all the same (ROADMAP D5).
+    if session.is_none() {
+        let _ = initialize(gw, scope, session, &serde_json::Value::Null, out).await;
+    }
+    let Some(s) = session.clone() else { return };
+    s.touch();
+    match kind {
+        Kind::Notification => router::notification(gw, &s, &env),
+        Kind::Response => router::response(gw, &s, &env),
+        Kind::Request => {
+            drop(env);
+            // Requests run concurrently, as over HTTP: a slow tool does not hold up the next.
+            tokio::spawn(run_request(gw.clone(), s, line, out.clone()));
+        }
+    }
+}
+
+async fn run_request(
+    gw: Arc<Gateway>,
+    session: Arc<Session>,
+    line: Bytes,
+    out: mpsc::UnboundedSender<Bytes>,
+) {
+    let env = Envelope::parse(&line).expect("parsed once already");
+    let client_id = env.id.map_or("null", |i| i.get()).to_string();
+    let (upstream, upstream_id, rx, driver) = match router::request(&gw, &session, &env).await {
+        Outcome::Reply(bytes) => {
+            let _ = out.send(bytes.into());
+            return;
+        }
+        Outcome::Forwarded {
+            upstream,
+            upstream_id,
+            rx,
+            driver,
+        } => (upstream, upstream_id, rx, driver),
+    };
+    let mut req = InFlight::new(upstream, upstream_id, rx, driver, &client_id);
+    loop {
+        match req.next().await {
+            Next::Message(m) => drop(out.send(m)),
+            Next::Final(b) => {
+                let _ = out.send(b);
+                return;
+            }
+        }
+    }
+}
+
+/// Creates the session (once) and answers `initialize`. Server-initiated messages that belong
+/// to no request (list changes, requests from a server with nothing in flight) are written out
+/// as they come, as the GET stream carries them over HTTP.
+async fn initialize(
+    gw: &Gateway,
+    scope: &Scope,
+    session: &mut Option<Arc<Session>>,
+    params: &serde_json::Value,
+    out: &mpsc::UnboundedSender<Bytes>,
+) -> Result<serde_json::Value, String> {
+    let version = router::negotiate(params);
+    let result = router::initialize_result(gw, scope, version).await?;
+    if session.is_none() {
+        let hello = ClientHello {
+            protocol_version: version.to_string(),
+            capabilities: params.get("capabilities").cloned().unwrap_or_default(),
+            client_info: params.get("clientInfo").cloned().unwrap_or_default(),
+        };
+        let s = Arc::new(Session::new(new_session_id(), scope.clone(), None, hello));
+        s.touch();
+        let mut stream = s.open_stream();
+        let out = out.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = stream.recv().await {
+                if out.send(msg).is_err() {
+                    break;
+                }
+            }
+        });
+        gw.sessions.insert(s.clone());
+        tracing::info!(session = %s.id, endpoint = ?s.scope, "stdio session started");
+        *session = Some(s);
+    }
+    Ok(result)
+}

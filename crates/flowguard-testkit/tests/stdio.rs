@@ -1,0 +1,225 @@
+//! The gateway on stdin/stdout: `flowguard wrap -- CMD` puts one server behind it with names
+//! unchanged, `flowguard stdio` serves the configured gateway unified. Progress, server-to-client
+//! requests and cancellation travel as over HTTP; a client that skips initialize is served; stdin
+//! EOF ends the gateway and its servers.
+
+use flowguard_testkit::bins::{fake_bin, flowguard_bin};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+struct StdioGateway {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl StdioGateway {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(flowguard_bin())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("flowguard starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        StdioGateway {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    fn send(&mut self, msg: Value) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{msg}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next line from stdout, as JSON (every line must be JSON-RPC).
+    fn recv(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(15))
+            .expect("a message on stdout");
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"))
+    }
+
+    /// Messages until the response with `id`.
+    fn until_response(&self, id: &Value) -> Vec<Value> {
+        let mut msgs = vec![];
+        loop {
+            let m = self.recv();
+            let done = &m["id"] == id && m.get("method").is_none();
+            msgs.push(m);
+            if done {
+                return msgs;
+            }
+        }
+    }
+
+    fn initialize(&mut self, caps: Value) -> Value {
+        self.send(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":caps,"clientInfo":{"name":"t","version":"0"}}}));
+        let reply = self.until_response(&json!(0)).pop().unwrap();
+        self.send(json!({"jsonrpc":"2.0","method":"notifications/initialized"}));
+        reply
+    }
+
+    fn call(&mut self, id: Value, name: &str, args: Value) -> Vec<Value> {
+        self.send(json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":name,"arguments":args}}));
+        self.until_response(&id)
+    }
+
+    fn close_and_wait(mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not exit after stdin closed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for StdioGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(reply: &Value) -> String {
+    reply["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn wrap_serves_one_server_with_names_unchanged_and_exits_on_eof() {
+    let fake = fake_bin().display().to_string();
+    let mut gw = StdioGateway::start(&["wrap", "--", &fake]);
+    let init = gw.initialize(json!({}));
+    assert_eq!(init["result"]["serverInfo"]["name"], "fake", "{init}");
+    gw.send(json!({"jsonrpc":"2.0","id":"l","method":"tools/list"}));
+    let list = gw.until_response(&json!("l")).pop().unwrap();
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"echo") && names.contains(&"add"),
+        "{names:?}"
+    );
+    let reply = gw
+        .call(json!(-1), "echo", json!({"message":"through stdio"}))
+        .pop()
+        .unwrap();
+    assert_eq!(text(&reply), "through stdio");
+    let pid_reply = gw.call(json!(2), "pid", json!({})).pop().unwrap();
+    let server_pid: u32 = text(&pid_reply).parse().unwrap();
+    let status = gw.close_and_wait();
+    assert!(status.success(), "{status:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{server_pid}")).exists(),
+        "the wrapped server outlived the gateway"
+    );
+}
+
+#[test]
+fn progress_and_sampling_cross_the_stdio_transport() {
+    let fake = fake_bin().display().to_string();
+    let mut gw = StdioGateway::start(&["wrap", "--", &fake]);
+    gw.initialize(json!({"sampling": {}}));
+    gw.send(json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"progress","arguments":{"steps":2},"_meta":{"progressToken":"tok"}}}));
+    let msgs = gw.until_response(&json!(5));
+    let tokens: Vec<&Value> = msgs
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .map(|m| &m["params"]["progressToken"])
+        .collect();
+    assert_eq!(tokens, vec![&json!("tok"), &json!("tok")], "{msgs:?}");
+
+    gw.send(json!({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"sample","arguments":{"prompt":"hi"}}}));
+    let request = gw.recv();
+    assert_eq!(request["method"], "sampling/createMessage", "{request}");
+    gw.send(json!({"jsonrpc":"2.0","id":request["id"],"result":{"role":"assistant","content":{"type":"text","text":"answered over stdio"},"model":"m"}}));
+    let reply = gw.until_response(&json!(6)).pop().unwrap();
+    assert!(text(&reply).contains("answered over stdio"), "{reply}");
+}
+
+#[test]
+fn a_client_that_skips_initialize_is_served() {
+    let fake = fake_bin().display().to_string();
+    let mut gw = StdioGateway::start(&["wrap", "--", &fake]);
+    let reply = gw
+        .call(json!(1), "add", json!({"a": 2, "b": 3}))
+        .pop()
+        .unwrap();
+    assert_eq!(text(&reply), "5", "{reply}");
+}
+
+#[test]
+fn stdio_serves_the_configured_gateway_unified() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = fake_bin().display().to_string();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        format!("[servers.a]\ncommand = \"{fake}\"\n\n[servers.b]\ncommand = \"{fake}\"\n"),
+    )
+    .unwrap();
+    let mut gw = StdioGateway::start(&["stdio", "-c", cfg.to_str().unwrap()]);
+    gw.initialize(json!({}));
+    let reply = gw
+        .call(json!(1), "b___echo", json!({"message":"to b"}))
+        .pop()
+        .unwrap();
+    assert_eq!(text(&reply), "to b");
+    let bad = gw
+        .call(json!(2), "echo", json!({"message":"x"}))
+        .pop()
+        .unwrap();
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+}
+
+#[test]
+fn garbage_on_stdin_gets_a_parse_error_and_the_session_goes_on() {
+    let fake = fake_bin().display().to_string();
+    let mut gw = StdioGateway::start(&["wrap", "--", &fake]);
+    gw.initialize(json!({}));
+    gw.stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"this is not json\n")
+        .unwrap();
+    let err = gw.recv();
+    assert_eq!(err["error"]["code"], -32700, "{err}");
+    let reply = gw
+        .call(json!(3), "echo", json!({"message":"still here"}))
+        .pop()
+        .unwrap();
+    assert_eq!(text(&reply), "still here");
+}

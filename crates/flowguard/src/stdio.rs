@@ -1,0 +1,151 @@
+//! `flowguard wrap -- CMD ARGS...` and `flowguard stdio`: the gateway with stdin/stdout as its
+//! client connection. stdout carries only MCP messages; start-up lines and logs go to stderr.
+
+use crate::run::{clean_up_predecessors, load_env_file, worker_threads, EXIT_CONFIG};
+use flowguard_config::{Config, GatewaySettings, Mode, ProcessSpec, ServerConfig, Transport};
+use flowguard_gateway::session::Scope;
+use flowguard_gateway::Gateway;
+use flowguard_upstream::orphans;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// A server id from a command: its file name, with anything but `[A-Za-z0-9_-]` replaced.
+fn id_from_command(command: &str) -> String {
+    let base = Path::new(command)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("server");
+    let id: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if id.is_empty() {
+        "server".into()
+    } else {
+        id
+    }
+}
+
+fn load(config: Option<&Path>, env: Option<&Path>) -> Result<Option<Config>, String> {
+    if let Some(env) = env {
+        load_env_file(env).map_err(|e| e.to_string())?;
+    }
+    config
+        .map(|c| flowguard_config::load_file(c).map_err(|e| e.to_string()))
+        .transpose()
+}
+
+pub fn wrap(
+    config: Option<PathBuf>,
+    env: Option<PathBuf>,
+    name: Option<String>,
+    command: Vec<String>,
+) -> ExitCode {
+    let gateway = match load(config.as_deref(), env.as_deref()) {
+        Ok(c) => c
+            .map(|c| c.gateway)
+            .unwrap_or_else(GatewaySettings::default),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let (program, args) = command.split_first().expect("clap requires a command");
+    let id = name.unwrap_or_else(|| id_from_command(program));
+    let server = ServerConfig {
+        id: id.clone(),
+        transport: Transport::Stdio(ProcessSpec {
+            command: program.clone(),
+            args: args.to_vec(),
+            env: vec![],
+            working_directory: None,
+        }),
+        tools: None,
+        request_timeout: None,
+    };
+    let config = Config {
+        gateway,
+        servers: vec![server],
+        source: format!("wrap -- {program}"),
+    };
+    serve(config, Scope::Routed(Arc::from(id)))
+}
+
+pub fn serve_config(config: PathBuf, env: Option<PathBuf>, server: Option<String>) -> ExitCode {
+    let config = match load(Some(&config), env.as_deref()) {
+        Ok(c) => c.expect("a path was given"),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let scope = match server {
+        None => Scope::Unified,
+        Some(id) if config.servers.iter().any(|s| s.id == id) => Scope::Routed(Arc::from(id)),
+        Some(id) => {
+            let ids: Vec<&str> = config.servers.iter().map(|s| s.id.as_str()).collect();
+            eprintln!(
+                "error: --server {id}: no such server in the config (configured: {})",
+                ids.join(", ")
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    serve(config, scope)
+}
+
+fn serve(config: Config, scope: Scope) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads())
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async move {
+        clean_up_predecessors(&config).await;
+        let startup_timeout = config.gateway.startup_timeout;
+        let source = config.source.clone();
+        let mode = if scope == Scope::Unified {
+            Mode::Unified
+        } else {
+            Mode::Routed
+        };
+        let gw = Gateway::new(config, mode, orphans::owner_tag());
+        crate::startup::announce_servers(&gw, &source);
+        gw.start();
+        crate::startup::report_progress(&gw, startup_timeout).await;
+        let served = flowguard_gateway::downstream::stdio::serve(
+            gw.clone(),
+            scope,
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+        )
+        .await;
+        gw.stop_servers().await;
+        match served {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: reading stdin: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_from_command;
+
+    #[test]
+    fn ids_come_from_the_command_name() {
+        assert_eq!(id_from_command("/usr/bin/node"), "node");
+        assert_eq!(id_from_command("mcp-server.py"), "mcp-server_py");
+        assert_eq!(id_from_command(""), "server");
+    }
+}
