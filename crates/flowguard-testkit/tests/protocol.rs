@@ -202,3 +202,16 @@ async fn get_with_session_opens_an_event_stream() {
         "{content_type}"
     );
 }
+
+#[tokio::test]
+async fn tools_call_before_initialize_gets_a_session_transparently() {
+    let gw = gateway();
+    let call = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"message":"no handshake"}}}"#;
+    let reply = post_json(&gw.url("/mcp/fake"), &[], call).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let msgs = reply.messages();
+    assert_eq!(tool_text(msgs.last().unwrap()), "no handshake", "{msgs:?}");
+    let sid = reply.header("mcp-session-id").expect("a session id for the new session").to_string();
+    let again = post_json(&gw.url("/mcp/fake"), &[("mcp-session-id", &sid)], TOOLS_LIST).await;
+    assert_eq!(again.status, 200, "{}", again.text());
+}

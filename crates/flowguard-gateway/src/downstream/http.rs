@@ -192,6 +192,10 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
     if kind == Kind::Request && env.method() == methods::INITIALIZE {
         return initialize(&gw, scope, &headers, &env, accept).await;
     }
+    let no_session = header(&headers, SESSION_HEADER).is_none();
+    if no_session && kind == Kind::Request && env.method() == methods::TOOLS_CALL {
+        return call_without_session(&gw, scope, &headers, &env, accept).await;
+    }
     let session = match session_for(&gw, &scope, &headers) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
@@ -219,23 +223,16 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
     }
 }
 
-async fn initialize(
+/// Creates a session from an `initialize`'s params (or none, for a transparent one), and the
+/// `InitializeResult` to answer with.
+async fn start_session(
     gw: &Gateway,
     scope: Scope,
     headers: &HeaderMap,
-    env: &Envelope<'_>,
-    accept: Accept,
-) -> Response {
-    let id = env.id.map_or("null", |i| i.get());
-    let params: serde_json::Value = env
-        .params
-        .and_then(|p| serde_json::from_str(p.get()).ok())
-        .unwrap_or_default();
-    let version = router::negotiate(&params);
-    let result = match router::initialize_result(gw, &scope, version).await {
-        Ok(r) => r,
-        Err(e) => return reply::json(encode::error(Some(id), ErrorCode::Unavailable, &e), accept),
-    };
+    params: &serde_json::Value,
+) -> Result<(Arc<Session>, serde_json::Value), String> {
+    let version = router::negotiate(params);
+    let result = router::initialize_result(gw, &scope, version).await?;
     let hello = ClientHello {
         protocol_version: version.to_string(),
         capabilities: params.get("capabilities").cloned().unwrap_or_default(),
@@ -253,10 +250,60 @@ async fn initialize(
         "session started"
     );
     gw.sessions.insert(session.clone());
-    let mut response = reply::json(encode::result_value(id, &result), accept);
+    Ok((session, result))
+}
+
+fn with_session_header(mut response: Response, session: &Session) -> Response {
     let sid = HeaderValue::from_str(&session.id).expect("hex ids are valid header values");
     response.headers_mut().insert(SESSION_HEADER, sid);
     response
+}
+
+async fn initialize(
+    gw: &Gateway,
+    scope: Scope,
+    headers: &HeaderMap,
+    env: &Envelope<'_>,
+    accept: Accept,
+) -> Response {
+    let id = env.id.map_or("null", |i| i.get());
+    let params: serde_json::Value = env
+        .params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_default();
+    match start_session(gw, scope, headers, &params).await {
+        Ok((session, result)) => with_session_header(
+            reply::json(encode::result_value(id, &result), accept),
+            &session,
+        ),
+        Err(e) => reply::json(encode::error(Some(id), ErrorCode::Unavailable, &e), accept),
+    }
+}
+
+/// Some clients call a tool without initializing first (ROADMAP D5). Such a `tools/call` gets a
+/// session of its own, as if it had sent `initialize` with no capabilities, and the reply names
+/// it in `Mcp-Session-Id`. Only `tools/call`: any other request without a session stays a 400,
+/// so 2026-07-28 probes (`server/discover`) still make dual-era clients fall back.
+async fn call_without_session(
+    gw: &Arc<Gateway>,
+    scope: Scope,
+    headers: &HeaderMap,
+    env: &Envelope<'_>,
+    accept: Accept,
+) -> Response {
+    let session = match start_session(gw, scope, headers, &serde_json::Value::Null).await {
+        Ok((session, _)) => session,
+        Err(e) => {
+            let id = env.id.map_or("null", |i| i.get());
+            return reply::json(encode::error(Some(id), ErrorCode::Unavailable, &e), accept);
+        }
+    };
+    session.mark_initialized();
+    tracing::info!(session = %session.id, "tools/call before initialize: session created transparently");
+    let client_id = env.id.map_or("null", |i| i.get()).to_string();
+    let outcome = router::request(gw, &session, env).await;
+    let response = reply::respond(outcome, &client_id, accept, session.clone()).await;
+    with_session_header(response, &session)
 }
 
 fn open_stream(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
