@@ -36,4 +36,4 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-exec "$INSPECTOR_BIN" --cli "$URL" --transport http --method "$METHOD" ${ARGS[@]+"${ARGS[@]}"} --format json
+exec "$INSPECTOR_BIN" --cli "$URL" --transport "${INSPECTOR_TRANSPORT:-http}" --method "$METHOD" ${ARGS[@]+"${ARGS[@]}"} --format json

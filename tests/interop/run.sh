@@ -14,7 +14,8 @@
 #                     progress notifications, sampling and elicitation round trips, auto and
 #                     legacy protocol modes.
 #   3. inspector/*    MCP Inspector 2.x CLI (inspector.sh): tools/list and tools/call for each of
-#                     the three servers (routed) and one unified call.
+#                     the three servers (routed) and one unified call; and over the old HTTP+SSE
+#                     transport (/mcp/<server>/sse and /sse).
 #   4. container/*    The fake server in podman (`localhost/flowguard-fake:test`), from TOML and
 #                     from JSON on --config-stdin: `env` passthrough of FG_TOKEN and `echo`; no
 #                     container survives `POST /close`; the container of a gateway killed with
@@ -323,7 +324,7 @@ EOF
 
 PY_CHECKS=(python/everything/routed python/filesystem/routed python/memory/routed python/unified/everything
   python/unified/filesystem python/unified/memory python/progress python/sampling python/elicitation python/modes)
-INSP_CHECKS=(inspector/everything inspector/filesystem inspector/memory inspector/unified)
+INSP_CHECKS=(inspector/everything inspector/filesystem inspector/memory inspector/unified inspector/sse-routed inspector/sse-unified)
 
 if ! start_gw ref -c "$WORK/ref.toml"; then
   fail "${PY_CHECKS[0]}" "gateway with everything/filesystem/memory did not start" "$GW_LOG"
@@ -443,6 +444,12 @@ else
 
   insp insp-unified-call "$U/mcp" tools/call filesystem___read_text_file "path=$FSDIR/hello.txt"
   insp_report inspector/unified "" insp-unified-call "" "$FS_TOKEN"
+
+  # The old HTTP+SSE transport (2024-11-05), routed and unified.
+  INSPECTOR_TRANSPORT=sse insp insp-sse-routed "$U/mcp/everything/sse" tools/call echo message=legacy-sse
+  insp_report inspector/sse-routed "" insp-sse-routed "" "legacy-sse"
+  INSPECTOR_TRANSPORT=sse insp insp-sse-unified "$U/sse" tools/call filesystem___read_text_file "path=$FSDIR/hello.txt"
+  insp_report inspector/sse-unified "" insp-sse-unified "" "$FS_TOKEN"
 
   if stop_gw "$REF_PID" "$U"; then :; else echo "  (note: reference gateway needed TERM/KILL after POST /close)"; fi
 fi

@@ -70,7 +70,7 @@ impl UpstreamEvents for EventRouter {
             );
             return;
         };
-        if !session.hello.supports(method) {
+        if !session.hello().supports(method) {
             refuse(
                 upstream,
                 &server_id,

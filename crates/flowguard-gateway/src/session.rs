@@ -6,7 +6,7 @@ use bytes::Bytes;
 use flowguard_upstream::SessionKey;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 use tokio::sync::mpsc;
 
@@ -53,7 +53,9 @@ pub struct Session {
     pub scope: Scope,
     /// The agent identity the client presented (authentication comes later: ROADMAP E1–E3).
     pub agent: Option<String>,
-    pub hello: ClientHello,
+    /// What the client said in `initialize`; on the old HTTP+SSE transport the session exists
+    /// (from `GET /sse`) before that, so it is set once, later.
+    hello: OnceLock<ClientHello>,
     pub created: Instant,
     last_seen_ms: AtomicU64,
     initialized: AtomicBool,
@@ -64,18 +66,36 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(id: SessionKey, scope: Scope, agent: Option<String>, hello: ClientHello) -> Self {
+    pub fn new(
+        id: SessionKey,
+        scope: Scope,
+        agent: Option<String>,
+        hello: Option<ClientHello>,
+    ) -> Self {
         Session {
             id,
             scope,
             agent,
-            hello,
+            hello: hello.map(OnceLock::from).unwrap_or_default(),
             created: Instant::now(),
             last_seen_ms: AtomicU64::new(0),
             initialized: AtomicBool::new(false),
             get_stream: Mutex::new(None),
             subscriptions: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The client's `initialize`, or an empty one (no capabilities) before it arrived.
+    pub fn hello(&self) -> &ClientHello {
+        static NONE: OnceLock<ClientHello> = OnceLock::new();
+        self.hello
+            .get()
+            .unwrap_or_else(|| NONE.get_or_init(ClientHello::default))
+    }
+
+    /// Records the client's `initialize` (the first one counts).
+    pub fn set_hello(&self, hello: ClientHello) {
+        let _ = self.hello.set(hello);
     }
 
     pub fn touch(&self) {

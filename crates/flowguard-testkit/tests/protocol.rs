@@ -211,7 +211,15 @@ async fn tools_call_before_initialize_gets_a_session_transparently() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     let msgs = reply.messages();
     assert_eq!(tool_text(msgs.last().unwrap()), "no handshake", "{msgs:?}");
-    let sid = reply.header("mcp-session-id").expect("a session id for the new session").to_string();
-    let again = post_json(&gw.url("/mcp/fake"), &[("mcp-session-id", &sid)], TOOLS_LIST).await;
+    let sid = reply
+        .header("mcp-session-id")
+        .expect("a session id for the new session")
+        .to_string();
+    let again = post_json(
+        &gw.url("/mcp/fake"),
+        &[("mcp-session-id", &sid)],
+        TOOLS_LIST,
+    )
+    .await;
     assert_eq!(again.status, 200, "{}", again.text());
 }

@@ -3,6 +3,7 @@
 //! session (MCP transports spec, revisions 2025-03-26 to 2025-11-25).
 
 use super::guard::HostGuard;
+use super::legacy_sse;
 use super::reply::{self, Accept};
 use crate::error::Rejection;
 use crate::gateway::Gateway;
@@ -12,7 +13,7 @@ use crate::router;
 use crate::session::{new_session_id, ClientHello, Scope, Session};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -23,6 +24,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
+/// The query parameter naming the session on the old HTTP+SSE transport's message URL.
+pub(crate) const SESSION_QUERY: &str = "sessionId";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
 /// The whole HTTP surface for a gateway listening on `listen`.
@@ -42,6 +45,11 @@ pub fn app(gw: Arc<Gateway>, listen: SocketAddr) -> Router {
         .route("/mcp/", unified)
         .route("/mcp/{server}", routed.clone())
         .route("/mcp/{server}/", routed)
+        // The 2024-11-05 HTTP+SSE transport, for older clients.
+        .route("/sse", get(sse_unified))
+        .route("/messages", post(messages_unified))
+        .route("/mcp/{server}/sse", get(sse_routed))
+        .route("/mcp/{server}/messages", post(messages_routed))
         .route("/health", get(health::health))
         .route("/close", post(health::close))
         .with_state(gw)
@@ -132,7 +140,50 @@ async fn delete_routed(
     })
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+async fn sse_unified(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    match unified_scope(&gw, &headers) {
+        Ok(scope) => legacy_sse::open(gw, scope, &headers, "/messages"),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn sse_routed(
+    State(gw): State<Arc<Gateway>>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match routed_scope(&gw, &headers, &server) {
+        Ok(scope) => legacy_sse::open(gw, scope, &headers, &format!("/mcp/{server}/messages")),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn messages_unified(
+    State(gw): State<Arc<Gateway>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match unified_scope(&gw, &headers) {
+        Ok(scope) => legacy_sse::message(gw, scope, &uri, &headers, body).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn messages_routed(
+    State(gw): State<Arc<Gateway>>,
+    Path(server): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match routed_scope(&gw, &headers, &server) {
+        Ok(scope) => legacy_sse::message(gw, scope, &uri, &headers, body).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -239,12 +290,12 @@ async fn start_session(
         client_info: params.get("clientInfo").cloned().unwrap_or_default(),
     };
     let agent = identity::agent_from_headers(headers);
-    let session = Arc::new(Session::new(new_session_id(), scope, agent, hello));
+    let session = Arc::new(Session::new(new_session_id(), scope, agent, Some(hello)));
     session.touch();
     tracing::info!(
         session = %session.id,
         agent = session.agent.as_deref().map(identity::loggable).unwrap_or_else(|| "-".into()),
-        client = %session.hello.client_info.get("name").and_then(|n| n.as_str()).unwrap_or("?"),
+        client = %session.hello().client_info.get("name").and_then(|n| n.as_str()).unwrap_or("?"),
         version,
         endpoint = ?session.scope,
         "session started"

@@ -1,10 +1,11 @@
 //! How clients reach the gateway: Streamable HTTP (revisions 2025-03-26, 2025-06-18 and
-//! 2025-11-25) and stdio (`flowguard wrap`, `flowguard stdio`). Both call the same router; the
-//! old HTTP+SSE transport (ROADMAP C3) will too.
+//! 2025-11-25), the old HTTP+SSE transport (2024-11-05: `/sse` and `/messages`), and stdio
+//! (`flowguard wrap`, `flowguard stdio`). All of them call the same router.
 
 pub mod guard;
 pub mod http;
 mod in_flight;
+mod legacy_sse;
 mod reply;
 pub mod stdio;
 

@@ -173,7 +173,12 @@ async fn initialize(
             capabilities: params.get("capabilities").cloned().unwrap_or_default(),
             client_info: params.get("clientInfo").cloned().unwrap_or_default(),
         };
-        let s = Arc::new(Session::new(new_session_id(), scope.clone(), None, hello));
+        let s = Arc::new(Session::new(
+            new_session_id(),
+            scope.clone(),
+            None,
+            Some(hello),
+        ));
         s.touch();
         let mut stream = s.open_stream();
         let out = out.clone();

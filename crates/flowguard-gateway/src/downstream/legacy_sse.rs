@@ -1,0 +1,184 @@
+//! The 2024-11-05 HTTP+SSE transport, for older clients: `GET /sse` opens the session's event
+//! stream and names, in its first `endpoint` event, the URL to POST messages to
+//! (`/messages?sessionId=...`); every reply and server message then arrives on that stream.
+//! Messages take the same router as on the other transports. The session ends when the client
+//! closes the stream.
+
+use super::http::{header, SESSION_QUERY};
+use super::in_flight::{InFlight, Next};
+use crate::error::Rejection;
+use crate::gateway::Gateway;
+use crate::identity;
+use crate::router::{self, Outcome};
+use crate::session::{new_session_id, ClientHello, Scope, Session};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use flowguard_protocol::envelope::EnvelopeError;
+use flowguard_protocol::{encode, methods, sse, Envelope, ErrorCode, Kind};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Ends the session when the client's event stream goes away.
+struct EndOnDrop {
+    gw: Arc<Gateway>,
+    session: Arc<Session>,
+}
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.gw.end_session(&self.session);
+        tracing::info!(session = %self.session.id, "HTTP+SSE stream closed; session ended");
+    }
+}
+
+/// `GET .../sse`: a new session and its event stream, starting with the `endpoint` event.
+pub(crate) fn open(
+    gw: Arc<Gateway>,
+    scope: Scope,
+    headers: &HeaderMap,
+    messages_path: &str,
+) -> Response {
+    if gw.lifecycle.is_closing() {
+        return Rejection::ShuttingDown.into_response();
+    }
+    let agent = identity::agent_from_headers(headers);
+    let session = Arc::new(Session::new(new_session_id(), scope, agent, None));
+    session.touch();
+    gw.sessions.insert(session.clone());
+    tracing::info!(session = %session.id, endpoint = ?session.scope, "HTTP+SSE session started");
+    let endpoint = format!(
+        "event: endpoint\ndata: {messages_path}?{SESSION_QUERY}={}\n\n",
+        session.id
+    );
+    let rx = session.open_stream();
+    let guard = EndOnDrop { gw, session };
+    const KEEPALIVE: Duration = Duration::from_secs(25);
+    let first =
+        futures_util::stream::once(async move { Ok::<_, Infallible>(Bytes::from(endpoint)) });
+    let rest = futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+        match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
+            Ok(Some(msg)) => Some((Ok(sse::message_event(None, &msg)), (rx, guard))),
+            Ok(None) => None,
+            Err(_) => Some((Ok(Bytes::from_static(sse::KEEPALIVE)), (rx, guard))),
+        }
+    });
+    let mut r = Response::new(Body::from_stream(futures_util::StreamExt::chain(
+        first, rest,
+    )));
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
+}
+
+/// The session a `?sessionId=` names, on this endpoint.
+fn session_of(gw: &Gateway, scope: &Scope, uri: &Uri) -> Result<Arc<Session>, Rejection> {
+    let id = uri
+        .query()
+        .and_then(|q| {
+            q.split('&').find_map(|kv| {
+                kv.strip_prefix(SESSION_QUERY)
+                    .and_then(|v| v.strip_prefix('='))
+            })
+        })
+        .ok_or(Rejection::MissingSession)?;
+    let s = gw
+        .sessions
+        .get(id)
+        .filter(|s| &s.scope == scope)
+        .ok_or(Rejection::UnknownSession)?;
+    s.touch();
+    Ok(s)
+}
+
+/// `POST .../messages?sessionId=...`: accepted with 202; whatever answers it goes on the stream.
+pub(crate) async fn message(
+    gw: Arc<Gateway>,
+    scope: Scope,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    if gw.lifecycle.is_closing() {
+        return Rejection::ShuttingDown.into_response();
+    }
+    let session = match session_of(&gw, &scope, uri) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let content_type = header(headers, "content-type").unwrap_or("");
+    if !content_type
+        .trim_start()
+        .get(..16)
+        .is_some_and(|t| t.eq_ignore_ascii_case("application/json"))
+    {
+        return Rejection::ContentType.into_response();
+    }
+    let env = match Envelope::parse(&body) {
+        Ok(env) => env,
+        Err(EnvelopeError::Parse(e)) => return Rejection::Parse(e).into_response(),
+        Err(e) => return Rejection::Invalid(e.to_string()).into_response(),
+    };
+    match env.kind().expect("parse checked the kind") {
+        Kind::Notification => router::notification(&gw, &session, &env),
+        Kind::Response => router::response(&gw, &session, &env),
+        Kind::Request => {
+            drop(env);
+            tokio::spawn(run_request(gw, session, body));
+        }
+    }
+    StatusCode::ACCEPTED.into_response()
+}
+
+async fn run_request(gw: Arc<Gateway>, session: Arc<Session>, body: Bytes) {
+    let env = Envelope::parse(&body).expect("parsed once already");
+    let id = env.id.map_or("null", |i| i.get()).to_string();
+    if env.method() == methods::INITIALIZE {
+        let params: serde_json::Value = env
+            .params
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or_default();
+        let version = router::negotiate(&params);
+        session.set_hello(ClientHello {
+            protocol_version: version.to_string(),
+            capabilities: params.get("capabilities").cloned().unwrap_or_default(),
+            client_info: params.get("clientInfo").cloned().unwrap_or_default(),
+        });
+        let reply = match router::initialize_result(&gw, &session.scope, version).await {
+            Ok(result) => encode::result_value(&id, &result),
+            Err(e) => encode::error(Some(&id), ErrorCode::Unavailable, &e),
+        };
+        session.push(reply.into());
+        return;
+    }
+    let (upstream, upstream_id, rx, driver) = match router::request(&gw, &session, &env).await {
+        Outcome::Reply(bytes) => {
+            session.push(bytes.into());
+            return;
+        }
+        Outcome::Forwarded {
+            upstream,
+            upstream_id,
+            rx,
+            driver,
+        } => (upstream, upstream_id, rx, driver),
+    };
+    let mut req = InFlight::new(upstream, upstream_id, rx, driver, &id);
+    loop {
+        match req.next().await {
+            Next::Message(m) => {
+                session.push(m);
+            }
+            Next::Final(b) => {
+                session.push(b);
+                return;
+            }
+        }
+    }
+}
