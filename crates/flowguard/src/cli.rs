@@ -1,5 +1,5 @@
 //! The command line, as seed 000 has it (`-c`, `--config-stdin`, `--env`, `-l`, `--routed`,
-//! `--unified`), plus `config check` and `config schema`.
+//! `--unified`), plus `config check` and `config schema`, `wrap`, `stdio`, `enable` and `disable`.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -71,6 +71,32 @@ pub enum Command {
         /// Serve only this server, with its names unchanged, instead of all of them.
         #[arg(long, value_name = "ID")]
         server: Option<String>,
+    },
+    /// Rewrite the stdio MCP servers of client configs (Claude Code, Claude Desktop, Cursor,
+    /// VS Code, Codex) to run through `flowguard wrap`; a backup is kept for `disable`.
+    Enable {
+        /// Only this client (repeatable) [default: every client with a config file].
+        #[arg(long, value_enum, value_name = "NAME")]
+        client: Vec<crate::enable::Client>,
+        /// Show what would change (as a diff) and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The project whose .mcp.json and .vscode/mcp.json to rewrite [default: current dir].
+        #[arg(long, value_name = "DIR")]
+        project: Option<PathBuf>,
+    },
+    /// Undo `enable`: restore each file from its backup, or un-wrap the entries if the file
+    /// was edited since.
+    Disable {
+        /// Only this client (repeatable) [default: every client with a config file].
+        #[arg(long, value_enum, value_name = "NAME")]
+        client: Vec<crate::enable::Client>,
+        /// Show what would change (as a diff) and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The project whose .mcp.json and .vscode/mcp.json to restore [default: current dir].
+        #[arg(long, value_name = "DIR")]
+        project: Option<PathBuf>,
     },
     /// Check a config file or print the config's JSON Schema.
     Config {

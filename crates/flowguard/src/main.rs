@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod enable;
 mod run;
 mod startup;
 mod stdio;
@@ -26,6 +27,24 @@ fn main() -> ExitCode {
             env,
             server,
         }) => stdio::serve_config(config, env, server),
+        Some(cli::Command::Enable {
+            client,
+            dry_run,
+            project,
+        }) => enable::enable(enable::Options {
+            clients: client,
+            dry_run,
+            project,
+        }),
+        Some(cli::Command::Disable {
+            client,
+            dry_run,
+            project,
+        }) => enable::disable(enable::Options {
+            clients: client,
+            dry_run,
+            project,
+        }),
         None => run::run(cli.run),
     }
 }
