@@ -2,6 +2,7 @@
 //! client uses: its frames, its driver (the exchange with a remote server, polled here), the
 //! per-request deadline, and the guard that cancels it upstream if the client goes away.
 
+use crate::router::Outcome;
 use bytes::Bytes;
 use flowguard_protocol::{encode, ErrorCode};
 use flowguard_upstream::{Driver, Frame, Upstream};
@@ -123,4 +124,25 @@ fn timeout_error(guard: &Abandon, client_id: &str, timeout: Duration) -> Vec<u8>
         timeout.as_secs()
     );
     encode::error(Some(client_id), ErrorCode::Timeout, &msg)
+}
+
+/// Hands every frame of a routed request to `out`, ending with its final reply: for transports
+/// where all replies share one stream (stdio, the old HTTP+SSE transport).
+pub(crate) async fn forward_all(outcome: Outcome, client_id: &str, mut out: impl FnMut(Bytes)) {
+    let (upstream, upstream_id, rx, driver) = match outcome {
+        Outcome::Reply(bytes) => return out(bytes.into()),
+        Outcome::Forwarded {
+            upstream,
+            upstream_id,
+            rx,
+            driver,
+        } => (upstream, upstream_id, rx, driver),
+    };
+    let mut req = InFlight::new(upstream, upstream_id, rx, driver, client_id);
+    loop {
+        match req.next().await {
+            Next::Message(m) => out(m),
+            Next::Final(b) => return out(b),
+        }
+    }
 }

@@ -5,11 +5,11 @@
 //! closes the stream.
 
 use super::http::{header, SESSION_QUERY};
-use super::in_flight::{InFlight, Next};
+use super::in_flight::forward_all;
 use crate::error::Rejection;
 use crate::gateway::Gateway;
 use crate::identity;
-use crate::router::{self, Outcome};
+use crate::router;
 use crate::session::{new_session_id, ClientHello, Scope, Session};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
@@ -157,28 +157,9 @@ async fn run_request(gw: Arc<Gateway>, session: Arc<Session>, body: Bytes) {
         session.push(reply.into());
         return;
     }
-    let (upstream, upstream_id, rx, driver) = match router::request(&gw, &session, &env).await {
-        Outcome::Reply(bytes) => {
-            session.push(bytes.into());
-            return;
-        }
-        Outcome::Forwarded {
-            upstream,
-            upstream_id,
-            rx,
-            driver,
-        } => (upstream, upstream_id, rx, driver),
-    };
-    let mut req = InFlight::new(upstream, upstream_id, rx, driver, &id);
-    loop {
-        match req.next().await {
-            Next::Message(m) => {
-                session.push(m);
-            }
-            Next::Final(b) => {
-                session.push(b);
-                return;
-            }
-        }
-    }
+    let outcome = router::request(&gw, &session, &env).await;
+    forward_all(outcome, &id, |msg| {
+        session.push(msg);
+    })
+    .await;
 }

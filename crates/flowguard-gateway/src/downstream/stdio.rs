@@ -4,9 +4,9 @@
 //! the same routing (and, later, the same security) as one behind the HTTP endpoint. Nothing
 //! but MCP messages is written to stdout; logs go to stderr.
 
-use super::in_flight::{InFlight, Next};
+use super::in_flight::forward_all;
 use crate::gateway::Gateway;
-use crate::router::{self, Outcome};
+use crate::router;
 use crate::session::{new_session_id, ClientHello, Scope, Session};
 use bytes::Bytes;
 use flowguard_protocol::envelope::EnvelopeError;
@@ -131,28 +131,8 @@ async fn run_request(
 ) {
     let env = Envelope::parse(&line).expect("parsed once already");
     let client_id = env.id.map_or("null", |i| i.get()).to_string();
-    let (upstream, upstream_id, rx, driver) = match router::request(&gw, &session, &env).await {
-        Outcome::Reply(bytes) => {
-            let _ = out.send(bytes.into());
-            return;
-        }
-        Outcome::Forwarded {
-            upstream,
-            upstream_id,
-            rx,
-            driver,
-        } => (upstream, upstream_id, rx, driver),
-    };
-    let mut req = InFlight::new(upstream, upstream_id, rx, driver, &client_id);
-    loop {
-        match req.next().await {
-            Next::Message(m) => drop(out.send(m)),
-            Next::Final(b) => {
-                let _ = out.send(b);
-                return;
-            }
-        }
-    }
+    let outcome = router::request(&gw, &session, &env).await;
+    forward_all(outcome, &client_id, |msg| drop(out.send(msg))).await;
 }
 
 /// Creates the session (once) and answers `initialize`. Server-initiated messages that belong
