@@ -8,11 +8,11 @@ use crate::lifecycle::Lifecycle;
 use crate::session::{MemorySessions, Scope, Session, SessionStore};
 use flowguard_config::{Config, GatewaySettings, Mode};
 use flowguard_protocol::RawId;
-use flowguard_upstream::{StateKind, Upstream, UpstreamSettings};
+use flowguard_upstream::{Upstream, UpstreamSettings};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A request a server sent to a client, waiting for the client's answer.
 pub(crate) struct Outstanding {
@@ -80,17 +80,6 @@ impl Gateway {
         for s in self.servers() {
             s.start(events.clone());
         }
-    }
-
-    /// Waits until every server is ready or has failed, at most `timeout`.
-    pub async fn wait_started(&self, timeout: Duration) {
-        let waits = self.servers().iter().map(|s| {
-            let mut rx = s.watch_state();
-            async move {
-                let _ = rx.wait_for(|st| st.kind != StateKind::Starting).await;
-            }
-        });
-        let _ = tokio::time::timeout(timeout, futures_util::future::join_all(waits)).await;
     }
 
     /// Stops every server, in parallel.

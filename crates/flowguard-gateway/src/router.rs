@@ -276,7 +276,8 @@ async fn completion(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) ->
 /// A notification from the client.
 pub(crate) fn notification(gw: &Gateway, session: &Session, env: &Envelope<'_>) {
     match env.method() {
-        methods::INITIALIZED => session.mark_initialized(),
+        // Nothing waits on it: sessions serve requests from their `initialize` on.
+        methods::INITIALIZED => {}
         methods::CANCELLED => {
             let params: Value = env
                 .params

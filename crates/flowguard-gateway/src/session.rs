@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use flowguard_upstream::SessionKey;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -58,7 +58,6 @@ pub struct Session {
     hello: OnceLock<ClientHello>,
     pub created: Instant,
     last_seen_ms: AtomicU64,
-    initialized: AtomicBool,
     /// The standalone GET stream, when the client opened one.
     get_stream: Mutex<Option<mpsc::UnboundedSender<Bytes>>>,
     /// Resource URIs the client subscribed to.
@@ -79,7 +78,6 @@ impl Session {
             hello: hello.map(OnceLock::from).unwrap_or_default(),
             created: Instant::now(),
             last_seen_ms: AtomicU64::new(0),
-            initialized: AtomicBool::new(false),
             get_stream: Mutex::new(None),
             subscriptions: Mutex::new(HashSet::new()),
         }
@@ -106,10 +104,6 @@ impl Session {
     pub fn idle_for(&self) -> std::time::Duration {
         let last = std::time::Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
         self.created.elapsed().saturating_sub(last)
-    }
-
-    pub fn mark_initialized(&self) {
-        self.initialized.store(true, Ordering::Relaxed);
     }
 
     /// Opens (or replaces) the GET stream and returns its receiving end.

@@ -349,7 +349,6 @@ async fn call_without_session(
             return reply::json(encode::error(Some(id), ErrorCode::Unavailable, &e), accept);
         }
     };
-    session.mark_initialized();
     tracing::info!(session = %session.id, "tools/call before initialize: session created transparently");
     let client_id = env.id.map_or("null", |i| i.get()).to_string();
     let outcome = router::request(gw, &session, env).await;
