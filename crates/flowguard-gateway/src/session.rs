@@ -36,6 +36,15 @@ pub struct ClientHello {
 }
 
 impl ClientHello {
+    /// The client's `initialize` params, with the revision the gateway negotiated.
+    pub fn from_initialize(params: &serde_json::Value, version: &str) -> Self {
+        ClientHello {
+            protocol_version: version.to_string(),
+            capabilities: params.get("capabilities").cloned().unwrap_or_default(),
+            client_info: params.get("clientInfo").cloned().unwrap_or_default(),
+        }
+    }
+
     /// Whether the client declared the capability a server-to-client request needs.
     pub fn supports(&self, method: &str) -> bool {
         let cap = match method {

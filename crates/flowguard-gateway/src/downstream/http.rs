@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use flowguard_config::Mode;
-use flowguard_protocol::envelope::EnvelopeError;
 use flowguard_protocol::{encode, methods, versions, Envelope, ErrorCode, Kind};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -219,13 +218,8 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
         return Rejection::ShuttingDown.into_response();
     }
     let _in_flight = gw.lifecycle.enter();
-    let content_type = header(&headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
-    let is_json = content_type
-        .trim_start()
-        .get(..16)
-        .is_some_and(|t| t.eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Rejection::ContentType.into_response();
+    if let Err(r) = reply::require_json(&headers) {
+        return r.into_response();
     }
     let accept = Accept::parse(header(&headers, header::ACCEPT.as_str()));
     if !accept.json && !accept.sse {
@@ -234,10 +228,9 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
     if let Err(r) = check_version(&headers) {
         return r.into_response();
     }
-    let env = match Envelope::parse(&body) {
+    let env = match reply::parse_body(&body) {
         Ok(env) => env,
-        Err(EnvelopeError::Parse(e)) => return Rejection::Parse(e).into_response(),
-        Err(e) => return Rejection::Invalid(e.to_string()).into_response(),
+        Err(r) => return r.into_response(),
     };
     let kind = env.kind().expect("parse checked the kind");
     if kind == Kind::Request && env.method() == methods::INITIALIZE {
@@ -284,11 +277,7 @@ async fn start_session(
 ) -> Result<(Arc<Session>, serde_json::Value), String> {
     let version = router::negotiate(params);
     let result = router::initialize_result(gw, &scope, version).await?;
-    let hello = ClientHello {
-        protocol_version: version.to_string(),
-        capabilities: params.get("capabilities").cloned().unwrap_or_default(),
-        client_info: params.get("clientInfo").cloned().unwrap_or_default(),
-    };
+    let hello = ClientHello::from_initialize(params, version);
     let agent = identity::agent_from_headers(headers);
     let session = Arc::new(Session::new(new_session_id(), scope, agent, Some(hello)));
     session.touch();
@@ -367,7 +356,7 @@ fn open_stream(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
         return r.into_response();
     }
     match session_for(gw, &scope, headers) {
-        Ok(session) => reply::get_stream(session.open_stream()),
+        Ok(session) => reply::session_stream(None, session.open_stream(), ()),
         Err(r) => r.into_response(),
     }
 }

@@ -4,21 +4,19 @@
 //! Messages take the same router as on the other transports. The session ends when the client
 //! closes the stream.
 
-use super::http::{header, SESSION_QUERY};
+use super::http::SESSION_QUERY;
 use super::in_flight::forward_all;
+use super::reply;
 use crate::error::Rejection;
 use crate::gateway::Gateway;
 use crate::identity;
 use crate::router;
 use crate::session::{new_session_id, ClientHello, Scope, Session};
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use flowguard_protocol::envelope::EnvelopeError;
-use flowguard_protocol::{encode, methods, sse, Envelope, ErrorCode, Kind};
-use std::convert::Infallible;
+use flowguard_protocol::{encode, methods, Envelope, ErrorCode, Kind};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Ends the session when the client's event stream goes away.
 struct EndOnDrop {
@@ -53,28 +51,7 @@ pub(crate) fn open(
         session.id
     );
     let rx = session.open_stream();
-    let guard = EndOnDrop { gw, session };
-    const KEEPALIVE: Duration = Duration::from_secs(25);
-    let first =
-        futures_util::stream::once(async move { Ok::<_, Infallible>(Bytes::from(endpoint)) });
-    let rest = futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
-            Ok(Some(msg)) => Some((Ok(sse::message_event(None, &msg)), (rx, guard))),
-            Ok(None) => None,
-            Err(_) => Some((Ok(Bytes::from_static(sse::KEEPALIVE)), (rx, guard))),
-        }
-    });
-    let mut r = Response::new(Body::from_stream(futures_util::StreamExt::chain(
-        first, rest,
-    )));
-    let h = r.headers_mut();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert("cache-control", HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    r
+    reply::session_stream(Some(Bytes::from(endpoint)), rx, EndOnDrop { gw, session })
 }
 
 /// The session a `?sessionId=` names, on this endpoint.
@@ -112,18 +89,12 @@ pub(crate) async fn message(
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    let content_type = header(headers, "content-type").unwrap_or("");
-    if !content_type
-        .trim_start()
-        .get(..16)
-        .is_some_and(|t| t.eq_ignore_ascii_case("application/json"))
-    {
-        return Rejection::ContentType.into_response();
+    if let Err(r) = reply::require_json(headers) {
+        return r.into_response();
     }
-    let env = match Envelope::parse(&body) {
+    let env = match reply::parse_body(&body) {
         Ok(env) => env,
-        Err(EnvelopeError::Parse(e)) => return Rejection::Parse(e).into_response(),
-        Err(e) => return Rejection::Invalid(e.to_string()).into_response(),
+        Err(r) => return r.into_response(),
     };
     match env.kind().expect("parse checked the kind") {
         Kind::Notification => router::notification(&gw, &session, &env),
@@ -145,11 +116,7 @@ async fn run_request(gw: Arc<Gateway>, session: Arc<Session>, body: Bytes) {
             .and_then(|p| serde_json::from_str(p.get()).ok())
             .unwrap_or_default();
         let version = router::negotiate(&params);
-        session.set_hello(ClientHello {
-            protocol_version: version.to_string(),
-            capabilities: params.get("capabilities").cloned().unwrap_or_default(),
-            client_info: params.get("clientInfo").cloned().unwrap_or_default(),
-        });
+        session.set_hello(ClientHello::from_initialize(&params, version));
         let reply = match router::initialize_result(&gw, &session.scope, version).await {
             Ok(result) => encode::result_value(&id, &result),
             Err(e) => encode::error(Some(&id), ErrorCode::Unavailable, &e),

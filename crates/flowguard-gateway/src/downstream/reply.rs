@@ -5,13 +5,16 @@
 //! stream instead.
 
 use super::in_flight::{InFlight, Next};
+use crate::error::Rejection;
 use crate::router::Outcome;
 use crate::session::Session;
 use axum::body::Body;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use flowguard_protocol::envelope::EnvelopeError;
 use flowguard_protocol::sse;
+use flowguard_protocol::Envelope;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +47,31 @@ impl Accept {
             sse: any || has("text/event-stream") || has("text/*"),
         }
     }
+}
+
+/// The POST body's media type must be JSON.
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), Rejection> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let is_json = content_type
+        .trim_start()
+        .get(..16)
+        .is_some_and(|t| t.eq_ignore_ascii_case("application/json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(Rejection::ContentType)
+    }
+}
+
+/// One JSON-RPC message from a POST body.
+pub(crate) fn parse_body(body: &[u8]) -> Result<Envelope<'_>, Rejection> {
+    Envelope::parse(body).map_err(|e| match e {
+        EnvelopeError::Parse(e) => Rejection::Parse(e),
+        e => Rejection::Invalid(e.to_string()),
+    })
 }
 
 /// A complete reply. Clients that accept SSE get it as a one-event stream, as the reference SDK
@@ -128,17 +156,27 @@ fn stream(first: Bytes, req: InFlight) -> Response {
     r
 }
 
-/// The standalone GET stream: server-initiated messages for the session, with keepalive
-/// comments so idle proxies do not cut it.
-pub(crate) fn get_stream(rx: mpsc::UnboundedReceiver<Bytes>) -> Response {
+/// A session's standalone stream of server-initiated messages, with keepalive comments so
+/// idle proxies do not cut it. `preamble` is sent first (the old transport's `endpoint` event);
+/// `guard` lives as long as the stream (the old transport ends the session when it drops).
+pub(crate) fn session_stream<G: Send + 'static>(
+    preamble: Option<Bytes>,
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    guard: G,
+) -> Response {
     const KEEPALIVE: Duration = Duration::from_secs(25);
-    let events = futures_util::stream::unfold(rx, |mut rx| async move {
-        match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
-            Ok(Some(msg)) => Some((Ok::<_, Infallible>(sse::message_event(None, &msg)), rx)),
-            Ok(None) => None,
-            Err(_) => Some((Ok(Bytes::from_static(sse::KEEPALIVE)), rx)),
-        }
-    });
+    let events =
+        futures_util::stream::unfold((preamble, rx, guard), |(first, mut rx, guard)| async move {
+            if let Some(first) = first {
+                return Some((Ok::<_, Infallible>(first), (None, rx, guard)));
+            }
+            let event = match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
+                Ok(Some(msg)) => sse::message_event(None, &msg),
+                Ok(None) => return None,
+                Err(_) => Bytes::from_static(sse::KEEPALIVE),
+            };
+            Some((Ok(event), (None, rx, guard)))
+        });
     let mut r = Response::new(Body::from_stream(events));
     sse_headers(&mut r);
     r

@@ -148,11 +148,7 @@ async fn initialize(
     let version = router::negotiate(params);
     let result = router::initialize_result(gw, scope, version).await?;
     if session.is_none() {
-        let hello = ClientHello {
-            protocol_version: version.to_string(),
-            capabilities: params.get("capabilities").cloned().unwrap_or_default(),
-            client_info: params.get("clientInfo").cloned().unwrap_or_default(),
-        };
+        let hello = ClientHello::from_initialize(params, version);
         let s = Arc::new(Session::new(
             new_session_id(),
             scope.clone(),
