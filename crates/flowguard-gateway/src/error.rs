@@ -32,6 +32,11 @@ pub enum Rejection {
     UnknownServer(String, String),
     #[error("Not Found: {0}")]
     NoEndpoint(String),
+    #[error(
+        "Not Found: Last-Event-ID {0:?} names no stream this session still keeps; \
+         open a new GET stream without it (and resend requests whose replies were lost)"
+    )]
+    UnknownEvent(String),
 }
 
 impl Rejection {
@@ -41,9 +46,10 @@ impl Rejection {
             | Rejection::UnsupportedVersion(..)
             | Rejection::Parse(_)
             | Rejection::Invalid(_) => StatusCode::BAD_REQUEST,
-            Rejection::UnknownSession | Rejection::UnknownServer(..) | Rejection::NoEndpoint(_) => {
-                StatusCode::NOT_FOUND
-            }
+            Rejection::UnknownSession
+            | Rejection::UnknownServer(..)
+            | Rejection::NoEndpoint(_)
+            | Rejection::UnknownEvent(_) => StatusCode::NOT_FOUND,
             Rejection::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,

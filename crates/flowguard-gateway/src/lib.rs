@@ -12,6 +12,7 @@ mod gateway;
 pub mod health;
 pub mod identity;
 pub mod lifecycle;
+mod replay;
 mod router;
 pub mod session;
 mod uri_template;

@@ -2,6 +2,7 @@
 //! it go. Sessions live behind [`SessionStore`] so that a shared or self-contained store can
 //! replace the in-memory one without touching the router (ROADMAP J1).
 
+use crate::replay::{Replay, GET_STREAM};
 use bytes::Bytes;
 use flowguard_upstream::SessionKey;
 use std::collections::{HashMap, HashSet};
@@ -67,8 +68,10 @@ pub struct Session {
     hello: OnceLock<ClientHello>,
     pub created: Instant,
     last_seen_ms: AtomicU64,
-    /// The standalone GET stream, when the client opened one.
-    get_stream: Mutex<Option<mpsc::UnboundedSender<Bytes>>>,
+    /// The standalone GET stream, when the client opened one: (event sequence, message).
+    get_stream: Mutex<Option<mpsc::UnboundedSender<(u64, Bytes)>>>,
+    /// The last events of this session's streams, for clients that reconnect.
+    pub replay: Replay,
     /// Resource URIs the client subscribed to.
     pub subscriptions: Mutex<HashSet<String>>,
 }
@@ -88,6 +91,7 @@ impl Session {
             created: Instant::now(),
             last_seen_ms: AtomicU64::new(0),
             get_stream: Mutex::new(None),
+            replay: Replay::default(),
             subscriptions: Mutex::new(HashSet::new()),
         }
     }
@@ -115,11 +119,31 @@ impl Session {
         self.created.elapsed().saturating_sub(last)
     }
 
-    /// Opens (or replaces) the GET stream and returns its receiving end.
-    pub fn open_stream(&self) -> mpsc::UnboundedReceiver<Bytes> {
+    /// Opens (or replaces) the GET stream and returns its receiving end: each message with
+    /// its sequence number on the stream (its event id is `0.<seq>`).
+    pub fn open_stream(&self) -> mpsc::UnboundedReceiver<(u64, Bytes)> {
+        self.resume_stream(u64::MAX).1
+    }
+
+    /// Reopens the GET stream after a broken connection: the messages sent on it after event
+    /// `after` (as far as they are kept), and the receiving end for what follows. Both under
+    /// one lock, so nothing falls between them.
+    pub fn resume_stream(
+        &self,
+        after: u64,
+    ) -> (Vec<(u64, Bytes)>, mpsc::UnboundedReceiver<(u64, Bytes)>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        *self.get_stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        rx
+        let mut guard = self.get_stream.lock().unwrap_or_else(|e| e.into_inner());
+        let missed = match after {
+            u64::MAX => vec![],
+            n => self
+                .replay
+                .catch_up(GET_STREAM, n)
+                .map(|c| c.events)
+                .unwrap_or_default(),
+        };
+        *guard = Some(tx);
+        (missed, rx)
     }
 
     pub fn has_stream(&self) -> bool {
@@ -130,10 +154,17 @@ impl Session {
             .is_some_and(|s| !s.is_closed())
     }
 
-    /// Sends a message on the GET stream; false when there is none to send on.
+    /// Sends a message on the GET stream (and keeps it for a reconnecting client); false when
+    /// there is no stream to send on.
     pub fn push(&self, msg: Bytes) -> bool {
         let guard = self.get_stream.lock().unwrap_or_else(|e| e.into_inner());
-        guard.as_ref().is_some_and(|tx| tx.send(msg).is_ok())
+        // Kept even when the stream's connection just broke: the client may reconnect with
+        // `Last-Event-ID` and get it then.
+        let Some(tx) = guard.as_ref() else {
+            return false;
+        };
+        let seq = self.replay.record(GET_STREAM, &msg, false);
+        tx.send((seq, msg)).is_ok()
     }
 
     pub fn close_stream(&self) {

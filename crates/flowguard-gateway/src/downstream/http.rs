@@ -9,6 +9,7 @@ use crate::error::Rejection;
 use crate::gateway::Gateway;
 use crate::health;
 use crate::identity;
+use crate::replay;
 use crate::router;
 use crate::session::{new_session_id, ClientHello, Scope, Session};
 use axum::body::Bytes;
@@ -26,6 +27,7 @@ pub const SESSION_HEADER: &str = "mcp-session-id";
 /// The query parameter naming the session on the old HTTP+SSE transport's message URL.
 pub(crate) const SESSION_QUERY: &str = "sessionId";
 const VERSION_HEADER: &str = "mcp-protocol-version";
+const LAST_EVENT_HEADER: &str = "last-event-id";
 
 /// The whole HTTP surface for a gateway listening on `listen`.
 pub fn app(gw: Arc<Gateway>, listen: SocketAddr) -> Router {
@@ -355,9 +357,29 @@ fn open_stream(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
     if let Err(r) = check_version(headers) {
         return r.into_response();
     }
-    match session_for(gw, &scope, headers) {
-        Ok(session) => reply::session_stream(None, session.open_stream(), ()),
-        Err(r) => r.into_response(),
+    let session = match session_for(gw, &scope, headers) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let Some(last) = header(headers, LAST_EVENT_HEADER) else {
+        return reply::session_stream(None, session.open_stream(), ());
+    };
+    // A reconnecting client: the rest of the one stream its last event belongs to.
+    let Some((no, after)) = replay::parse_event_id(last) else {
+        return Rejection::UnknownEvent(last.to_string()).into_response();
+    };
+    if no == replay::GET_STREAM {
+        let (missed, rx) = session.resume_stream(after);
+        let mut preamble = Vec::new();
+        for (seq, msg) in &missed {
+            preamble.extend_from_slice(&reply::get_event(*seq, msg));
+        }
+        let preamble = (!preamble.is_empty()).then(|| Bytes::from(preamble));
+        return reply::session_stream(preamble, rx, ());
+    }
+    match reply::resume(session, no, after) {
+        Some(r) => r,
+        None => Rejection::UnknownEvent(last.to_string()).into_response(),
     }
 }
 

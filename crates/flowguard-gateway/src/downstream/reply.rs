@@ -6,6 +6,7 @@
 
 use super::in_flight::{InFlight, Next};
 use crate::error::Rejection;
+use crate::replay::{event_id, GET_STREAM};
 use crate::router::Outcome;
 use crate::session::Session;
 use axum::body::Body;
@@ -124,54 +125,169 @@ pub(crate) async fn respond(
     loop {
         match req.next().await {
             Next::Final(bytes) => return json(bytes, accept),
-            Next::Message(msg) if accept.sse => return stream(msg, req),
+            Next::Message(msg) if accept.sse => return stream(msg, req, session),
             // A client that reads only JSON gets related messages on its GET stream, if any.
             Next::Message(msg) => drop(session.push(msg)),
         }
     }
 }
 
+/// How long a reconnecting client waits before it tries again (the `retry:` field).
+const RETRY_MS: u64 = 1000;
+const KEEPALIVE: Duration = Duration::from_secs(25);
+
 /// The reply as an SSE stream: the first related message, then the rest, ending with the final
-/// reply.
-fn stream(first: Bytes, req: InFlight) -> Response {
-    let state = (Some(first), req, false);
-    let events = futures_util::stream::unfold(state, |(first, mut req, ended)| async move {
-        if ended {
-            return None;
-        }
-        if let Some(first) = first {
-            return Some((
-                Ok::<_, Infallible>(sse::message_event(None, &first)),
-                (None, req, false),
-            ));
-        }
-        let (bytes, ended) = match req.next().await {
-            Next::Message(m) => (m, false),
-            Next::Final(b) => (b, true),
-        };
-        Some((Ok(sse::message_event(None, &bytes)), (None, req, ended)))
+/// reply. Every event has an id, so a client whose connection breaks can resume the stream
+/// (`GET` with `Last-Event-ID`); a 2025-11-25 client first gets a priming event (an id and
+/// empty data, with `retry:`). If the connection breaks first, the request goes on, detached,
+/// and its messages are kept for the client to resume: on these revisions a broken stream is
+/// not a cancellation (the client sends `notifications/cancelled` for that).
+fn stream(first: Bytes, req: InFlight, session: Arc<Session>) -> Response {
+    let no = session.replay.open();
+    let priming = (session.hello().protocol_version.as_str() >= "2025-11-25").then(|| {
+        Bytes::from(format!(
+            "id: {}\nretry: {RETRY_MS}\ndata:\n\n",
+            event_id(no, 0)
+        ))
     });
+    let live = Live {
+        req: Some(req),
+        session,
+        no,
+    };
+    let state = (priming, Some(first), live, false);
+    let events =
+        futures_util::stream::unfold(state, |(priming, first, mut live, ended)| async move {
+            if ended {
+                return None;
+            }
+            if let Some(p) = priming {
+                return Some((Ok::<_, Infallible>(p), (None, first, live, false)));
+            }
+            let (msg, last) = match first {
+                Some(m) => (m, false),
+                None => match live.req.as_mut()?.next().await {
+                    Next::Message(m) => (m, false),
+                    Next::Final(b) => (b, true),
+                },
+            };
+            let event = live.record(&msg, last);
+            if last {
+                live.req = None;
+            }
+            Some((Ok(event), (None, None, live, last)))
+        });
     let mut r = Response::new(Body::from_stream(events));
     sse_headers(&mut r);
     r
 }
 
+/// A POST stream's request while the client's connection holds it.
+struct Live {
+    req: Option<InFlight>,
+    session: Arc<Session>,
+    no: u32,
+}
+
+impl Live {
+    fn record(&self, msg: &Bytes, last: bool) -> Bytes {
+        let seq = self.session.replay.record(self.no, msg, last);
+        sse::message_event(Some(&event_id(self.no, seq)), msg)
+    }
+}
+
+impl Drop for Live {
+    /// The connection broke before the final reply: finish the request in the background,
+    /// keeping its messages for a resuming client.
+    fn drop(&mut self) {
+        let Some(mut req) = self.req.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (session, no) = (self.session.clone(), self.no);
+        tracing::debug!(session = %session.id, stream = no, "reply stream broken; request continues detached");
+        rt.spawn(async move {
+            loop {
+                let (msg, last) = match req.next().await {
+                    Next::Message(m) => (m, false),
+                    Next::Final(b) => (b, true),
+                };
+                session.replay.record(no, &msg, last);
+                if last {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// `GET` with `Last-Event-ID` naming a POST stream: the rest of that stream, from the kept
+/// events and then as they come, until its final reply.
+pub(crate) fn resume(session: Arc<Session>, no: u32, after: u64) -> Option<Response> {
+    let first = session.replay.catch_up(no, after)?;
+    if first.lost {
+        tracing::warn!(session = %session.id, stream = no, after, "resumed stream lost events (too many kept)");
+    }
+    let state = (Some(first), session, after);
+    let events =
+        futures_util::stream::unfold(state, move |(pending, session, mut after)| async move {
+            let mut catchup = match pending {
+                Some(c) => c,
+                None => session.replay.catch_up(no, after)?,
+            };
+            loop {
+                if !catchup.events.is_empty() {
+                    let mut out = Vec::new();
+                    for (seq, msg) in &catchup.events {
+                        out.extend_from_slice(&sse::message_event(Some(&event_id(no, *seq)), msg));
+                        after = *seq;
+                    }
+                    return Some((
+                        Ok::<_, Infallible>(Bytes::from(out)),
+                        (None, session, after),
+                    ));
+                }
+                if catchup.ended {
+                    return None;
+                }
+                let changed = catchup.changed.clone();
+                let wait = changed.notified();
+                tokio::pin!(wait);
+                wait.as_mut().enable();
+                // Recheck after registering, so a record between the two is not missed.
+                catchup = session.replay.catch_up(no, after)?;
+                if catchup.events.is_empty() && !catchup.ended {
+                    if tokio::time::timeout(KEEPALIVE, wait).await.is_err() {
+                        let keep = Bytes::from_static(sse::KEEPALIVE);
+                        return Some((Ok(keep), (None, session, after)));
+                    }
+                    catchup = session.replay.catch_up(no, after)?;
+                }
+            }
+        });
+    let mut r = Response::new(Body::from_stream(events));
+    sse_headers(&mut r);
+    Some(r)
+}
+
 /// A session's standalone stream of server-initiated messages, with keepalive comments so
-/// idle proxies do not cut it. `preamble` is sent first (the old transport's `endpoint` event);
-/// `guard` lives as long as the stream (the old transport ends the session when it drops).
+/// idle proxies do not cut it. `preamble` is sent first (the old transport's `endpoint` event,
+/// or the messages a reconnecting client missed); `guard` lives as long as the stream (the old
+/// transport ends the session when it drops). Events carry ids `0.<seq>` for resumption.
 pub(crate) fn session_stream<G: Send + 'static>(
     preamble: Option<Bytes>,
-    rx: mpsc::UnboundedReceiver<Bytes>,
+    rx: mpsc::UnboundedReceiver<(u64, Bytes)>,
     guard: G,
 ) -> Response {
-    const KEEPALIVE: Duration = Duration::from_secs(25);
     let events =
         futures_util::stream::unfold((preamble, rx, guard), |(first, mut rx, guard)| async move {
             if let Some(first) = first {
                 return Some((Ok::<_, Infallible>(first), (None, rx, guard)));
             }
             let event = match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
-                Ok(Some(msg)) => sse::message_event(None, &msg),
+                Ok(Some((seq, msg))) => get_event(seq, &msg),
                 Ok(None) => return None,
                 Err(_) => Bytes::from_static(sse::KEEPALIVE),
             };
@@ -180,6 +296,11 @@ pub(crate) fn session_stream<G: Send + 'static>(
     let mut r = Response::new(Body::from_stream(events));
     sse_headers(&mut r);
     r
+}
+
+/// An event of the GET stream.
+pub(crate) fn get_event(seq: u64, msg: &[u8]) -> Bytes {
+    sse::message_event(Some(&event_id(GET_STREAM, seq)), msg)
 }
 
 pub(crate) fn accepted() -> Response {

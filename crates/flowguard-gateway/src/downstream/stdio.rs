@@ -159,7 +159,7 @@ async fn initialize(
         let mut stream = s.open_stream();
         let out = out.clone();
         tokio::spawn(async move {
-            while let Some(msg) = stream.recv().await {
+            while let Some((_, msg)) = stream.recv().await {
                 if out.send(msg).is_err() {
                     break;
                 }

@@ -123,8 +123,8 @@ fn tool_list(mutated: bool) -> Value {
         ),
         tool(
             "progress",
-            "Send progress notifications",
-            json!({"steps": i}),
+            "Send progress notifications (`ms` apart)",
+            json!({"steps": i, "ms": i}),
             &[],
         ),
         tool(
@@ -219,8 +219,12 @@ async fn call_tool(srv: &Arc<Server>, params: &Value) -> Result<Option<Value>, (
                 .get("_meta")
                 .and_then(|m| m.get("progressToken"))
                 .cloned();
+            let pause = Duration::from_millis(arg_u64(args, "ms", 0));
             if let Some(token) = token {
                 for i in 1..=steps {
+                    if i > 1 && !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
                     srv.notify(
                         "notifications/progress",
                         json!({"progressToken": token, "progress": i, "total": steps,
