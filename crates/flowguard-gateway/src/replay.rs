@@ -85,7 +85,8 @@ impl Replay {
     /// A new POST stream's number.
     pub fn open(&self) -> u32 {
         let mut l = self.lock();
-        l.next_stream = l.next_stream.max(GET_STREAM) + 1;
+        // Starts above GET_STREAM (0).
+        l.next_stream += 1;
         let stream = l.next_stream;
         l.insert(Log::new(stream));
         stream

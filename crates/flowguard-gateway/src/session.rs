@@ -58,6 +58,9 @@ impl ClientHello {
     }
 }
 
+/// A message of the GET stream with its sequence number there (its event id is `0.<seq>`).
+pub type Sequenced = (u64, Bytes);
+
 pub struct Session {
     pub id: SessionKey,
     pub scope: Scope,
@@ -68,8 +71,8 @@ pub struct Session {
     hello: OnceLock<ClientHello>,
     pub created: Instant,
     last_seen_ms: AtomicU64,
-    /// The standalone GET stream, when the client opened one: (event sequence, message).
-    get_stream: Mutex<Option<mpsc::UnboundedSender<(u64, Bytes)>>>,
+    /// The standalone GET stream, when the client opened one.
+    get_stream: Mutex<Option<mpsc::UnboundedSender<Sequenced>>>,
     /// The last events of this session's streams, for clients that reconnect.
     pub replay: Replay,
     /// Resource URIs the client subscribed to.
@@ -121,7 +124,7 @@ impl Session {
 
     /// Opens (or replaces) the GET stream and returns its receiving end: each message with
     /// its sequence number on the stream (its event id is `0.<seq>`).
-    pub fn open_stream(&self) -> mpsc::UnboundedReceiver<(u64, Bytes)> {
+    pub fn open_stream(&self) -> mpsc::UnboundedReceiver<Sequenced> {
         self.resume_stream(u64::MAX).1
     }
 
@@ -131,7 +134,7 @@ impl Session {
     pub fn resume_stream(
         &self,
         after: u64,
-    ) -> (Vec<(u64, Bytes)>, mpsc::UnboundedReceiver<(u64, Bytes)>) {
+    ) -> (Vec<Sequenced>, mpsc::UnboundedReceiver<Sequenced>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut guard = self.get_stream.lock().unwrap_or_else(|e| e.into_inner());
         let missed = match after {

@@ -8,7 +8,7 @@ use super::in_flight::{InFlight, Next};
 use crate::error::Rejection;
 use crate::replay::{event_id, GET_STREAM};
 use crate::router::Outcome;
-use crate::session::Session;
+use crate::session::{Sequenced, Session};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -278,7 +278,7 @@ pub(crate) fn resume(session: Arc<Session>, no: u32, after: u64) -> Option<Respo
 /// transport ends the session when it drops). Events carry ids `0.<seq>` for resumption.
 pub(crate) fn session_stream<G: Send + 'static>(
     preamble: Option<Bytes>,
-    rx: mpsc::UnboundedReceiver<(u64, Bytes)>,
+    rx: mpsc::UnboundedReceiver<Sequenced>,
     guard: G,
 ) -> Response {
     let events =
