@@ -67,7 +67,7 @@ impl Running {
 
 /// Opens the connection the server's transport calls for and installs its `Link`.
 pub(crate) async fn connect(inner: &Arc<Inner>) -> Result<Running, String> {
-    match &inner.config.transport {
+    match &inner.transport_with_session_env() {
         Transport::Stdio(spec) => {
             let cmd = stdio::CommandSpec::from_process(spec);
             Ok(Running::Process(Box::new(stdio::launch(inner, cmd).await?)))

@@ -6,8 +6,10 @@ use crate::backoff::Backoff;
 use crate::link::{self, Link};
 use crate::pending::{Pending, PendingRequests, RawReply};
 use crate::stderr_ring::StderrRing;
-use crate::{ClientCall, Forwarded, Frame, Related, UpstreamError, UpstreamEvents};
-use flowguard_config::{ContainerRuntime, ServerConfig};
+use crate::{
+    ClientCall, Forwarded, Frame, Related, SessionKey, UpstreamError, UpstreamEvents,
+};
+use flowguard_config::{ContainerRuntime, EnvValue, Secret, ServerConfig, Transport};
 use flowguard_protocol::{encode, methods, versions, Envelope, Kind};
 use serde_json::value::RawValue;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,6 +59,10 @@ pub struct Upstream {
 pub(crate) struct Inner {
     pub(crate) id: String,
     pub(crate) config: ServerConfig,
+    /// The client session this instance belongs to (`isolation = "session"`), else `None`.
+    pub(crate) session: Option<SessionKey>,
+    /// Variables that session set from its `ENV_*` headers; added to the child's environment.
+    pub(crate) session_env: Vec<(String, Secret<String>)>,
     pub(crate) settings: UpstreamSettings,
     events: OnceLock<Arc<dyn UpstreamEvents>>,
     pub(crate) pending: PendingRequests,
@@ -74,6 +80,26 @@ const STDERR_TAIL: usize = 10;
 
 impl Upstream {
     pub fn new(config: ServerConfig, settings: UpstreamSettings) -> Self {
+        Self::build(config, settings, None, Vec::new())
+    }
+
+    /// An instance of an isolated server for one client session, with the variables that
+    /// session set. Messages it cannot answer carry the session (see [`Upstream::session`]).
+    pub fn for_session(
+        config: ServerConfig,
+        settings: UpstreamSettings,
+        session: SessionKey,
+        env: Vec<(String, Secret<String>)>,
+    ) -> Self {
+        Self::build(config, settings, Some(session), env)
+    }
+
+    fn build(
+        config: ServerConfig,
+        settings: UpstreamSettings,
+        session: Option<SessionKey>,
+        session_env: Vec<(String, Secret<String>)>,
+    ) -> Self {
         let now = Instant::now();
         let state = ServerState {
             kind: StateKind::Starting,
@@ -87,6 +113,8 @@ impl Upstream {
             inner: Arc::new(Inner {
                 id: config.id.clone(),
                 config,
+                session,
+                session_env,
                 settings,
                 events: OnceLock::new(),
                 pending: PendingRequests::default(),
@@ -107,6 +135,16 @@ impl Upstream {
 
     pub fn config(&self) -> &ServerConfig {
         &self.inner.config
+    }
+
+    /// The client session this instance serves alone, for an isolated server.
+    pub fn session(&self) -> Option<&SessionKey> {
+        self.inner.session.as_ref()
+    }
+
+    /// Whether two handles are the same instance.
+    pub fn same(&self, other: &Upstream) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Starts the supervisor: connect, initialize, and restart on failure until shutdown.
@@ -653,5 +691,24 @@ async fn run_once(inner: &Arc<Inner>, shutdown: &mut watch::Receiver<bool>) -> R
             running.stop(inner).await;
             Ok(())
         }
+    }
+}
+
+impl Inner {
+    /// The transport with the session's variables added to `env`. Built just before a start
+    /// and dropped after it, so the values live only where they are needed (containers name
+    /// them with `-e NAME`, the values go in the runtime's environment: `container::command`).
+    pub(crate) fn transport_with_session_env(&self) -> Transport {
+        let mut transport = self.config.transport.clone();
+        let extra = self
+            .session_env
+            .iter()
+            .map(|(k, v)| (k.clone(), EnvValue::Set(v.expose().clone())));
+        match &mut transport {
+            Transport::Stdio(spec) => spec.env.extend(extra),
+            Transport::Container(spec) => spec.env.extend(extra),
+            Transport::Http(_) => {}
+        }
+        transport
     }
 }

@@ -69,6 +69,7 @@ pub fn wrap(
         }),
         tools: None,
         request_timeout: None,
+        isolation: Default::default(),
     };
     let config = Config {
         gateway,
