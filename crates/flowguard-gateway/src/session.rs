@@ -3,6 +3,7 @@
 //! replace the in-memory one without touching the router (ROADMAP J1).
 
 use bytes::Bytes;
+use flowguard_config::Secret;
 use flowguard_upstream::SessionKey;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,6 +72,9 @@ pub struct Session {
     get_stream: Mutex<Option<mpsc::UnboundedSender<Bytes>>>,
     /// Resource URIs the client subscribed to.
     pub subscriptions: Mutex<HashSet<String>>,
+    /// Variables from the `ENV_<NAME>` headers of the request that created the session, for
+    /// its per-session instances (`isolated.rs` keeps only the names each server allows).
+    header_env: OnceLock<Vec<(String, Secret<String>)>>,
 }
 
 impl Session {
@@ -89,7 +93,17 @@ impl Session {
             last_seen_ms: AtomicU64::new(0),
             get_stream: Mutex::new(None),
             subscriptions: Mutex::new(HashSet::new()),
+            header_env: OnceLock::new(),
         }
+    }
+
+    /// Records the variables from the session's `ENV_*` headers (the first call counts).
+    pub fn set_header_env(&self, env: Vec<(String, Secret<String>)>) {
+        let _ = self.header_env.set(env);
+    }
+
+    pub fn header_env(&self) -> &[(String, Secret<String>)] {
+        self.header_env.get().map_or(&[], Vec::as_slice)
     }
 
     /// The client's `initialize`, or an empty one (no capabilities) before it arrived.
