@@ -33,9 +33,9 @@ pub use model::{
     Config, ContainerRuntime, ContainerSpec, EnvValue, GatewaySettings, HttpSpec, Isolation, Mode,
     Mount, PrefixMode, ProcessSpec, Secret, ServerConfig, SessionIsolation, Transport,
 };
-pub use validate::is_dangerous_env_name;
 pub use raw::parse_duration;
 pub use schema::json_schema;
+pub use validate::is_dangerous_env_name;
 
 /// Loads a configuration file, choosing the syntax by extension and expanding `${VAR}` from
 /// the process environment.

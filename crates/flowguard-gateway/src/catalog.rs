@@ -365,7 +365,8 @@ async fn fetch(server: &Upstream, kind: ListKind) -> Result<Vec<Box<RawValue>>, 
             .request(kind.method(), Some(&raw))
             .await
             .map_err(|e| e.to_string())?;
-        let result = reply.map_err(|e| format!("the server answered with an error: {}", e.get()))?;
+        let result =
+            reply.map_err(|e| format!("the server answered with an error: {}", e.get()))?;
         let page: HashMap<String, &RawValue> =
             serde_json::from_str(result.get()).map_err(|e| e.to_string())?;
         if let Some(list) = page.get(kind.field()) {

@@ -6,9 +6,7 @@ use crate::backoff::Backoff;
 use crate::link::{self, Link};
 use crate::pending::{Pending, PendingRequests, RawReply};
 use crate::stderr_ring::StderrRing;
-use crate::{
-    ClientCall, Forwarded, Frame, Related, SessionKey, UpstreamError, UpstreamEvents,
-};
+use crate::{ClientCall, Forwarded, Frame, Related, SessionKey, UpstreamError, UpstreamEvents};
 use flowguard_config::{ContainerRuntime, EnvValue, Secret, ServerConfig, Transport};
 use flowguard_protocol::{encode, methods, versions, Envelope, Kind};
 use serde_json::value::RawValue;

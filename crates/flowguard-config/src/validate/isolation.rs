@@ -4,7 +4,7 @@
 
 use super::checks::check_env_name;
 use super::Ctx;
-use crate::raw::{IsolationMode, DurationValue};
+use crate::raw::{DurationValue, IsolationMode};
 use crate::{ConfigError, Isolation, SessionIsolation};
 
 /// The raw isolation keys of one server.
