@@ -104,3 +104,28 @@ pub(crate) fn isolation(
         env_from_headers: names,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_dangerous_env_name;
+
+    #[test]
+    fn names_that_change_what_runs_are_dangerous_in_any_case() {
+        for name in [
+            "PATH",
+            "path",
+            "LD_PRELOAD",
+            "DYLD_INSERT_LIBRARIES",
+            "PYTHONPATH",
+            "NODE_OPTIONS",
+            "HOME",
+            "FLOWGUARD_OWNER",
+            "BASH_ENV",
+        ] {
+            assert!(is_dangerous_env_name(name), "{name}");
+        }
+        for name in ["GITHUB_TOKEN", "API_KEY", "FG_TOKEN", "PATHFINDER_KEY"] {
+            assert!(!is_dangerous_env_name(name), "{name}");
+        }
+    }
+}
