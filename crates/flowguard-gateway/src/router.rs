@@ -360,11 +360,13 @@ pub(crate) async fn initialize_result(
     }
     let mut caps = serde_json::Map::new();
     let mut instructions = Vec::new();
+    // A session that cannot have its own instance of an isolated server (the per-server cap)
+    // is refused here, with the reason, rather than served without that server's tools.
     let servers: Vec<Upstream> = gw
         .members(session)
         .into_iter()
-        .filter_map(|(_, m)| m.ok())
-        .collect();
+        .map(|(_, m)| m)
+        .collect::<Result<_, _>>()?;
     // Shared servers answer from what they cached; new per-session instances must start first.
     let starting = servers.iter().filter(|s| s.session().is_some());
     futures_util::future::join_all(starting.map(|s| s.ready())).await;

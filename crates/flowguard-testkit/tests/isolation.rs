@@ -345,3 +345,18 @@ fn the_config_refuses_unsafe_or_meaningless_isolation_settings() {
         .run(&["config", "check", path.to_str().unwrap()], None);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn the_unified_endpoint_refuses_a_session_beyond_the_cap_too() {
+    let gw = isolated("mode = \"unified\"\nmax_sessions_per_server = 1", "");
+    let url = gw.url("/mcp");
+    let a = McpClient::connect(&url, json!({})).await;
+    let reply = flowguard_testkit::client::initialize_reply(&url, &json!({})).await;
+    let msg: Value = reply.messages().pop().expect("a reply");
+    assert!(
+        error_message(&msg).contains("max_sessions_per_server"),
+        "{msg}"
+    );
+    assert_eq!(gw.health().await["servers"]["iso"]["instances"], 1);
+    drop(a);
+}
