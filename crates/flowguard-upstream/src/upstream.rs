@@ -7,7 +7,7 @@ use crate::link::{self, Link};
 use crate::pending::{Pending, PendingRequests, RawReply};
 use crate::stderr_ring::StderrRing;
 use crate::{ClientCall, Forwarded, Frame, Related, SessionKey, UpstreamError, UpstreamEvents};
-use flowguard_config::{ContainerRuntime, EnvValue, Secret, ServerConfig, Transport};
+use flowguard_config::{ContainerRuntime, Secret, ServerConfig};
 use flowguard_protocol::{encode, methods, versions, Envelope, Kind};
 use serde_json::value::RawValue;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -689,24 +689,5 @@ async fn run_once(inner: &Arc<Inner>, shutdown: &mut watch::Receiver<bool>) -> R
             running.stop(inner).await;
             Ok(())
         }
-    }
-}
-
-impl Inner {
-    /// The transport with the session's variables added to `env`. Built just before a start
-    /// and dropped after it, so the values live only where they are needed (containers name
-    /// them with `-e NAME`, the values go in the runtime's environment: `container::command`).
-    pub(crate) fn transport_with_session_env(&self) -> Transport {
-        let mut transport = self.config.transport.clone();
-        let extra = self
-            .session_env
-            .iter()
-            .map(|(k, v)| (k.clone(), EnvValue::Set(v.expose().clone())));
-        match &mut transport {
-            Transport::Stdio(spec) => spec.env.extend(extra),
-            Transport::Container(spec) => spec.env.extend(extra),
-            Transport::Http(_) => {}
-        }
-        transport
     }
 }
