@@ -19,7 +19,9 @@
 #   4. container/*    The fake server in podman (`localhost/flowguard-fake:test`), from TOML and
 #                     from JSON on --config-stdin: `env` passthrough of FG_TOKEN and `echo`; no
 #                     container survives `POST /close`; the container of a gateway killed with
-#                     SIGKILL is removed by the next gateway started with the same config.
+#                     SIGKILL is removed by the next gateway started with the same config;
+#                     `isolation = "session"`: two sessions run two containers, an ENV_FG_TOKEN
+#                     header reaches only its session's container, DELETE removes each.
 #   5. stdio/*        `flowguard wrap -- node server-everything stdio` launched by the Python SDK's
 #                     stdio client, as a Claude-Desktop-style server entry: list, call, progress.
 #
@@ -456,7 +458,7 @@ fi
 
 # ------------------------------------------------------------------ 4. container
 echo "== 4. container server via podman ($FAKE_IMAGE)"
-CT_CHECKS=(container/toml container/json container/close container/orphan)
+CT_CHECKS=(container/toml container/json container/close container/orphan container/isolation)
 export FG_TOKEN="host-token-$RANDOM$RANDOM"
 podman_why=""
 if ! command -v podman >/dev/null; then
@@ -587,6 +589,58 @@ EOF
         stop_gw "$GW_PID" "$GW_URL"
       fi
     fi
+  fi
+  # isolation: one container per session, its own ENV_ variable, removed on DELETE
+  cat >"$WORK/container-iso.toml" <<EOF
+[gateway]
+container_runtime = "podman"
+
+[servers.box]
+container = "$FAKE_IMAGE"
+entrypoint = "/bin/fake"
+network = "none"
+isolation = "session"
+env_from_headers = ["FG_TOKEN"]
+EOF
+  # mcp_post URL BODY [curl args...]: POST one JSON-RPC message; headers and body on stdout
+  mcp_post() {
+    local url=$1 body=$2
+    shift 2
+    timeout 60 curl -s -i -H 'content-type: application/json' \
+      -H 'accept: application/json, text/event-stream' "$@" -d "$body" "$url" | tr -d '\r'
+  }
+  if ! start_gw ct-iso -c "$WORK/container-iso.toml"; then
+    fail container/isolation "gateway did not start" "$GW_LOG"
+  else
+    pid=$GW_PID
+    init='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"interop","version":"0"}}}'
+    call='{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"env","arguments":{"name":"FG_TOKEN"}}}'
+    s1=$(mcp_post "$GW_URL/mcp/box" "$init" -H 'ENV_FG_TOKEN: token-one' | awk -F': ' 'tolower($1)=="mcp-session-id"{print $2}')
+    s2=$(mcp_post "$GW_URL/mcp/box" "$init" | awk -F': ' 'tolower($1)=="mcp-session-id"{print $2}')
+    env1=$(mcp_post "$GW_URL/mcp/box" "$call" -H "mcp-session-id: $s1")
+    env2=$(mcp_post "$GW_URL/mcp/box" "$call" -H "mcp-session-id: $s2")
+    listed=$(containers_of "$pid" | wc -l)
+    for s in "$s1" "$s2"; do
+      timeout 30 curl -s -o /dev/null -X DELETE -H "mcp-session-id: $s" "$GW_URL/mcp/box"
+    done
+    left="x"
+    for ((i = 0; i < 300; i++)); do
+      left=$(containers_of "$pid")
+      [[ -z "$left" ]] && break
+      sleep 0.1
+    done
+    if [[ -z "$s1" || -z "$s2" ]]; then
+      fail container/isolation "initialize gave no session ids ('$s1', '$s2')" "$GW_LOG"
+    elif [[ "$listed" -ne 2 ]]; then
+      fail container/isolation "two sessions should run two containers, podman listed $listed" "$GW_LOG"
+    elif [[ "$env1" != *'"text":"token-one"'* || "$env2" != *'"text":"<unset>"'* ]]; then
+      fail container/isolation "ENV_FG_TOKEN should reach only session 1: got '${env1: -120}' and '${env2: -120}'" "$GW_LOG"
+    elif [[ -n "$left" ]]; then
+      fail container/isolation "30 s after DELETE still listed: $(tr '\n' ' ' <<<"$left")" "$GW_LOG"
+    else
+      pass "container/isolation (2 sessions, 2 containers, env per session, none left after DELETE)"
+    fi
+    stop_gw "$GW_PID" "$GW_URL"
   fi
 fi
 

@@ -30,11 +30,12 @@ pub use envfile::load_env_file;
 pub use error::ConfigError;
 pub use format::Format;
 pub use model::{
-    Config, ContainerRuntime, ContainerSpec, EnvValue, GatewaySettings, HttpSpec, Mode, Mount,
-    PrefixMode, ProcessSpec, Secret, ServerConfig, Transport,
+    Config, ContainerRuntime, ContainerSpec, EnvValue, GatewaySettings, HttpSpec, Isolation, Mode,
+    Mount, PrefixMode, ProcessSpec, Secret, ServerConfig, SessionIsolation, Transport,
 };
 pub use raw::parse_duration;
 pub use schema::json_schema;
+pub use validate::is_dangerous_env_name;
 
 /// Loads a configuration file, choosing the syntax by extension and expanding `${VAR}` from
 /// the process environment.

@@ -56,6 +56,8 @@ pub struct GatewaySettings {
     pub stderr_lines: usize,
     /// How long an idle client session lives.
     pub session_idle_timeout: Duration,
+    /// Most per-session children (or containers) one isolated server may have at once.
+    pub max_sessions_per_server: usize,
 }
 
 /// Default request timeout: long enough for slow tools, short enough to notice a hang.
@@ -72,6 +74,9 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_STDERR_LINES: usize = 200;
 /// Default idle session lifetime (the MCP Gateway Specification's 6 h).
 pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(6 * 60 * 60);
+/// Default cap on per-session children of one isolated server: enough for a team's clients, few
+/// enough that a client opening sessions in a loop cannot exhaust the host's processes.
+pub const DEFAULT_MAX_SESSIONS_PER_SERVER: usize = 64;
 
 impl Default for GatewaySettings {
     fn default() -> Self {
@@ -90,6 +95,7 @@ impl Default for GatewaySettings {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             stderr_lines: DEFAULT_STDERR_LINES,
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+            max_sessions_per_server: DEFAULT_MAX_SESSIONS_PER_SERVER,
         }
     }
 }
@@ -164,6 +170,37 @@ pub struct ServerConfig {
     pub tools: Option<Vec<String>>,
     /// Per-server override of the gateway's request timeout.
     pub request_timeout: Option<Duration>,
+    /// One instance for all client sessions, or one per session.
+    pub isolation: Isolation,
+}
+
+/// Whether client sessions share one instance of a server.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// One process, container or remote session for every client session.
+    #[default]
+    Shared,
+    /// Each client session gets its own process or container (stdio and container servers).
+    Session(SessionIsolation),
+}
+
+/// The settings of a server isolated per session.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionIsolation {
+    /// A session's instance idle this long is stopped (and started again on next use).
+    pub idle_timeout: Option<Duration>,
+    /// Variables a client may set for its own instance with `ENV_<NAME>` request headers.
+    pub env_from_headers: Vec<String>,
+}
+
+impl Isolation {
+    /// The per-session settings, when the server is isolated.
+    pub fn session(&self) -> Option<&SessionIsolation> {
+        match self {
+            Isolation::Shared => None,
+            Isolation::Session(s) => Some(s),
+        }
+    }
 }
 
 /// How the gateway talks to a server.

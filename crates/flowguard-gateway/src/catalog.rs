@@ -2,10 +2,14 @@
 //! (all pages), filtered by each server's `tools` allow-list, named for the endpoint (unified
 //! names are `id___name` by default), and cached until a server says its list changed or
 //! restarts. Lists are served from here, and names and URIs are resolved to their server.
+//!
+//! A server with `isolation = "session"` has no shared instance: each session's views are built
+//! from that session's own instances (a server may offer different tools per environment), and
+//! cached under the session, so one session's lists never show another's.
 
 use crate::uri_template::UriTemplate;
 use flowguard_config::PrefixMode;
-use flowguard_upstream::{StateKind, Upstream};
+use flowguard_upstream::{SessionKey, StateKind, Upstream};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -74,20 +78,38 @@ pub struct View {
     names: HashMap<String, (usize, String)>,
     uris: HashMap<String, usize>,
     templates: Vec<(UriTemplate, usize)>,
-    /// Restart counts of the servers when this was built; a restart makes it stale.
-    stamps: Vec<(usize, u32)>,
+    /// The instances asked, by server index, with their restart counts then: a restart, or a
+    /// session's instance replaced by a fresh one, makes the view stale.
+    stamps: Vec<(usize, Upstream, u32)>,
     /// False when a server could not be asked: rebuilt on next use.
     complete: bool,
+}
+
+impl View {
+    fn upstream(&self, idx: usize) -> Option<Upstream> {
+        self.stamps
+            .iter()
+            .find(|(i, _, _)| *i == idx)
+            .map(|(_, u, _)| u.clone())
+    }
 }
 
 /// Which servers an endpoint shows: all (unified) or one (routed), by index.
 pub type ScopeKey = Option<usize>;
 
+/// The servers one session reaches, by index: the shared instance, the session's own instance
+/// of an isolated server, or why it has none (the per-server cap).
+pub type Members = Vec<(usize, Result<Upstream, String>)>;
+
+/// A cached view: the session for views that include a per-session instance (their lists are
+/// that instance's and no one else's), else `None` (shared by every session of the endpoint).
+type ViewKey = (Option<SessionKey>, ScopeKey, ListKind);
+
 pub struct Catalog {
     servers: Vec<Upstream>,
     prefix: PrefixMode,
     separator: String,
-    views: Mutex<HashMap<(ScopeKey, ListKind), Arc<View>>>,
+    views: Mutex<HashMap<ViewKey, Arc<View>>>,
 }
 
 /// How many pages of one server's list are read before giving up on a runaway cursor.
@@ -113,6 +135,7 @@ impl Catalog {
         }
     }
 
+    /// The configured servers; for an isolated one, the template its instances are made from.
     pub fn servers(&self) -> &[Upstream] {
         &self.servers
     }
@@ -121,59 +144,69 @@ impl Catalog {
         self.servers.iter().position(|s| s.id() == id)
     }
 
-    /// Forgets cached lists of one server (it announced a change).
-    pub fn invalidate(&self, server: &str, kind: Option<ListKind>) {
+    /// Forgets cached lists of one server (it announced a change). A shared server's change
+    /// reaches every view; an isolated instance's only its session's views.
+    pub fn invalidate(&self, server: &str, kind: Option<ListKind>, session: Option<&str>) {
         let Some(idx) = self.index_of(server) else {
             return;
         };
         let mut views = self.lock();
-        views.retain(|(scope, k), _| {
-            let hit = scope.is_none_or(|s| s == idx) && kind.is_none_or(|want| want == *k);
+        views.retain(|(owner, scope, k), _| {
+            let hit = scope.is_none_or(|s| s == idx)
+                && kind.is_none_or(|want| want == *k)
+                && session.is_none_or(|s| owner.as_deref() == Some(s));
             !hit
         });
     }
 
-    /// The current view, built (by asking the servers) when missing or stale.
-    pub async fn view(&self, scope: ScopeKey, kind: ListKind) -> Arc<View> {
-        if let Some(v) = self.lock().get(&(scope, kind)) {
-            if v.complete && self.fresh(v) {
+    /// Forgets the views of a session (it ended, or one of its instances was replaced).
+    pub fn forget_session(&self, session: &str) {
+        self.lock()
+            .retain(|(owner, _, _), _| owner.as_deref() != Some(session));
+    }
+
+    /// The current view for `members`, built (by asking the servers) when missing or stale.
+    pub async fn view(&self, scope: ScopeKey, members: &Members, kind: ListKind) -> Arc<View> {
+        let owner = members
+            .iter()
+            .find_map(|(_, m)| m.as_ref().ok().and_then(|u| u.session().cloned()));
+        let key = (owner, scope, kind);
+        if let Some(v) = self.lock().get(&key) {
+            if v.complete && fresh(v, members) {
                 return v.clone();
             }
         }
-        let view = Arc::new(self.build(scope, kind).await);
-        self.lock().insert((scope, kind), view.clone());
+        let view = Arc::new(self.build(members, kind, scope.is_none()).await);
+        self.lock().insert(key, view.clone());
         view
     }
 
-    fn fresh(&self, v: &View) -> bool {
-        v.stamps
-            .iter()
-            .all(|(i, r)| self.servers[*i].state().restarts == *r)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(ScopeKey, ListKind), Arc<View>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ViewKey, Arc<View>>> {
         self.views.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn build(&self, scope: ScopeKey, kind: ListKind) -> View {
-        let indices: Vec<usize> = match scope {
-            Some(i) => vec![i],
-            None => (0..self.servers.len()).collect(),
-        };
-        let fetches = indices.iter().map(|&i| self.fetch(i, kind));
+    async fn build(&self, members: &Members, kind: ListKind, unified: bool) -> View {
+        let fetches = members.iter().map(|(_, m)| async move {
+            match m {
+                Ok(u) => fetch(u, kind).await,
+                Err(e) => Err(e.clone()),
+            }
+        });
         let results = futures_util::future::join_all(fetches).await;
         let mut view = View {
             complete: true,
             ..View::default()
         };
         let mut lists = Vec::new();
-        for (&i, result) in indices.iter().zip(results) {
-            view.stamps.push((i, self.servers[i].state().restarts));
+        for ((i, member), result) in members.iter().zip(results) {
+            if let Ok(u) = member {
+                view.stamps.push((*i, u.clone(), u.state().restarts));
+            }
             match result {
-                Ok(items) => lists.push((i, items)),
+                Ok(items) => lists.push((*i, items)),
                 Err(reason) => {
                     tracing::warn!(
-                        server = self.servers[i].id(),
+                        server = self.servers[*i].id(),
                         "{} failed: {reason}",
                         kind.method()
                     );
@@ -181,56 +214,8 @@ impl Catalog {
                 }
             }
         }
-        self.assemble(&mut view, kind, lists, scope.is_none());
+        self.assemble(&mut view, kind, lists, unified);
         view
-    }
-
-    /// Reads every page of one server's list; empty when the server does not offer it.
-    async fn fetch(&self, idx: usize, kind: ListKind) -> Result<Vec<Box<RawValue>>, String> {
-        let server = &self.servers[idx];
-        if server.state().kind != StateKind::Ready {
-            server.ready().await.map_err(|e| e.to_string())?;
-        }
-        let offers = server
-            .init_result()
-            .and_then(|r| {
-                r.get("capabilities")
-                    .map(|c| c.get(kind.capability()).is_some())
-            })
-            .unwrap_or(false);
-        if !offers {
-            return Ok(vec![]);
-        }
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let params = match &cursor {
-                Some(c) => serde_json::json!({ "cursor": c }),
-                None => serde_json::json!({}),
-            };
-            let raw = serde_json::value::to_raw_value(&params).expect("a Value serializes");
-            let reply = server
-                .request(kind.method(), Some(&raw))
-                .await
-                .map_err(|e| e.to_string())?;
-            let result =
-                reply.map_err(|e| format!("the server answered with an error: {}", e.get()))?;
-            let page: HashMap<String, &RawValue> =
-                serde_json::from_str(result.get()).map_err(|e| e.to_string())?;
-            if let Some(list) = page.get(kind.field()) {
-                let mut more: Vec<Box<RawValue>> =
-                    serde_json::from_str(list.get()).map_err(|e| e.to_string())?;
-                items.append(&mut more);
-            }
-            let next = page
-                .get("nextCursor")
-                .and_then(|c| serde_json::from_str::<String>(c.get()).ok());
-            match next {
-                Some(next) if !next.is_empty() => cursor = Some(next),
-                _ => return Ok(items),
-            }
-        }
-        Err(format!("more than {MAX_PAGES} pages"))
     }
 
     fn assemble(
@@ -313,32 +298,91 @@ impl Catalog {
         serde_json::value::to_raw_value(&v).expect("a Map serializes")
     }
 
-    /// The server and its own name for a public tool or prompt name.
+    /// The instance and its own name for a public tool or prompt name.
     pub async fn resolve_name(
         &self,
         scope: ScopeKey,
+        members: &Members,
         kind: ListKind,
         name: &str,
     ) -> Option<(Upstream, String)> {
-        let view = self.view(scope, kind).await;
-        view.names
-            .get(name)
-            .map(|(i, n)| (self.servers[*i].clone(), n.clone()))
+        let view = self.view(scope, members, kind).await;
+        let (i, own) = view.names.get(name)?;
+        Some((view.upstream(*i)?, own.clone()))
     }
 
-    /// The server that owns a resource URI: a listed resource, else a matching template.
-    pub async fn resolve_uri(&self, scope: ScopeKey, uri: &str) -> Option<Upstream> {
-        let resources = self.view(scope, ListKind::Resources).await;
+    /// The instance that owns a resource URI: a listed resource, else a matching template.
+    pub async fn resolve_uri(
+        &self,
+        scope: ScopeKey,
+        members: &Members,
+        uri: &str,
+    ) -> Option<Upstream> {
+        let resources = self.view(scope, members, ListKind::Resources).await;
         if let Some(i) = resources.uris.get(uri) {
-            return Some(self.servers[*i].clone());
+            return resources.upstream(*i);
         }
-        let templates = self.view(scope, ListKind::Templates).await;
-        templates
-            .templates
-            .iter()
-            .find(|(t, _)| t.matches(uri))
-            .map(|(_, i)| self.servers[*i].clone())
+        let templates = self.view(scope, members, ListKind::Templates).await;
+        let (_, i) = templates.templates.iter().find(|(t, _)| t.matches(uri))?;
+        templates.upstream(*i)
     }
+}
+
+/// Whether a view was built from the instances `members` name, none restarted since.
+fn fresh(v: &View, members: &Members) -> bool {
+    v.stamps.iter().all(|(i, u, restarts)| {
+        u.state().restarts == *restarts
+            && members
+                .iter()
+                .any(|(j, m)| j == i && m.as_ref().is_ok_and(|m| m.same(u)))
+    })
+}
+
+/// Reads every page of one server's list; empty when the server does not offer it.
+async fn fetch(server: &Upstream, kind: ListKind) -> Result<Vec<Box<RawValue>>, String> {
+    if server.state().kind != StateKind::Ready {
+        server.ready().await.map_err(|e| e.to_string())?;
+    }
+    let offers = server
+        .init_result()
+        .and_then(|r| {
+            r.get("capabilities")
+                .map(|c| c.get(kind.capability()).is_some())
+        })
+        .unwrap_or(false);
+    if !offers {
+        return Ok(vec![]);
+    }
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let params = match &cursor {
+            Some(c) => serde_json::json!({ "cursor": c }),
+            None => serde_json::json!({}),
+        };
+        let raw = serde_json::value::to_raw_value(&params).expect("a Value serializes");
+        let reply = server
+            .request(kind.method(), Some(&raw))
+            .await
+            .map_err(|e| e.to_string())?;
+        let result =
+            reply.map_err(|e| format!("the server answered with an error: {}", e.get()))?;
+        let page: HashMap<String, &RawValue> =
+            serde_json::from_str(result.get()).map_err(|e| e.to_string())?;
+        if let Some(list) = page.get(kind.field()) {
+            let mut more: Vec<Box<RawValue>> =
+                serde_json::from_str(list.get()).map_err(|e| e.to_string())?;
+            items.append(&mut more);
+        }
+        let next = page
+            .get("nextCursor")
+            .and_then(|c| serde_json::from_str::<String>(c.get()).ok());
+        match next {
+            Some(next) if !next.is_empty() => cursor = Some(next),
+            _ => return Ok(items),
+        }
+    }
+    Err(format!("more than {MAX_PAGES} pages"))
 }
 
 /// One page of a view as a list result: `{"<field>":[...],"nextCursor":"..."}`. The cursor is

@@ -37,6 +37,10 @@ pub enum Rejection {
          open a new GET stream without it (and resend requests whose replies were lost)"
     )]
     UnknownEvent(String),
+    /// An `ENV_<NAME>` header whose name no server of the endpoint allow-lists. Only the name
+    /// is quoted, never the value (it is a secret).
+    #[error("Bad Request: header ENV_{0} sets a variable no server on this endpoint accepts; allowed: {1}")]
+    EnvNotAllowed(String, String),
 }
 
 impl Rejection {
@@ -45,7 +49,8 @@ impl Rejection {
             Rejection::MissingSession
             | Rejection::UnsupportedVersion(..)
             | Rejection::Parse(_)
-            | Rejection::Invalid(_) => StatusCode::BAD_REQUEST,
+            | Rejection::Invalid(_)
+            | Rejection::EnvNotAllowed(..) => StatusCode::BAD_REQUEST,
             Rejection::UnknownSession
             | Rejection::UnknownServer(..)
             | Rejection::NoEndpoint(_)

@@ -22,13 +22,17 @@ impl EventRouter {
     }
 }
 
-/// Sessions that see a server, most recently active first.
-fn sessions_of(gw: &Gateway, server: &str) -> Vec<Arc<Session>> {
+/// Sessions that see an instance, most recently active first: for a per-session instance only
+/// its own session, so nothing of one session's instance reaches another session.
+fn sessions_of(gw: &Gateway, upstream: &Upstream) -> Vec<Arc<Session>> {
+    if let Some(own) = upstream.session() {
+        return gw.sessions.get(own).into_iter().collect();
+    }
     let mut v: Vec<_> = gw
         .sessions
         .all()
         .into_iter()
-        .filter(|s| s.scope.includes(server))
+        .filter(|s| s.scope.includes(upstream.id()))
         .collect();
     v.sort_by_key(|s| s.idle_for());
     v
@@ -58,7 +62,7 @@ impl UpstreamEvents for EventRouter {
             .as_ref()
             .and_then(|r| gw.sessions.get(&r.session))
             .or_else(|| {
-                sessions_of(&gw, upstream.id())
+                sessions_of(&gw, upstream)
                     .into_iter()
                     .find(|s| s.has_stream())
             });
@@ -117,11 +121,13 @@ impl UpstreamEvents for EventRouter {
             _ => None,
         };
         if let Some(kind) = changed {
-            gw.catalog.invalidate(server, Some(kind));
+            let owner = upstream.session().map(|s| &**s);
+            gw.catalog.invalidate(server, Some(kind), owner);
             if kind == ListKind::Resources {
-                gw.catalog.invalidate(server, Some(ListKind::Templates));
+                gw.catalog
+                    .invalidate(server, Some(ListKind::Templates), owner);
             }
-            broadcast(&gw, server, message, |_| true);
+            broadcast(&gw, upstream, message, |_| true);
             return;
         }
         match method {
@@ -129,7 +135,7 @@ impl UpstreamEvents for EventRouter {
                 let uri = params
                     .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
                     .and_then(|v| v.get("uri").and_then(|u| u.as_str()).map(str::to_string));
-                broadcast(&gw, server, message, |s| {
+                broadcast(&gw, upstream, message, |s| {
                     uri.as_ref().is_some_and(|u| {
                         s.subscriptions
                             .lock()
@@ -144,7 +150,7 @@ impl UpstreamEvents for EventRouter {
                 let on_request =
                     related.is_some_and(|r| r.sink.send(Frame::Message(msg.clone())).is_ok());
                 if !on_request {
-                    broadcast(&gw, server, message, |_| true);
+                    broadcast(&gw, upstream, message, |_| true);
                 }
             }
         }
@@ -152,9 +158,9 @@ impl UpstreamEvents for EventRouter {
 }
 
 /// Sends a notification to the GET streams of the server's sessions that `want` it.
-fn broadcast(gw: &Gateway, server: &str, message: &[u8], want: impl Fn(&Session) -> bool) {
+fn broadcast(gw: &Gateway, upstream: &Upstream, message: &[u8], want: impl Fn(&Session) -> bool) {
     let msg = Bytes::copy_from_slice(message);
-    for s in sessions_of(gw, server) {
+    for s in sessions_of(gw, upstream) {
         if want(&s) {
             s.push(msg.clone());
         }
@@ -170,7 +176,7 @@ fn cancel_outstanding(gw: &Gateway, upstream: &Upstream, params: Option<&RawValu
     let Some(req) = v.get("requestId") else {
         return;
     };
-    let Some((gw_id, session)) = gw.find_outstanding(upstream.id(), &req.to_string()) else {
+    let Some((gw_id, session)) = gw.find_outstanding(upstream, &req.to_string()) else {
         return;
     };
     gw.take_outstanding(gw_id);

@@ -1,9 +1,10 @@
 //! [`Gateway`]: the configured servers, the sessions, and the table of server-to-client
 //! requests waiting for a client's answer. Built once from the validated config.
 
-use crate::catalog::{Catalog, ScopeKey};
+use crate::catalog::{Catalog, Members, ScopeKey};
 use crate::downstream::guard::HostGuard;
 use crate::events::EventRouter;
+use crate::isolated::Instances;
 use crate::lifecycle::Lifecycle;
 use crate::session::{MemorySessions, Scope, Session, SessionStore};
 use flowguard_config::{Config, GatewaySettings, Mode};
@@ -12,7 +13,7 @@ use flowguard_upstream::{Upstream, UpstreamSettings};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A request a server sent to a client, waiting for the client's answer.
 pub(crate) struct Outstanding {
@@ -32,6 +33,12 @@ pub struct Gateway {
     next_outgoing: AtomicU64,
     /// Set once the listen address is known (`downstream::app`).
     pub(crate) host_guard: OnceLock<HostGuard>,
+    /// Per-session instances of `isolation = "session"` servers.
+    instances: Instances,
+    /// Where upstreams hand server-initiated messages; set by [`Gateway::start`].
+    events: OnceLock<Arc<EventRouter>>,
+    /// Instances being stopped after their session ended; awaited by `stop_servers`.
+    stopping: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Gateway {
@@ -52,6 +59,7 @@ impl Gateway {
             .iter()
             .map(|c| Upstream::new(c.clone(), upstream_settings.clone()))
             .collect();
+        let instances = Instances::new(upstream_settings, s.max_sessions_per_server);
         let catalog = Catalog::new(servers, s.tool_prefix, s.separator.clone());
         Arc::new(Gateway {
             settings: config.gateway.clone(),
@@ -63,6 +71,9 @@ impl Gateway {
             outstanding: Mutex::new(HashMap::new()),
             next_outgoing: AtomicU64::new(1),
             host_guard: OnceLock::new(),
+            instances,
+            events: OnceLock::new(),
+            stopping: Mutex::new(Vec::new()),
         })
     }
 
@@ -74,17 +85,119 @@ impl Gateway {
         self.servers().iter().find(|s| s.id() == id)
     }
 
-    /// Starts every server's supervisor.
+    /// Starts every shared server's supervisor; isolated servers start per session, on demand.
     pub fn start(self: &Arc<Self>) {
-        let events = Arc::new(EventRouter::new(Arc::downgrade(self)));
-        for s in self.servers() {
+        let events = self
+            .events
+            .get_or_init(|| Arc::new(EventRouter::new(Arc::downgrade(self))));
+        for s in self.servers().iter().filter(|s| !is_isolated(s)) {
             s.start(events.clone());
         }
     }
 
-    /// Stops every server, in parallel.
+    /// Stops every server and per-session instance, in parallel.
     pub async fn stop_servers(&self) {
-        futures_util::future::join_all(self.servers().iter().map(|s| s.shutdown())).await;
+        let instances = self.instances.remove_all();
+        let shared = self.servers().iter().filter(|s| !is_isolated(s));
+        futures_util::future::join_all(shared.chain(&instances).map(|s| s.shutdown())).await;
+        let stopping = std::mem::take(&mut *self.lock_stopping());
+        futures_util::future::join_all(stopping).await;
+    }
+
+    fn lock_stopping(&self) -> std::sync::MutexGuard<'_, Vec<tokio::task::JoinHandle<()>>> {
+        self.stopping.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How often idle sessions and instances are looked for: a quarter of the shortest idle
+    /// timeout, between 250 ms and 30 s, so that a timeout is kept within about a quarter.
+    pub fn sweep_interval(&self) -> Duration {
+        let shortest = self
+            .servers()
+            .iter()
+            .filter_map(|s| s.config().isolation.session().and_then(|i| i.idle_timeout))
+            .chain([self.settings.session_idle_timeout])
+            .min()
+            .unwrap_or(Duration::from_secs(60));
+        (shortest / 4).clamp(Duration::from_millis(250), Duration::from_secs(30))
+    }
+
+    /// How many per-session instances of a server are running (for `/health`).
+    pub fn instance_count(&self, server: &str) -> usize {
+        self.catalog
+            .index_of(server)
+            .map_or(0, |i| self.instances.count(i))
+    }
+
+    /// The instance of server `idx` this session reaches: the shared one, or (isolated) its
+    /// own, started on this first need of it.
+    pub(crate) fn instance(&self, session: &Session, idx: usize) -> Result<Upstream, String> {
+        let template = &self.servers()[idx];
+        if !is_isolated(template) {
+            return Ok(template.clone());
+        }
+        let events = self
+            .events
+            .get()
+            .map(|e| e.clone() as Arc<dyn flowguard_upstream::UpstreamEvents>);
+        self.instances
+            .get_or_start(session, idx, template, events)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Every server of the session's endpoint, as [`Gateway::instance`] gives it.
+    pub(crate) fn members(&self, session: &Session) -> Members {
+        (0..self.servers().len())
+            .filter(|&i| session.scope.includes(self.servers()[i].id()))
+            .map(|i| (i, self.instance(session, i)))
+            .collect()
+    }
+
+    /// The instances a session reaches without starting any: shared servers of its endpoint
+    /// and the per-session instances it already has (for notifications and cancellations).
+    pub(crate) fn reachable(&self, session: &Session) -> Vec<Upstream> {
+        self.servers()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| session.scope.includes(s.id()))
+            .filter_map(|(i, s)| {
+                if is_isolated(s) {
+                    self.instances.existing(&session.id, i)
+                } else {
+                    Some(s.clone())
+                }
+            })
+            .collect()
+    }
+
+    /// Stops per-session instances in the background (close stdin, SIGTERM, SIGKILL, reap:
+    /// bounded by `shutdown_grace`), so that ending a session never waits on a child.
+    fn stop_instances(&self, instances: Vec<Upstream>) {
+        if instances.is_empty() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let task = rt.spawn(async move {
+                futures_util::future::join_all(instances.iter().map(|s| s.shutdown())).await;
+            });
+            let mut stopping = self.lock_stopping();
+            stopping.retain(|t| !t.is_finished());
+            stopping.push(task);
+        }
+    }
+
+    /// Stops per-session instances idle longer than their server's `idle_timeout`; the
+    /// session's next use starts a fresh one.
+    pub fn expire_idle_instances(&self) -> usize {
+        let idle = self.instances.remove_idle();
+        for u in &idle {
+            if let Some(s) = u.session() {
+                self.catalog.forget_session(s);
+                tracing::info!(server = u.id(), session = %s, "per-session instance idle: stopped");
+            }
+        }
+        let n = idle.len();
+        self.stop_instances(idle);
+        n
     }
 
     pub(crate) fn scope_key(&self, scope: &Scope) -> ScopeKey {
@@ -105,9 +218,15 @@ impl Gateway {
     /// Ends a session: its requests are cancelled upstream and its streams closed.
     pub fn end_session(&self, session: &Session) {
         self.sessions.remove(&session.id);
-        for s in self.servers_in(&session.scope) {
+        for s in self.reachable(session) {
             s.forget_session(&session.id);
         }
+        let own = self.instances.remove_session(&session.id);
+        if !own.is_empty() {
+            tracing::info!(session = %session.id, "stopping {} per-session instance(s)", own.len());
+        }
+        self.stop_instances(own);
+        self.catalog.forget_session(&session.id);
         self.lock_outstanding()
             .retain(|_, o| o.session != session.id);
         session.close_stream();
@@ -138,19 +257,24 @@ impl Gateway {
         self.lock_outstanding().remove(&id)
     }
 
-    /// The gateway id of a server's request, found by server and the server's own id.
+    /// The gateway id of a server's request, found by instance and the server's own id.
     pub(crate) fn find_outstanding(
         &self,
-        server: &str,
+        upstream: &Upstream,
         server_id: &str,
     ) -> Option<(u64, Arc<str>)> {
         self.lock_outstanding()
             .iter()
-            .find(|(_, o)| o.upstream.id() == server && o.server_id.get() == server_id)
+            .find(|(_, o)| o.upstream.same(upstream) && o.server_id.get() == server_id)
             .map(|(id, o)| (*id, o.session.clone()))
     }
 
     fn lock_outstanding(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Outstanding>> {
         self.outstanding.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Whether a server runs one instance per client session.
+pub(crate) fn is_isolated(s: &Upstream) -> bool {
+    s.config().isolation.session().is_some()
 }

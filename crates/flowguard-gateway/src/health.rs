@@ -15,6 +15,12 @@ pub fn report(gw: &Gateway) -> Value {
     let mut servers = serde_json::Map::new();
     let mut healthy = true;
     for s in gw.servers() {
+        if s.config().isolation.session().is_some() {
+            // No shared instance to report: each session has its own, started on demand.
+            let entry = json!({ "status": "per-session", "instances": gw.instance_count(s.id()) });
+            servers.insert(s.id().to_string(), entry);
+            continue;
+        }
         let st = s.state();
         let status = match st.kind {
             StateKind::Ready => "running",

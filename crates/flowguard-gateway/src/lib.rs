@@ -11,6 +11,7 @@ mod events;
 mod gateway;
 pub mod health;
 pub mod identity;
+mod isolated;
 pub mod lifecycle;
 mod replay;
 mod router;

@@ -46,7 +46,8 @@ pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope
             .params
             .and_then(|p| serde_json::from_str(p.get()).ok())
             .unwrap_or(Value::Null);
-        let view = gw.catalog.view(scope_key, kind).await;
+        let members = gw.members(session);
+        let view = gw.catalog.view(scope_key, &members, kind).await;
         return match catalog::page(
             &view,
             kind,
@@ -60,8 +61,8 @@ pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope
     match method {
         methods::PING => Outcome::Reply(encode::result_value(id, &json!({}))),
         methods::SET_LEVEL => {
-            for s in gw.servers_in(&session.scope) {
-                if offers(s, "logging") {
+            for s in gw.reachable(session) {
+                if offers(&s, "logging") {
                     let _ = s.request(method, env.params).await;
                 }
             }
@@ -72,8 +73,9 @@ pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope
             by_uri(gw, session, env).await
         }
         methods::COMPLETE => completion(gw, session, env).await,
-        _ => match the_only_server(gw, &session.scope) {
-            Some(s) => forward(s, session, env, None).await,
+        _ => match the_only_server(gw, session) {
+            Some(Ok(s)) => forward(&s, session, env, None).await,
+            Some(Err(e)) => error(id, ErrorCode::Unavailable, &e),
             None => error(
                 id,
                 ErrorCode::MethodNotFound,
@@ -90,10 +92,15 @@ fn offers(s: &Upstream, capability: &str) -> bool {
     })
 }
 
-fn the_only_server<'a>(gw: &'a Gateway, scope: &Scope) -> Option<&'a Upstream> {
-    let mut it = gw.servers_in(scope);
+/// The session's instance of its endpoint's server, when the endpoint has exactly one.
+fn the_only_server(gw: &Gateway, session: &Session) -> Option<Result<Upstream, String>> {
+    let mut it = gw.servers_in(&session.scope);
     let first = it.next()?;
-    it.next().is_none().then_some(first)
+    if it.next().is_some() {
+        return None;
+    }
+    let idx = gw.catalog.index_of(first.id())?;
+    Some(gw.instance(session, idx))
 }
 
 /// Sends the request to `upstream`, with `params` replaced when names were rewritten.
@@ -145,11 +152,15 @@ async fn by_name(
     };
     // A routed server without an allow-list gets the call as it is: nothing to parse or look up.
     if let Scope::Routed(sid) = &session.scope {
-        if let Some(s) = gw
+        let unfiltered = gw
             .server(sid)
-            .filter(|s| s.config().tools.is_none() || kind != ListKind::Tools)
-        {
-            return forward(s, session, env, None).await;
+            .is_some_and(|s| s.config().tools.is_none() || kind != ListKind::Tools);
+        if unfiltered {
+            return match the_only_server(gw, session) {
+                Some(Ok(s)) => forward(&s, session, env, None).await,
+                Some(Err(e)) => error(id, ErrorCode::Unavailable, &e),
+                None => error(id, ErrorCode::InvalidParams, &format!("Unknown {what}")),
+            };
         }
     }
     let params: Value = env
@@ -163,9 +174,10 @@ async fn by_name(
             &format!("{method} needs params.name"),
         );
     };
+    let members = gw.members(session);
     match gw
         .catalog
-        .resolve_name(gw.scope_key(&session.scope), kind, name)
+        .resolve_name(gw.scope_key(&session.scope), &members, kind, name)
         .await
     {
         Some((server, own)) if own == name => forward(&server, session, env, None).await,
@@ -195,11 +207,13 @@ async fn by_uri(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Out
             &format!("{} needs params.uri", env.method()),
         );
     };
-    let server = match the_only_server(gw, &session.scope) {
-        Some(s) => Some(s.clone()),
+    let server = match the_only_server(gw, session) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => return error(id, ErrorCode::Unavailable, &e),
         None => {
+            let members = gw.members(session);
             gw.catalog
-                .resolve_uri(gw.scope_key(&session.scope), uri)
+                .resolve_uri(gw.scope_key(&session.scope), &members, uri)
                 .await
         }
     };
@@ -231,18 +245,25 @@ async fn by_uri(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Out
 /// completion/complete names a prompt or a resource template in `ref`.
 async fn completion(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Outcome {
     let id = env.id.map_or("null", |i| i.get());
-    if let Some(s) = the_only_server(gw, &session.scope) {
-        return forward(s, session, env, None).await;
+    match the_only_server(gw, session) {
+        Some(Ok(s)) => return forward(&s, session, env, None).await,
+        Some(Err(e)) => return error(id, ErrorCode::Unavailable, &e),
+        None => {}
     }
     let params: Value = env
         .params
         .and_then(|p| serde_json::from_str(p.get()).ok())
         .unwrap_or(Value::Null);
     let key = gw.scope_key(&session.scope);
+    let members = gw.members(session);
     match param_str(&params, "/ref/type") {
         Some("ref/prompt") => {
             let name = param_str(&params, "/ref/name").unwrap_or_default();
-            match gw.catalog.resolve_name(key, ListKind::Prompts, name).await {
+            match gw
+                .catalog
+                .resolve_name(key, &members, ListKind::Prompts, name)
+                .await
+            {
                 Some((server, own)) => {
                     let rewritten = with_name(&params, "/ref/name", &own);
                     forward(&server, session, env, rewritten.as_deref()).await
@@ -256,7 +277,7 @@ async fn completion(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) ->
         }
         Some("ref/resource") => {
             let uri = param_str(&params, "/ref/uri").unwrap_or_default();
-            match gw.catalog.resolve_uri(key, uri).await {
+            match gw.catalog.resolve_uri(key, &members, uri).await {
                 Some(server) => forward(&server, session, env, None).await,
                 None => error(
                     id,
@@ -287,14 +308,14 @@ pub(crate) fn notification(gw: &Gateway, session: &Session, env: &Envelope<'_>) 
                 return;
             };
             let reason = param_str(&params, "/reason");
-            for s in gw.servers_in(&session.scope) {
+            for s in gw.reachable(session) {
                 s.cancel_client_request(&session.id, &req.to_string(), reason);
             }
         }
         // Progress from a client would belong to a server's request; none are forwarded yet.
         methods::PROGRESS => {}
         method => {
-            for s in gw.servers_in(&session.scope) {
+            for s in gw.reachable(session) {
                 s.notify(method, env.params);
             }
         }
@@ -319,13 +340,16 @@ pub(crate) fn response(gw: &Gateway, session: &Session, env: &Envelope<'_>) {
 
 /// The `InitializeResult` the gateway answers with: a routed endpoint shows its server's own
 /// (capabilities, serverInfo, instructions); the unified endpoint the union of all servers.
+///
+/// A session's own instances of isolated servers start here: their capabilities are part of
+/// the answer.
 pub(crate) async fn initialize_result(
     gw: &Gateway,
-    scope: &Scope,
+    session: &Session,
     version: &str,
 ) -> Result<Value, String> {
-    if let Scope::Routed(sid) = scope {
-        let s = gw.server(sid).ok_or("unknown server")?;
+    if let Scope::Routed(_) = &session.scope {
+        let s = the_only_server(gw, session).ok_or("unknown server")??;
         s.ready().await.map_err(|e| e.to_string())?;
         let mut result = s
             .init_result()
@@ -336,7 +360,17 @@ pub(crate) async fn initialize_result(
     }
     let mut caps = serde_json::Map::new();
     let mut instructions = Vec::new();
-    for s in gw.servers() {
+    // A session that cannot have its own instance of an isolated server (the per-server cap)
+    // is refused here, with the reason, rather than served without that server's tools.
+    let servers: Vec<Upstream> = gw
+        .members(session)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect::<Result<_, _>>()?;
+    // Shared servers answer from what they cached; new per-session instances must start first.
+    let starting = servers.iter().filter(|s| s.session().is_some());
+    futures_util::future::join_all(starting.map(|s| s.ready())).await;
+    for s in &servers {
         let Some(init) = s.init_result() else {
             continue;
         };

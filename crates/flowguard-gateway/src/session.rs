@@ -4,6 +4,7 @@
 
 use crate::replay::{Replay, GET_STREAM};
 use bytes::Bytes;
+use flowguard_config::Secret;
 use flowguard_upstream::SessionKey;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,6 +78,9 @@ pub struct Session {
     pub replay: Replay,
     /// Resource URIs the client subscribed to.
     pub subscriptions: Mutex<HashSet<String>>,
+    /// Variables from the `ENV_<NAME>` headers of the request that created the session, for
+    /// its per-session instances (`isolated.rs` keeps only the names each server allows).
+    header_env: OnceLock<Vec<(String, Secret<String>)>>,
 }
 
 impl Session {
@@ -96,7 +100,17 @@ impl Session {
             get_stream: Mutex::new(None),
             replay: Replay::default(),
             subscriptions: Mutex::new(HashSet::new()),
+            header_env: OnceLock::new(),
         }
+    }
+
+    /// Records the variables from the session's `ENV_*` headers (the first call counts).
+    pub fn set_header_env(&self, env: Vec<(String, Secret<String>)>) {
+        let _ = self.header_env.set(env);
+    }
+
+    pub fn header_env(&self) -> &[(String, Secret<String>)] {
+        self.header_env.get().map_or(&[], Vec::as_slice)
     }
 
     /// The client's `initialize`, or an empty one (no capabilities) before it arrived.

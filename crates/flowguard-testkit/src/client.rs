@@ -74,7 +74,16 @@ impl McpClient {
     /// `initialize` + `notifications/initialized` on `url` (an `/mcp` or `/mcp/<id>` URL), with
     /// these client capabilities (`json!({})` for none, `json!({"sampling": {}})`, ...).
     pub async fn connect(url: &str, capabilities: Value) -> Self {
-        let reply = initialize_reply(url, &capabilities).await;
+        Self::connect_with_headers(url, capabilities, &[]).await
+    }
+
+    /// [`McpClient::connect`] with extra headers on `initialize` (`ENV_<NAME>`, identity, ...).
+    pub async fn connect_with_headers(
+        url: &str,
+        capabilities: Value,
+        headers: &[(&str, &str)],
+    ) -> Self {
+        let reply = http::post_json(url, headers, &initialize_body(&capabilities)).await;
         assert_eq!(reply.status, 200, "initialize on {url}: {}", reply.text());
         let session = reply
             .header("mcp-session-id")

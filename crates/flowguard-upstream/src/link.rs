@@ -7,7 +7,7 @@ use crate::upstream::Inner;
 use crate::Driver;
 use crate::{container, http};
 use bytes::Bytes;
-use flowguard_config::Transport;
+use flowguard_config::{EnvValue, Transport};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -67,7 +67,7 @@ impl Running {
 
 /// Opens the connection the server's transport calls for and installs its `Link`.
 pub(crate) async fn connect(inner: &Arc<Inner>) -> Result<Running, String> {
-    match &inner.config.transport {
+    match &transport_with_session_env(inner) {
         Transport::Stdio(spec) => {
             let cmd = stdio::CommandSpec::from_process(spec);
             Ok(Running::Process(Box::new(stdio::launch(inner, cmd).await?)))
@@ -87,4 +87,21 @@ pub(crate) async fn connect(inner: &Arc<Inner>) -> Result<Running, String> {
             Ok(Running::Remote)
         }
     }
+}
+
+/// The transport with the session's variables added to `env`. Built just before a start and
+/// dropped after it, so the values live only where they are needed (containers name them with
+/// `-e NAME` and get the values in the runtime's environment: `container::command`).
+fn transport_with_session_env(inner: &Inner) -> Transport {
+    let mut transport = inner.config.transport.clone();
+    let extra = inner
+        .session_env
+        .iter()
+        .map(|(k, v)| (k.clone(), EnvValue::Set(v.expose().clone())));
+    match &mut transport {
+        Transport::Stdio(spec) => spec.env.extend(extra),
+        Transport::Container(spec) => spec.env.extend(extra),
+        Transport::Http(_) => {}
+    }
+    transport
 }

@@ -6,8 +6,8 @@ use crate::backoff::Backoff;
 use crate::link::{self, Link};
 use crate::pending::{Pending, PendingRequests, RawReply};
 use crate::stderr_ring::StderrRing;
-use crate::{ClientCall, Forwarded, Frame, Related, UpstreamError, UpstreamEvents};
-use flowguard_config::{ContainerRuntime, ServerConfig};
+use crate::{ClientCall, Forwarded, Frame, Related, SessionKey, UpstreamError, UpstreamEvents};
+use flowguard_config::{ContainerRuntime, Secret, ServerConfig};
 use flowguard_protocol::{encode, methods, versions, Envelope, Kind};
 use serde_json::value::RawValue;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,6 +57,10 @@ pub struct Upstream {
 pub(crate) struct Inner {
     pub(crate) id: String,
     pub(crate) config: ServerConfig,
+    /// The client session this instance belongs to (`isolation = "session"`), else `None`.
+    pub(crate) session: Option<SessionKey>,
+    /// Variables that session set from its `ENV_*` headers; added to the child's environment.
+    pub(crate) session_env: Vec<(String, Secret<String>)>,
     pub(crate) settings: UpstreamSettings,
     events: OnceLock<Arc<dyn UpstreamEvents>>,
     pub(crate) pending: PendingRequests,
@@ -74,6 +78,26 @@ const STDERR_TAIL: usize = 10;
 
 impl Upstream {
     pub fn new(config: ServerConfig, settings: UpstreamSettings) -> Self {
+        Self::build(config, settings, None, Vec::new())
+    }
+
+    /// An instance of an isolated server for one client session, with the variables that
+    /// session set. Messages it cannot answer carry the session (see [`Upstream::session`]).
+    pub fn for_session(
+        config: ServerConfig,
+        settings: UpstreamSettings,
+        session: SessionKey,
+        env: Vec<(String, Secret<String>)>,
+    ) -> Self {
+        Self::build(config, settings, Some(session), env)
+    }
+
+    fn build(
+        config: ServerConfig,
+        settings: UpstreamSettings,
+        session: Option<SessionKey>,
+        session_env: Vec<(String, Secret<String>)>,
+    ) -> Self {
         let now = Instant::now();
         let state = ServerState {
             kind: StateKind::Starting,
@@ -87,6 +111,8 @@ impl Upstream {
             inner: Arc::new(Inner {
                 id: config.id.clone(),
                 config,
+                session,
+                session_env,
                 settings,
                 events: OnceLock::new(),
                 pending: PendingRequests::default(),
@@ -107,6 +133,16 @@ impl Upstream {
 
     pub fn config(&self) -> &ServerConfig {
         &self.inner.config
+    }
+
+    /// The client session this instance serves alone, for an isolated server.
+    pub fn session(&self) -> Option<&SessionKey> {
+        self.inner.session.as_ref()
+    }
+
+    /// Whether two handles are the same instance.
+    pub fn same(&self, other: &Upstream) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Starts the supervisor: connect, initialize, and restart on failure until shutdown.

@@ -211,12 +211,13 @@ async fn shutdown_on_signals(gw: Arc<Gateway>) {
 }
 
 async fn expire_sessions(gw: Arc<Gateway>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut tick = tokio::time::interval(gw.sweep_interval());
     loop {
         tick.tick().await;
         let n = gw.expire_idle_sessions();
         if n > 0 {
             tracing::info!("{n} idle session(s) expired");
         }
+        gw.expire_idle_instances();
     }
 }

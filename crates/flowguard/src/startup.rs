@@ -37,6 +37,10 @@ pub fn announce_servers(gw: &Gateway, source: &str) {
 /// Waits for every server to be ready or failed, printing each outcome as it happens.
 pub async fn report_progress(gw: &Gateway, timeout: Duration) {
     let waits = gw.servers().iter().map(|s| async move {
+        if s.config().isolation.session().is_some() {
+            eprintln!("  ◦ {:<16} one instance per client session, started on demand", s.id());
+            return;
+        }
         let mut rx = s.watch_state();
         let _ = tokio::time::timeout(timeout, rx.wait_for(|st| st.kind != StateKind::Starting)).await;
         let st = s.state();

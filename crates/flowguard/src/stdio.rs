@@ -69,6 +69,7 @@ pub fn wrap(
         }),
         tools: None,
         request_timeout: None,
+        isolation: Default::default(),
     };
     let config = Config {
         gateway,
@@ -120,6 +121,17 @@ fn serve(config: Config, scope: Scope) -> ExitCode {
         crate::startup::announce_servers(&gw, &source);
         gw.start();
         crate::startup::report_progress(&gw, startup_timeout).await;
+        // The one stdio session lives as long as stdin; only its instances can idle out.
+        let sweeper = tokio::spawn({
+            let gw = gw.clone();
+            async move {
+                let mut tick = tokio::time::interval(gw.sweep_interval());
+                loop {
+                    tick.tick().await;
+                    gw.expire_idle_instances();
+                }
+            }
+        });
         let served = flowguard_gateway::downstream::stdio::serve(
             gw.clone(),
             scope,
@@ -127,6 +139,7 @@ fn serve(config: Config, scope: Scope) -> ExitCode {
             tokio::io::stdout(),
         )
         .await;
+        sweeper.abort();
         gw.stop_servers().await;
         match served {
             Ok(()) => ExitCode::SUCCESS,

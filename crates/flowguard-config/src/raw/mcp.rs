@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::servers::{RawGateway, RawServer, ServerType};
+use super::servers::{IsolationMode, RawGateway, RawServer, ServerType};
 use super::values::{Count, DurationValue};
 use crate::{ContainerRuntime, Mode, PrefixMode};
 
@@ -67,6 +67,8 @@ pub(crate) struct McpGateway {
     /// How long an idle client session lives (alias `sessionTimeout`). Default 6h.
     #[serde(alias = "sessionTimeout")]
     pub session_idle_timeout: Option<DurationValue>,
+    /// Most per-session instances one isolated server may run at once. Default 64.
+    pub max_sessions_per_server: Option<Count>,
 }
 
 /// One server of the mcpServers shape: exactly one of `command`, `container` or `url`.
@@ -104,6 +106,12 @@ pub(crate) struct McpServer {
     pub tools: Option<Vec<String>>,
     /// Overrides the gateway's request timeout for this server.
     pub request_timeout: Option<DurationValue>,
+    /// `shared` or `session` (a process or container per client session). Default `shared`.
+    pub isolation: Option<IsolationMode>,
+    /// With isolation `session`: stop a session's idle instance after this long.
+    pub idle_timeout: Option<DurationValue>,
+    /// With isolation `session`: variables a client may set with `ENV_<NAME>` headers.
+    pub env_from_headers: Option<Vec<String>>,
 }
 
 impl From<McpServer> for RawServer {
@@ -123,6 +131,9 @@ impl From<McpServer> for RawServer {
             headers: s.headers,
             tools: s.tools,
             request_timeout: s.request_timeout,
+            isolation: s.isolation,
+            idle_timeout: s.idle_timeout,
+            env_from_headers: s.env_from_headers,
         }
     }
 }
@@ -152,6 +163,7 @@ impl McpGateway {
             max_line_bytes: self.max_line_bytes,
             stderr_lines: self.stderr_lines,
             session_idle_timeout: self.session_idle_timeout,
+            max_sessions_per_server: self.max_sessions_per_server,
         };
         (
             common,

@@ -9,6 +9,6 @@ mod servers;
 mod values;
 
 pub(crate) use mcp::{McpDocument, PortAndDomain};
-pub(crate) use servers::{RawGateway, RawServer, ServerType, ServersDocument};
+pub(crate) use servers::{IsolationMode, RawGateway, RawServer, ServerType, ServersDocument};
 pub use values::parse_duration;
-pub(crate) use values::Count;
+pub(crate) use values::{Count, DurationValue};

@@ -60,6 +60,9 @@ pub(crate) struct RawGateway {
     pub stderr_lines: Option<Count>,
     /// How long an idle client session lives. Default 6h.
     pub session_idle_timeout: Option<DurationValue>,
+    /// Most per-session instances one `isolation = "session"` server may run at once; a
+    /// session beyond it gets an error. Default 64.
+    pub max_sessions_per_server: Option<Count>,
 }
 
 /// How a server is reached. Inferred when absent: `url` means `http`, otherwise `stdio`.
@@ -112,4 +115,23 @@ pub(crate) struct RawServer {
     pub tools: Option<Vec<String>>,
     /// Overrides the gateway's request timeout for this server.
     pub request_timeout: Option<DurationValue>,
+    /// `shared` (one instance for every client session) or `session` (a process or container
+    /// per client session, stopped when the session ends). Default `shared`.
+    pub isolation: Option<IsolationMode>,
+    /// With `isolation = "session"`: stop a session's instance idle this long; the next use
+    /// starts a fresh one. Default: only when the session ends.
+    pub idle_timeout: Option<DurationValue>,
+    /// With `isolation = "session"`: variable names a client may set for its own instance with
+    /// an `ENV_<NAME>` header on `initialize`. Names such as PATH, HOME or LD_* are refused.
+    pub env_from_headers: Option<Vec<String>>,
+}
+
+/// Whether client sessions share one instance of a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum IsolationMode {
+    /// One instance for every client session.
+    Shared,
+    /// One process or container per client session.
+    Session,
 }

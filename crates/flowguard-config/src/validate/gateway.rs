@@ -34,6 +34,18 @@ pub(crate) fn settings(
     if max_line_bytes == 0 {
         return Err(ctx.invalid(ctx.gateway_path("max_line_bytes"), "must be at least 1"));
     }
+    let max_sessions_per_server = count(
+        raw.max_sessions_per_server,
+        defaults.max_sessions_per_server,
+        "max_sessions_per_server",
+        ctx,
+    )?;
+    if max_sessions_per_server == 0 {
+        return Err(ctx.invalid(
+            ctx.gateway_path("max_sessions_per_server"),
+            "must be at least 1",
+        ));
+    }
     let allowed_hosts = raw.allowed_hosts.unwrap_or_default();
     check_list(&allowed_hosts, "allowed_hosts", ctx, |host| {
         !host.contains("://")
@@ -63,6 +75,7 @@ pub(crate) fn settings(
         session_idle_timeout: raw
             .session_idle_timeout
             .map_or(defaults.session_idle_timeout, |d| d.0),
+        max_sessions_per_server,
     })
 }
 

@@ -5,7 +5,10 @@
 
 mod checks;
 mod gateway;
+mod isolation;
 mod server;
+
+pub use isolation::is_dangerous_env_name;
 
 use std::collections::{BTreeMap, BTreeSet};
 

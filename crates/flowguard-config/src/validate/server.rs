@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::checks::{check_env_name, check_header, check_server_id, check_url, parse_mount};
-use super::Ctx;
+use super::{isolation, Ctx};
 use crate::raw::{RawServer, ServerType};
 use crate::{
     ConfigError, ContainerSpec, EnvValue, GatewaySettings, HttpSpec, ProcessSpec, Secret,
@@ -44,6 +44,16 @@ pub(crate) fn server(
     let tools = tools(raw.tools, &key_path("tools"), ctx)?;
     let request_timeout = raw.request_timeout.map(|d| d.0);
     let env = env(raw.env.unwrap_or_default(), &key_path("env"), ctx)?;
+    let isolation = isolation::isolation(
+        isolation::RawIsolation {
+            mode: raw.isolation,
+            idle_timeout: raw.idle_timeout,
+            env_from_headers: raw.env_from_headers,
+        },
+        kind == Kind::Http,
+        &path,
+        ctx,
+    )?;
     let transport = match kind {
         Kind::Process => {
             let command = non_empty(raw.command, &key_path("command"), ctx)?;
@@ -103,6 +113,7 @@ pub(crate) fn server(
         transport,
         tools,
         request_timeout,
+        isolation,
     })
 }
 

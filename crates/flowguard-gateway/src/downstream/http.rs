@@ -2,6 +2,7 @@
 //! `/close`. POST carries client messages, GET opens the server-to-client stream, DELETE ends a
 //! session (MCP transports spec, revisions 2025-03-26 to 2025-11-25).
 
+use super::env_headers::env_from_headers;
 use super::guard::HostGuard;
 use super::legacy_sse;
 use super::reply::{self, Accept};
@@ -278,11 +279,21 @@ async fn start_session(
     params: &serde_json::Value,
 ) -> Result<(Arc<Session>, serde_json::Value), String> {
     let version = router::negotiate(params);
-    let result = router::initialize_result(gw, &scope, version).await?;
     let hello = ClientHello::from_initialize(params, version);
     let agent = identity::agent_from_headers(headers);
     let session = Arc::new(Session::new(new_session_id(), scope, agent, Some(hello)));
     session.touch();
+    if let Ok(env) = env_from_headers(gw, &session.scope, headers) {
+        session.set_header_env(env);
+    }
+    let result = match router::initialize_result(gw, &session, version).await {
+        Ok(result) => result,
+        Err(e) => {
+            // Stops any per-session instance started for it.
+            gw.end_session(&session);
+            return Err(e);
+        }
+    };
     tracing::info!(
         session = %session.id,
         agent = session.agent.as_deref().map(identity::loggable).unwrap_or_else(|| "-".into()),
@@ -313,6 +324,9 @@ async fn initialize(
         .params
         .and_then(|p| serde_json::from_str(p.get()).ok())
         .unwrap_or_default();
+    if let Err(r) = env_from_headers(gw, &scope, headers) {
+        return r.into_response();
+    }
     match start_session(gw, scope, headers, &params).await {
         Ok((session, result)) => with_session_header(
             reply::json(encode::result_value(id, &result), accept),
@@ -333,6 +347,9 @@ async fn call_without_session(
     env: &Envelope<'_>,
     accept: Accept,
 ) -> Response {
+    if let Err(r) = env_from_headers(gw, &scope, headers) {
+        return r.into_response();
+    }
     let session = match start_session(gw, scope, headers, &serde_json::Value::Null).await {
         Ok((session, _)) => session,
         Err(e) => {

@@ -4,6 +4,7 @@
 //! Messages take the same router as on the other transports. The session ends when the client
 //! closes the stream.
 
+use super::env_headers::env_from_headers;
 use super::http::SESSION_QUERY;
 use super::in_flight::forward_all;
 use super::reply;
@@ -41,8 +42,13 @@ pub(crate) fn open(
     if gw.lifecycle.is_closing() {
         return Rejection::ShuttingDown.into_response();
     }
+    let env = match env_from_headers(&gw, &scope, headers) {
+        Ok(env) => env,
+        Err(r) => return r.into_response(),
+    };
     let agent = identity::agent_from_headers(headers);
     let session = Arc::new(Session::new(new_session_id(), scope, agent, None));
+    session.set_header_env(env);
     session.touch();
     gw.sessions.insert(session.clone());
     tracing::info!(session = %session.id, endpoint = ?session.scope, "HTTP+SSE session started");
@@ -117,7 +123,7 @@ async fn run_request(gw: Arc<Gateway>, session: Arc<Session>, body: Bytes) {
             .unwrap_or_default();
         let version = router::negotiate(&params);
         session.set_hello(ClientHello::from_initialize(&params, version));
-        let reply = match router::initialize_result(&gw, &session.scope, version).await {
+        let reply = match router::initialize_result(&gw, &session, version).await {
             Ok(result) => encode::result_value(&id, &result),
             Err(e) => encode::error(Some(&id), ErrorCode::Unavailable, &e),
         };

@@ -2,6 +2,7 @@
 //! 2025-11-25), the old HTTP+SSE transport (2024-11-05: `/sse` and `/messages`), and stdio
 //! (`flowguard wrap`, `flowguard stdio`). All of them call the same router.
 
+mod env_headers;
 pub mod guard;
 pub mod http;
 mod in_flight;

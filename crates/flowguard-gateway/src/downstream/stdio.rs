@@ -146,7 +146,6 @@ async fn initialize(
     out: &mpsc::UnboundedSender<Bytes>,
 ) -> Result<serde_json::Value, String> {
     let version = router::negotiate(params);
-    let result = router::initialize_result(gw, scope, version).await?;
     if session.is_none() {
         let hello = ClientHello::from_initialize(params, version);
         let s = Arc::new(Session::new(
@@ -169,5 +168,6 @@ async fn initialize(
         tracing::info!(session = %s.id, endpoint = ?s.scope, "stdio session started");
         *session = Some(s);
     }
-    Ok(result)
+    let s = session.as_ref().expect("created above");
+    router::initialize_result(gw, s, version).await
 }
