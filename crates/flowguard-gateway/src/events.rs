@@ -5,7 +5,7 @@
 
 use crate::catalog::ListKind;
 use crate::gateway::{Gateway, Outstanding};
-use crate::session::Session;
+use crate::session::{Session, SessionStore};
 use bytes::Bytes;
 use flowguard_protocol::{encode, methods, ErrorCode, RawId};
 use flowguard_upstream::{Frame, Related, Upstream, UpstreamEvents};
@@ -22,12 +22,14 @@ impl EventRouter {
     }
 }
 
-/// Sessions that see a server, most recently active first.
+/// Sessions that see a server (with the listen streams of 2026-07-28 clients), most recently
+/// active first.
 fn sessions_of(gw: &Gateway, server: &str) -> Vec<Arc<Session>> {
     let mut v: Vec<_> = gw
         .sessions
         .all()
         .into_iter()
+        .chain(gw.stateless.all())
         .filter(|s| s.scope.includes(server))
         .collect();
     v.sort_by_key(|s| s.idle_for());
@@ -53,14 +55,18 @@ impl UpstreamEvents for EventRouter {
             return;
         };
         // The client whose request is in flight, else the most recently active one that has a
-        // GET stream to carry the request.
+        // GET stream to carry the request (a 2026-07-28 listen stream carries no requests).
         let target = related
             .as_ref()
-            .and_then(|r| gw.sessions.get(&r.session))
+            .and_then(|r| {
+                gw.sessions
+                    .get(&r.session)
+                    .or_else(|| gw.stateless.get(&r.session))
+            })
             .or_else(|| {
                 sessions_of(&gw, upstream.id())
                     .into_iter()
-                    .find(|s| s.has_stream())
+                    .find(|s| s.has_stream() && !s.stateless)
             });
         let Some(session) = target else {
             refuse(
@@ -70,7 +76,8 @@ impl UpstreamEvents for EventRouter {
             );
             return;
         };
-        if !session.hello().supports(method) {
+        // A 2026-07-28 request answers a missing capability itself, with -32021 to its client.
+        if !session.stateless && !session.hello().supports(method) {
             refuse(
                 upstream,
                 &server_id,

@@ -3,6 +3,7 @@
 
 use crate::catalog::{Catalog, ScopeKey};
 use crate::downstream::guard::HostGuard;
+use crate::downstream::modern::ParkedCalls;
 use crate::events::EventRouter;
 use crate::lifecycle::Lifecycle;
 use crate::session::{MemorySessions, Scope, Session, SessionStore};
@@ -26,6 +27,11 @@ pub struct Gateway {
     pub mode: Mode,
     pub catalog: Catalog,
     pub sessions: Box<dyn SessionStore>,
+    /// Sessions of 2026-07-28 requests and listen streams while they last; apart from
+    /// `sessions` so that no client can name one in `Mcp-Session-Id`.
+    pub(crate) stateless: MemorySessions,
+    /// 2026-07-28 calls waiting for the client's `inputResponses`.
+    pub(crate) parked: ParkedCalls,
     pub lifecycle: Lifecycle,
     pub started: Instant,
     outstanding: Mutex<HashMap<u64, Outstanding>>,
@@ -58,6 +64,8 @@ impl Gateway {
             mode,
             catalog,
             sessions: Box::new(MemorySessions::default()),
+            stateless: MemorySessions::default(),
+            parked: ParkedCalls::default(),
             lifecycle: Lifecycle::default(),
             started: Instant::now(),
             outstanding: Mutex::new(HashMap::new()),

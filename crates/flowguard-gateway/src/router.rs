@@ -358,12 +358,17 @@ pub(crate) async fn initialize_result(
     let mut result = json!({
         "protocolVersion": version,
         "capabilities": caps,
-        "serverInfo": { "name": "flowguard", "title": "FlowGuard MCP gateway", "version": env!("CARGO_PKG_VERSION") },
+        "serverInfo": gateway_info(),
     });
     if !instructions.is_empty() {
         result["instructions"] = instructions.join("\n\n").into();
     }
     Ok(result)
+}
+
+/// How the gateway names itself on the unified endpoint.
+pub(crate) fn gateway_info() -> Value {
+    json!({ "name": "flowguard", "title": "FlowGuard MCP gateway", "version": env!("CARGO_PKG_VERSION") })
 }
 
 /// Union of one capability object: flags become true if any server sets them.

@@ -71,6 +71,9 @@ pub struct Session {
     get_stream: Mutex<Option<mpsc::UnboundedSender<Bytes>>>,
     /// Resource URIs the client subscribed to.
     pub subscriptions: Mutex<HashSet<String>>,
+    /// A 2026-07-28 request's or `subscriptions/listen` stream's own short-lived session: never
+    /// named to the client, kept in `Gateway::stateless`, gone when its request ends.
+    pub stateless: bool,
 }
 
 impl Session {
@@ -89,6 +92,16 @@ impl Session {
             last_seen_ms: AtomicU64::new(0),
             get_stream: Mutex::new(None),
             subscriptions: Mutex::new(HashSet::new()),
+            stateless: false,
+        }
+    }
+
+    /// The session of one 2026-07-28 request (or listen stream), which has no handshake: the
+    /// client's capabilities come with the request's `_meta`.
+    pub fn stateless(scope: Scope, agent: Option<String>, hello: ClientHello) -> Self {
+        Session {
+            stateless: true,
+            ..Session::new(new_session_id(), scope, agent, Some(hello))
         }
     }
 

@@ -150,7 +150,10 @@ mod tests {
         assert!(out.contains("[1, 2]"), "values copied as text: {out}");
 
         let out = splice_result(r#"{}"#, &fields, &meta);
-        assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok(), "{out}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+            "{out}"
+        );
 
         let out = splice_result(
             r#"{"resultType":"input_required","_meta":{"x":1}}"#,
