@@ -111,6 +111,7 @@ async fn forward(
         client_id: id.to_owned(),
         session: session.id.clone(),
         sink: tx,
+        headers: &session.forward_headers,
     };
     match upstream.forward(call).await {
         Ok(f) => Outcome::Forwarded {

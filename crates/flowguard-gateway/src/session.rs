@@ -74,6 +74,9 @@ pub struct Session {
     /// A 2026-07-28 request's or `subscriptions/listen` stream's own short-lived session: never
     /// named to the client, kept in `Gateway::stateless`, gone when its request ends.
     pub stateless: bool,
+    /// HTTP headers of the client's request to pass on to a remote server (`Mcp-Param-*` of a
+    /// 2026-07-28 request); empty for handshake sessions.
+    pub forward_headers: Vec<(String, String)>,
 }
 
 impl Session {
@@ -93,14 +96,21 @@ impl Session {
             get_stream: Mutex::new(None),
             subscriptions: Mutex::new(HashSet::new()),
             stateless: false,
+            forward_headers: Vec::new(),
         }
     }
 
     /// The session of one 2026-07-28 request (or listen stream), which has no handshake: the
     /// client's capabilities come with the request's `_meta`.
-    pub fn stateless(scope: Scope, agent: Option<String>, hello: ClientHello) -> Self {
+    pub fn stateless(
+        scope: Scope,
+        agent: Option<String>,
+        hello: ClientHello,
+        forward_headers: Vec<(String, String)>,
+    ) -> Self {
         Session {
             stateless: true,
+            forward_headers,
             ..Session::new(new_session_id(), scope, agent, Some(hello))
         }
     }

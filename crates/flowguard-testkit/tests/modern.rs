@@ -438,3 +438,57 @@ async fn a_handshake_session_works_beside_stateless_requests_on_the_same_endpoin
         assert_eq!(reply.status, 405, "{method}: {}", reply.text());
     }
 }
+
+/// A remote handshake-era server that answers `tools/call` with the `Mcp-Param-Region` header
+/// it received (none of the test servers looks at request headers).
+async fn header_echo_server() -> String {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    async fn handle(headers: HeaderMap, body: String) -> axum::response::Response {
+        let msg: Value = serde_json::from_str(&body).unwrap_or_default();
+        let Some(id) = msg.get("id").cloned() else {
+            return StatusCode::ACCEPTED.into_response();
+        };
+        let result = match msg["method"].as_str().unwrap_or("") {
+            "initialize" => json!({
+                "protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+                "serverInfo": {"name": "header-echo", "version": "0"},
+            }),
+            "tools/list" => {
+                json!({"tools": [{"name": "region", "inputSchema": {"type": "object"}}]})
+            }
+            "tools/call" => {
+                let region = headers
+                    .get("mcp-param-region")
+                    .and_then(|v| v.to_str().ok());
+                json!({"content": [{"type": "text", "text": region.unwrap_or("<no header>")}]})
+            }
+            _ => json!({}),
+        };
+        let reply = json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string();
+        ([("content-type", "application/json")], reply).into_response()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route("/mcp", axum::routing::post(handle));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://127.0.0.1:{port}/mcp")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_param_headers_reach_a_remote_server_unchanged() {
+    let url = header_echo_server().await;
+    let config = format!("[gateway]\n\n[servers.remote]\nurl = \"{url}\"\n");
+    let gw = GatewayProcess::start(&config, "toml", &[]);
+    let params = json!({ "name": "region", "arguments": {"region": "eu-west"},
+                         "_meta": meta(json!({})) });
+    let mut h = headers("tools/call", Some("region"));
+    h.push(("mcp-param-region", "eu-west"));
+    let reply = post_json(
+        &gw.url("/mcp/remote"),
+        &h,
+        &body(json!(1), "tools/call", &params),
+    )
+    .await;
+    assert_eq!(tool_text(&last(&reply)), "eu-west", "{}", reply.text());
+}

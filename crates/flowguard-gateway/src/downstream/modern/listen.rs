@@ -68,7 +68,7 @@ pub(crate) async fn open(
             allowed.push(method);
         }
     }
-    let session = Arc::new(Session::stateless(scope, agent, hello));
+    let session = Arc::new(Session::stateless(scope, agent, hello, Vec::new()));
     let uris = subscribe(gw, &session, wanted).await;
     if !uris.is_empty() {
         honored.insert("resourceSubscriptions".into(), json!(uris));

@@ -72,7 +72,8 @@ pub(crate) async fn post(
             listen::open(&gw, scope, agent, checked.hello, id, &params).await
         }
         method => {
-            let session = Arc::new(Session::stateless(scope, agent, checked.hello));
+            let forward = param_headers(headers);
+            let session = Arc::new(Session::stateless(scope, agent, checked.hello, forward));
             let call = Call::new(&gw, session, id, method, checked.log_level, info);
             if params.get("requestState").is_some() {
                 call::resume(gw, call, &params, accept).await
@@ -82,6 +83,16 @@ pub(crate) async fn post(
             }
         }
     }
+}
+
+/// The `Mcp-Param-*` headers (tool arguments a client mirrors into headers): intermediaries
+/// must pass them on, so they go with the request to a remote server.
+fn param_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("mcp-param-"))
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+        .collect()
 }
 
 /// How the endpoint names itself in `_meta["io.modelcontextprotocol/serverInfo"]`: a routed
