@@ -492,3 +492,47 @@ async fn mcp_param_headers_reach_a_remote_server_unchanged() {
     .await;
     assert_eq!(tool_text(&last(&reply)), "eu-west", "{}", reply.text());
 }
+
+#[tokio::test]
+async fn log_messages_reach_only_requests_that_ask_for_their_level() {
+    let config = format!("[gateway]\n\n{}", fixture_server("everything"));
+    let gw = GatewayProcess::start(&config, "toml", &[]);
+    let url = gw.url("/mcp/everything");
+    for (level, want) in [(None, 0), (Some("info"), 3), (Some("error"), 0)] {
+        let mut params = json!({ "name": "test_tool_with_logging", "arguments": {} });
+        if let Some(l) = level {
+            params["_meta"] = json!({ "io.modelcontextprotocol/logLevel": l });
+        }
+        let reply = call(&url, "tools/call", params, json!({})).await;
+        let msgs = reply.messages();
+        let logs = msgs
+            .iter()
+            .filter(|m| m["method"] == "notifications/message")
+            .count();
+        assert_eq!(logs, want, "logLevel {level:?}: {msgs:?}");
+        assert_eq!(msgs.last().unwrap()["result"]["resultType"], "complete");
+    }
+}
+
+#[tokio::test]
+async fn closing_the_response_cancels_the_call_upstream() {
+    let gw = gateway();
+    let params = json!({ "name": "hang", "arguments": {}, "_meta": meta(json!({})) });
+    let b = body(json!(9), "tools/call", &params);
+    let url = gw.url("/mcp/fake");
+    let h = headers("tools/call", Some("hang"));
+    let mut all = vec![
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+    ];
+    all.extend(h);
+    let req = http::build("POST", &url, &all, b);
+    let client = http::client();
+    let call = tokio::spawn(async move { http::send(&client, req).await });
+    let pending = |h: &Value| h["servers"]["fake"]["pending"].as_u64() == Some(1);
+    gw.wait_health(Duration::from_secs(10), pending).await;
+    call.abort();
+    let _ = call.await;
+    let idle = |h: &Value| h["servers"]["fake"]["pending"].as_u64() == Some(0);
+    gw.wait_health(Duration::from_secs(10), idle).await;
+}
