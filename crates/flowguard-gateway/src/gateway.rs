@@ -121,6 +121,14 @@ impl Gateway {
         session.close_stream();
     }
 
+    /// Ends every server-to-client stream (GET streams, `subscriptions/listen` streams): at
+    /// shutdown, after the drain, so that no client holds the exit.
+    pub fn close_streams(&self) {
+        for s in self.sessions.all().into_iter().chain(self.stateless.all()) {
+            s.close_stream();
+        }
+    }
+
     /// Removes sessions idle for longer than the configured timeout.
     pub fn expire_idle_sessions(&self) -> usize {
         let limit = self.settings.session_idle_timeout;

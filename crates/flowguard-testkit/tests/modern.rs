@@ -536,3 +536,28 @@ async fn closing_the_response_cancels_the_call_upstream() {
     let idle = |h: &Value| h["servers"]["fake"]["pending"].as_u64() == Some(0);
     gw.wait_health(Duration::from_secs(10), idle).await;
 }
+
+#[tokio::test]
+async fn shutdown_ends_a_listen_stream_with_its_result() {
+    let gw = gateway();
+    let mut stream = listen(&gw.url("/mcp"), json!({"toolsListChanged": true})).await;
+    stream
+        .next_within(Duration::from_secs(10))
+        .await
+        .expect("an acknowledgement");
+    let close = http::request("POST", &gw.url("/close"), &[], "").await;
+    assert_eq!(close.status, 200, "{}", close.text());
+    let end = stream
+        .wait_for(Duration::from_secs(15), |m| m["id"] == "listen-1")
+        .await
+        .expect("the listen result at shutdown");
+    assert_eq!(
+        end["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "listen-1"
+    );
+    assert_eq!(
+        stream.next_within(Duration::from_secs(5)).await,
+        None,
+        "then the stream ends"
+    );
+}

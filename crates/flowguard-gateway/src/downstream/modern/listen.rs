@@ -129,6 +129,13 @@ async fn subscribe(gw: &Gateway, session: &Session, wanted: &Map<String, Value>)
     accepted
 }
 
+/// The listen request's result, which ends the subscription gracefully.
+fn closed(id: &str) -> Bytes {
+    let result =
+        format!("{{\"resultType\":\"complete\",\"_meta\":{{\"{META_SUBSCRIPTION_ID}\":{id}}}}}");
+    Bytes::from(encode::result_json(id, result.as_bytes()))
+}
+
 /// A notification with the subscription id in its `params._meta`.
 fn tag(method: &str, params: Option<&RawValue>, id: &str) -> Bytes {
     let params = splice_result(
@@ -148,7 +155,7 @@ fn stream(
     registration: Registration,
 ) -> Response {
     let state = (Some(first), rx, registration);
-    let events = futures_util::stream::unfold(state, move |(first, mut rx, registration)| {
+    let events = futures_util::stream::unfold(state, move |(first, mut rx, mut registration)| {
         let allowed = allowed.clone();
         let id = id.clone();
         async move {
@@ -159,6 +166,15 @@ fn stream(
             loop {
                 let msg = match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
                     Ok(Some(msg)) => msg,
+                    // The gateway ended the stream (shutdown): say so with the listen result.
+                    Ok(None) if !registration.ended() => {
+                        let end = closed(&id);
+                        registration.end();
+                        return Some((
+                            Ok(sse::message_event(None, &end)),
+                            (None, rx, registration),
+                        ));
+                    }
                     Ok(None) => return None,
                     Err(_) => {
                         let keepalive = Bytes::from_static(sse::KEEPALIVE);

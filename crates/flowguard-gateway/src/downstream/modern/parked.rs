@@ -117,6 +117,7 @@ impl Drop for Inputs {
 pub(crate) struct Registration {
     gateway: Weak<Gateway>,
     session: Arc<Session>,
+    ended: bool,
 }
 
 impl Registration {
@@ -125,7 +126,17 @@ impl Registration {
         Registration {
             gateway: Arc::downgrade(gw),
             session,
+            ended: false,
         }
+    }
+
+    /// Whether the stream of a listen session already sent its closing result.
+    pub(crate) fn ended(&self) -> bool {
+        self.ended
+    }
+
+    pub(crate) fn end(&mut self) {
+        self.ended = true;
     }
 }
 
