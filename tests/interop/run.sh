@@ -222,6 +222,33 @@ conformance() {
 # failed scenarios of a conformance log, for the FAIL line
 conf_failures() { grep -E '^✗' "$1" | head -n 8 | tr '\n' ' '; }
 
+# conformance 0.2.0 alpha, per requirement set
+NEXT_REQS=(2025-11-25 2026-07-28)
+# conf_next NAME URL: runs the alpha suite for each requirement set into $WORK/next-NAME-REQ
+conf_next() {
+  local req
+  for req in "${NEXT_REQS[@]}"; do
+    bounded 300 "$NODE" "$CONFORMANCE_NEXT_JS" server --url "$2" --requirements "$req" \
+      -o "$WORK/next-$1-$req" >"$WORK/next-$1-$req.log" 2>&1
+  done
+}
+next_total() { grep -E '^Total: ' "$1" 2>/dev/null | tail -n 1; }
+# conf_next_gateway NAME URL: runs the alpha suite through a gateway, compares check by check
+conf_next_gateway() {
+  local req out rc totals
+  conf_next "$1" "$2"
+  for req in "${NEXT_REQS[@]}"; do
+    out=$("$PYTHON_MCP" "$CONF_COMPARE" "$WORK/next-direct-$req" "$WORK/next-$1-$req" 2>&1)
+    rc=$?
+    totals="direct '$(next_total "$WORK/next-direct-$req.log")', FlowGuard '$(next_total "$WORK/next-$1-$req.log")'"
+    if [[ $rc -eq 0 ]]; then
+      pass "conformance-next/$req/$1 (every check passing directly passes; $totals)"
+    else
+      fail "conformance-next/$req/$1" "$totals; $(tr '\n' ' ' <<<"$out" | head -c 800)" "$WORK/next-$1-$req.log" "$GW_LOG"
+    fi
+  done
+}
+
 # (a) direct
 "$FIXTURE" http 0 >"$WORK/fixture-http.out" 2>"$WORK/fixture-http.log" </dev/null &
 FIX_PID=$!
@@ -251,33 +278,6 @@ else
     echo "   conformance-next/$req/direct: $(next_total "$WORK/next-direct-$req.log")"
   done
 fi
-
-# conformance 0.2.0 alpha, per requirement set
-NEXT_REQS=(2025-11-25 2026-07-28)
-# conf_next NAME URL: runs the alpha suite for each requirement set into $WORK/next-NAME-REQ
-conf_next() {
-  local req
-  for req in "${NEXT_REQS[@]}"; do
-    bounded 300 "$NODE" "$CONFORMANCE_NEXT_JS" server --url "$2" --requirements "$req" \
-      -o "$WORK/next-$1-$req" >"$WORK/next-$1-$req.log" 2>&1
-  done
-}
-next_total() { grep -E '^Total: ' "$1" 2>/dev/null | tail -n 1; }
-# conf_next_gateway NAME URL: runs the alpha suite through a gateway, compares check by check
-conf_next_gateway() {
-  local req out rc totals
-  conf_next "$1" "$2"
-  for req in "${NEXT_REQS[@]}"; do
-    out=$("$PYTHON_MCP" "$CONF_COMPARE" "$WORK/next-direct-$req" "$WORK/next-$1-$req" 2>&1)
-    rc=$?
-    totals="direct '$(next_total "$WORK/next-direct-$req.log")', FlowGuard '$(next_total "$WORK/next-$1-$req.log")'"
-    if [[ $rc -eq 0 ]]; then
-      pass "conformance-next/$req/$1 (every check passing directly passes; $totals)"
-    else
-      fail "conformance-next/$req/$1" "$totals; $(tr '\n' ' ' <<<"$out" | head -c 800)" "$WORK/next-$1-$req.log" "$GW_LOG"
-    fi
-  done
-}
 
 # conf_gateway NAME URL: run the suite through a gateway and compare with the direct run
 conf_gateway() {

@@ -52,7 +52,8 @@ impl Call {
         }
     }
 
-    /// Takes over a parked call for its retry: the retry's id, log level and registration.
+    /// Continues a parked call for its retry: answers go out with the retry's id and log level
+    /// (the parked call keeps its own session, which the server's request belongs to).
     fn adopt(&mut self, retry: Call) {
         self.id = retry.id;
         self.log_level = retry.log_level;
