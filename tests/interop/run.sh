@@ -8,6 +8,12 @@
 #                     the fake server configured too). Direct must give 40 passed / 0 failed, and
 #                     both gateway runs exactly the direct count with 0 failed; also (remote) with
 #                     the `fixture http` server as a remote Streamable HTTP server behind FlowGuard.
+#   1b. conformance-next/*  the suite's 0.2.0 alpha with `--requirements 2025-11-25` and
+#                     `--requirements 2026-07-28`, directly against `fixture http` and through
+#                     FlowGuard routed and unified: every check (scenario/id, from the results
+#                     json) that passes directly must pass through FlowGuard; both totals printed.
+#                     (The fixture speaks only the handshake era, so FlowGuard, which bridges
+#                     2026-07-28 clients to it, passes more 2026 checks than the fixture itself.)
 #   2. python/*       Python SDK (mcp 2.3.0, py_client.py) through FlowGuard with the reference
 #                     servers everything, filesystem and memory as stdio servers: routed list and
 #                     real tool calls with checked results, unified prefixed list and calls,
@@ -43,7 +49,7 @@ if [[ ! -f "$ENV_SH" ]]; then
 fi
 # shellcheck disable=SC1090
 source "$ENV_SH"
-for v in CONFORMANCE_JS EVERYTHING_JS FILESYSTEM_JS MEMORY_JS INSPECTOR_BIN PYTHON_MCP FAKE_IMAGE CONTAINERS_CONF; do
+for v in CONFORMANCE_JS CONFORMANCE_NEXT_JS EVERYTHING_JS FILESYSTEM_JS MEMORY_JS INSPECTOR_BIN PYTHON_MCP FAKE_IMAGE CONTAINERS_CONF; do
   if [[ -z "${!v:-}" ]]; then
     echo "run.sh: $v not set by $ENV_SH: rerun scripts/setup-interop.sh" >&2
     exit 2
@@ -57,6 +63,7 @@ for b in "$FG" "$FIXTURE" "$FAKE"; do
 done
 NODE=$(command -v node) || { echo "run.sh: node not on PATH after sourcing $ENV_SH" >&2; exit 2; }
 PY_CLIENT=$ROOT/tests/interop/py_client.py
+CONF_COMPARE=$ROOT/tests/interop/conformance_compare.py
 INSPECTOR=$ROOT/tests/interop/inspector.sh
 export NO_COLOR=1
 
@@ -217,6 +224,33 @@ conformance() {
 # failed scenarios of a conformance log, for the FAIL line
 conf_failures() { grep -E '^✗' "$1" | head -n 8 | tr '\n' ' '; }
 
+# conformance 0.2.0 alpha, per requirement set
+NEXT_REQS=(2025-11-25 2026-07-28)
+# conf_next NAME URL: runs the alpha suite for each requirement set into $WORK/next-NAME-REQ
+conf_next() {
+  local req
+  for req in "${NEXT_REQS[@]}"; do
+    bounded 300 "$NODE" "$CONFORMANCE_NEXT_JS" server --url "$2" --requirements "$req" \
+      -o "$WORK/next-$1-$req" >"$WORK/next-$1-$req.log" 2>&1
+  done
+}
+next_total() { grep -E '^Total: ' "$1" 2>/dev/null | tail -n 1; }
+# conf_next_gateway NAME URL: runs the alpha suite through a gateway, compares check by check
+conf_next_gateway() {
+  local req out rc totals
+  conf_next "$1" "$2"
+  for req in "${NEXT_REQS[@]}"; do
+    out=$("$PYTHON_MCP" "$CONF_COMPARE" "$WORK/next-direct-$req" "$WORK/next-$1-$req" 2>&1)
+    rc=$?
+    totals="direct '$(next_total "$WORK/next-direct-$req.log")', FlowGuard '$(next_total "$WORK/next-$1-$req.log")'"
+    if [[ $rc -eq 0 ]]; then
+      pass "conformance-next/$req/$1 (every check passing directly passes; $totals)"
+    else
+      fail "conformance-next/$req/$1" "$totals; $(tr '\n' ' ' <<<"$out" | head -c 800)" "$WORK/next-$1-$req.log" "$GW_LOG"
+    fi
+  done
+}
+
 # (a) direct
 "$FIXTURE" http 0 >"$WORK/fixture-http.out" 2>"$WORK/fixture-http.log" </dev/null &
 FIX_PID=$!
@@ -241,6 +275,10 @@ else
   else
     pass "conformance/direct ($CP passed, $CF failed)"
   fi
+  conf_next direct "$FIX_URL"
+  for req in "${NEXT_REQS[@]}"; do
+    echo "   conformance-next/$req/direct: $(next_total "$WORK/next-direct-$req.log")"
+  done
 fi
 
 # conf_gateway NAME URL: run the suite through a gateway and compare with the direct run
@@ -263,6 +301,7 @@ args = ["stdio"]
 EOF
 if start_gw conf-routed -c "$WORK/conf-routed.toml"; then
   conf_gateway routed "$GW_URL/mcp/everything"
+  conf_next_gateway routed "$GW_URL/mcp/everything"
 else
   fail conformance/routed "gateway did not start" "$GW_LOG"
 fi
@@ -282,6 +321,7 @@ command = "$FAKE"
 EOF
 if start_gw conf-unified -c "$WORK/conf-unified.toml"; then
   conf_gateway unified "$GW_URL/mcp"
+  conf_next_gateway unified "$GW_URL/mcp"
 else
   fail conformance/unified "gateway did not start" "$GW_LOG"
 fi
@@ -325,10 +365,12 @@ env = { MEMORY_FILE_PATH = "$WORK/memory.jsonl" }
 EOF
 
 PY_CHECKS=(python/everything/routed python/filesystem/routed python/memory/routed python/unified/everything
-  python/unified/filesystem python/unified/memory python/progress python/sampling python/elicitation python/modes)
+  python/unified/filesystem python/unified/memory python/progress python/sampling python/elicitation python/modes
+  python/2026/routed python/2026/unified python/2026/sampling)
 INSP_CHECKS=(inspector/everything inspector/filesystem inspector/memory inspector/unified inspector/sse-routed inspector/sse-unified)
 
-if ! start_gw ref -c "$WORK/ref.toml"; then
+# (The stateless requests' debug lines show which era the Python SDK really used.)
+if ! FLOWGUARD_LOG="info,flowguard_gateway::downstream::modern=debug" start_gw ref -c "$WORK/ref.toml"; then
   fail "${PY_CHECKS[0]}" "gateway with everything/filesystem/memory did not start" "$GW_LOG"
   for c in "${PY_CHECKS[@]:1}" "${INSP_CHECKS[@]}"; do fail "$c" "gateway did not start (see ${PY_CHECKS[0]})"; done
 else
@@ -411,6 +453,37 @@ else
     fi
   done
   if [[ -z "$modes_bad" ]]; then pass "python/modes (auto, legacy)"; else fail python/modes "failed: $modes_bad" "$REF_LOG"; fi
+
+  # The stateless 2026-07-28 revision (--mode 2026-07-28: no initialize, no fallback). Each
+  # check also needs the gateway's own word that it served the calls statelessly and started
+  # no session meanwhile.
+  # py_2026 CHECK NAME URL TEXT... -- PY_CLIENT_ARGS...
+  py_2026() {
+    local check=$1 n=$2 url=$3 want=() rc calls0 sessions0 calls sessions
+    shift 3
+    while [[ $# -gt 0 && "$1" != "--" ]]; do want+=("$1"); shift; done
+    shift
+    calls0=$(grep -c 'stateless request method="tools/call"' "$REF_LOG")
+    sessions0=$(grep -c 'session started' "$REF_LOG")
+    py "$n" "$url" --mode 2026-07-28 "$@"
+    rc=$?
+    calls=$(( $(grep -c 'stateless request method="tools/call"' "$REF_LOG") - calls0 ))
+    sessions=$(( $(grep -c 'session started' "$REF_LOG") - sessions0 ))
+    if [[ $rc -eq 0 ]] && py_ok "$n" "${want[@]}" && [[ $calls -ge 1 && $sessions -eq 0 ]]; then
+      pass "$check ($calls stateless tools/call, no session)"
+    elif [[ $rc -eq 0 ]] && py_ok "$n" "${want[@]}"; then
+      fail "$check" "worked, but not on the 2026 path: $calls stateless tools/call, $sessions sessions started" "$REF_LOG"
+    else
+      py_report "$check" "$n" "$rc" "${want[@]}"
+    fi
+  }
+  py_2026 python/2026/routed py-2026-routed "$U/mcp/everything" '"get-sum"' 'The sum of 2 and 3 is 5' -- \
+    --list --call get-sum --args '{"a":2,"b":3}'
+  py_2026 python/2026/unified py-2026-unified "$U/mcp" '"memory___read_graph"' 'Echo: modern-uni' -- \
+    --list --call everything___echo --args '{"message":"modern-uni"}'
+  # server-everything's sampling request becomes an input-required result and the SDK's retry
+  py_2026 python/2026/sampling py-2026-sampling "$U/mcp/everything" 'sampled-statelessly' -- \
+    --call trigger-sampling-request --args '{"prompt":"say hi","maxTokens":10}' --sampling-reply 'sampled-statelessly'
 
   # ---------------------------------------------------------------- 3. inspector
   echo "== 3. MCP Inspector CLI ($("$INSPECTOR_BIN" --version 2>/dev/null | tail -n 1)) through FlowGuard"

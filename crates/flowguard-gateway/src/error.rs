@@ -3,7 +3,7 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use flowguard_protocol::encode;
+use flowguard_protocol::{encode, versions, ErrorCode};
 
 /// Why a message was refused before reaching any server.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,8 @@ pub enum Rejection {
     /// is quoted, never the value (it is a secret).
     #[error("Bad Request: header ENV_{0} sets a variable no server on this endpoint accepts; allowed: {1}")]
     EnvNotAllowed(String, String),
+    #[error("Method Not Allowed: {0}")]
+    MethodNotAllowed(&'static str),
 }
 
 impl Rejection {
@@ -59,6 +61,7 @@ impl Rejection {
             Rejection::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::Forbidden(_) => StatusCode::FORBIDDEN,
+            Rejection::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -76,10 +79,91 @@ impl Rejection {
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let body = encode::error_with_data(None, self.code(), &self.to_string(), None);
-        (
+        let mut r = (
             self.status(),
             [(header::CONTENT_TYPE, "application/json")],
             body,
+        )
+            .into_response();
+        if let Rejection::MethodNotAllowed(_) = self {
+            r.headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        }
+        r
+    }
+}
+
+/// Why a 2026-07-28 (stateless) request was refused. Unlike [`Rejection`] these carry the
+/// request's id, and their codes are the revision's own, so a dual-era client knows it reached
+/// a modern server and corrects the request instead of falling back to `initialize`.
+#[derive(Debug, thiserror::Error)]
+pub enum StatelessError {
+    /// `_meta` lacks what every request of the revision carries.
+    #[error("Invalid params: {0}")]
+    InvalidMeta(String),
+    #[error("Header mismatch: {0}")]
+    HeaderMismatch(String),
+    #[error("Unsupported protocol version {0:?}; supported: {supported}", supported = versions::SUPPORTED.join(", "))]
+    UnsupportedVersion(String),
+    #[error("Method not found: {0}")]
+    MethodNotFound(String),
+    /// The server behind the gateway asked for something the client did not declare.
+    #[error("the server needs the client capability '{0}' for this request, and the request's _meta[\"io.modelcontextprotocol/clientCapabilities\"] does not declare it")]
+    MissingCapability(&'static str),
+    /// `requestState` / `inputResponses` that do not fit a waiting call.
+    #[error("Invalid params: {0}")]
+    BadRetry(String),
+}
+
+impl StatelessError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            StatelessError::MethodNotFound(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StatelessError::InvalidMeta(_) | StatelessError::BadRetry(_) => {
+                ErrorCode::InvalidParams
+            }
+            StatelessError::HeaderMismatch(_) => ErrorCode::HeaderMismatch,
+            StatelessError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+            StatelessError::MethodNotFound(_) => ErrorCode::MethodNotFound,
+            StatelessError::MissingCapability(_) => ErrorCode::MissingCapability,
+        }
+    }
+
+    fn data(&self) -> Option<serde_json::Value> {
+        match self {
+            StatelessError::UnsupportedVersion(requested) => Some(serde_json::json!({
+                "supported": versions::SUPPORTED,
+                "requested": requested,
+            })),
+            StatelessError::MissingCapability(cap) => {
+                Some(serde_json::json!({ "requiredCapabilities": { *cap: {} } }))
+            }
+            _ => None,
+        }
+    }
+
+    /// The JSON-RPC error reply to request `id`.
+    pub fn body(&self, id: &str) -> Vec<u8> {
+        encode::error_with_data(
+            Some(id),
+            self.code() as i64,
+            &self.to_string(),
+            self.data().as_ref(),
+        )
+    }
+
+    /// The whole HTTP reply to request `id` (always JSON: the error is all there is to say).
+    pub fn into_response(self, id: &str) -> Response {
+        (
+            self.status(),
+            [(header::CONTENT_TYPE, "application/json")],
+            self.body(id),
         )
             .into_response()
     }

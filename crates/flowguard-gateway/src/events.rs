@@ -5,7 +5,7 @@
 
 use crate::catalog::ListKind;
 use crate::gateway::{Gateway, Outstanding};
-use crate::session::Session;
+use crate::session::{Session, SessionStore};
 use bytes::Bytes;
 use flowguard_protocol::{encode, methods, ErrorCode, RawId};
 use flowguard_upstream::{Frame, Related, Upstream, UpstreamEvents};
@@ -22,16 +22,23 @@ impl EventRouter {
     }
 }
 
-/// Sessions that see an instance, most recently active first: for a per-session instance only
-/// its own session, so nothing of one session's instance reaches another session.
+/// Sessions that see an instance (with the listen streams of 2026-07-28 clients), most
+/// recently active first: for a per-session instance only its own session, so nothing of one
+/// session's instance reaches another session.
 fn sessions_of(gw: &Gateway, upstream: &Upstream) -> Vec<Arc<Session>> {
     if let Some(own) = upstream.session() {
-        return gw.sessions.get(own).into_iter().collect();
+        return gw
+            .sessions
+            .get(own)
+            .or_else(|| gw.stateless.get(own))
+            .into_iter()
+            .collect();
     }
     let mut v: Vec<_> = gw
         .sessions
         .all()
         .into_iter()
+        .chain(gw.stateless.all())
         .filter(|s| s.scope.includes(upstream.id()))
         .collect();
     v.sort_by_key(|s| s.idle_for());
@@ -57,14 +64,18 @@ impl UpstreamEvents for EventRouter {
             return;
         };
         // The client whose request is in flight, else the most recently active one that has a
-        // GET stream to carry the request.
+        // GET stream to carry the request (a 2026-07-28 listen stream carries no requests).
         let target = related
             .as_ref()
-            .and_then(|r| gw.sessions.get(&r.session))
+            .and_then(|r| {
+                gw.sessions
+                    .get(&r.session)
+                    .or_else(|| gw.stateless.get(&r.session))
+            })
             .or_else(|| {
                 sessions_of(&gw, upstream)
                     .into_iter()
-                    .find(|s| s.has_stream())
+                    .find(|s| s.has_stream() && !s.stateless)
             });
         let Some(session) = target else {
             refuse(
@@ -74,7 +85,8 @@ impl UpstreamEvents for EventRouter {
             );
             return;
         };
-        if !session.hello().supports(method) {
+        // A 2026-07-28 request answers a missing capability itself, with -32021 to its client.
+        if !session.stateless && !session.hello().supports(method) {
             refuse(
                 upstream,
                 &server_id,

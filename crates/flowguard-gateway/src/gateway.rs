@@ -3,6 +3,7 @@
 
 use crate::catalog::{Catalog, Members, ScopeKey};
 use crate::downstream::guard::HostGuard;
+use crate::downstream::modern::ParkedCalls;
 use crate::events::EventRouter;
 use crate::isolated::Instances;
 use crate::lifecycle::Lifecycle;
@@ -27,6 +28,11 @@ pub struct Gateway {
     pub mode: Mode,
     pub catalog: Catalog,
     pub sessions: Box<dyn SessionStore>,
+    /// Sessions of 2026-07-28 requests and listen streams while they last; apart from
+    /// `sessions` so that no client can name one in `Mcp-Session-Id`.
+    pub(crate) stateless: MemorySessions,
+    /// 2026-07-28 calls waiting for the client's `inputResponses`.
+    pub(crate) parked: ParkedCalls,
     pub lifecycle: Lifecycle,
     pub started: Instant,
     outstanding: Mutex<HashMap<u64, Outstanding>>,
@@ -66,6 +72,8 @@ impl Gateway {
             mode,
             catalog,
             sessions: Box::new(MemorySessions::default()),
+            stateless: MemorySessions::default(),
+            parked: ParkedCalls::default(),
             lifecycle: Lifecycle::default(),
             started: Instant::now(),
             outstanding: Mutex::new(HashMap::new()),
@@ -230,6 +238,24 @@ impl Gateway {
         self.lock_outstanding()
             .retain(|_, o| o.session != session.id);
         session.close_stream();
+    }
+
+    /// Ends a 2026-07-28 request's own session (`Registration`): it leaves the stateless table,
+    /// and any per-session instance it started stops (a stateless client has no session to
+    /// keep one for).
+    pub(crate) fn end_stateless(&self, session: &Session) {
+        self.stateless.remove(&session.id);
+        let own = self.instances.remove_session(&session.id);
+        self.stop_instances(own);
+        self.catalog.forget_session(&session.id);
+    }
+
+    /// Ends every server-to-client stream (GET streams, `subscriptions/listen` streams): at
+    /// shutdown, after the drain, so that no client holds the exit.
+    pub fn close_streams(&self) {
+        for s in self.sessions.all().into_iter().chain(self.stateless.all()) {
+            s.close_stream();
+        }
     }
 
     /// Removes sessions idle for longer than the configured timeout.

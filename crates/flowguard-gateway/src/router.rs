@@ -118,6 +118,7 @@ async fn forward(
         client_id: id.to_owned(),
         session: session.id.clone(),
         sink: tx,
+        headers: &session.forward_headers,
     };
     match upstream.forward(call).await {
         Ok(f) => Outcome::Forwarded {
@@ -392,12 +393,17 @@ pub(crate) async fn initialize_result(
     let mut result = json!({
         "protocolVersion": version,
         "capabilities": caps,
-        "serverInfo": { "name": "flowguard", "title": "FlowGuard MCP gateway", "version": env!("CARGO_PKG_VERSION") },
+        "serverInfo": gateway_info(),
     });
     if !instructions.is_empty() {
         result["instructions"] = instructions.join("\n\n").into();
     }
     Ok(result)
+}
+
+/// How the gateway names itself on the unified endpoint.
+pub(crate) fn gateway_info() -> Value {
+    json!({ "name": "flowguard", "title": "FlowGuard MCP gateway", "version": env!("CARGO_PKG_VERSION") })
 }
 
 /// Union of one capability object: flags become true if any server sets them.

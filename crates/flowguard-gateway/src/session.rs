@@ -81,6 +81,12 @@ pub struct Session {
     /// Variables from the `ENV_<NAME>` headers of the request that created the session, for
     /// its per-session instances (`isolated.rs` keeps only the names each server allows).
     header_env: OnceLock<Vec<(String, Secret<String>)>>,
+    /// A 2026-07-28 request's or `subscriptions/listen` stream's own short-lived session: never
+    /// named to the client, kept in `Gateway::stateless`, gone when its request ends.
+    pub stateless: bool,
+    /// HTTP headers of the client's request to pass on to a remote server (`Mcp-Param-*` of a
+    /// 2026-07-28 request); empty for handshake sessions.
+    pub forward_headers: Vec<(String, String)>,
 }
 
 impl Session {
@@ -101,6 +107,23 @@ impl Session {
             replay: Replay::default(),
             subscriptions: Mutex::new(HashSet::new()),
             header_env: OnceLock::new(),
+            stateless: false,
+            forward_headers: Vec::new(),
+        }
+    }
+
+    /// The session of one 2026-07-28 request (or listen stream), which has no handshake: the
+    /// client's capabilities come with the request's `_meta`.
+    pub fn stateless(
+        scope: Scope,
+        agent: Option<String>,
+        hello: ClientHello,
+        forward_headers: Vec<(String, String)>,
+    ) -> Self {
+        Session {
+            stateless: true,
+            forward_headers,
+            ..Session::new(new_session_id(), scope, agent, Some(hello))
         }
     }
 

@@ -110,6 +110,12 @@ pub enum ErrorCode {
     Unavailable = -32000,
     /// The upstream server did not answer within the request timeout.
     Timeout = -32001,
+    /// 2026-07-28: an HTTP header is missing or disagrees with the body.
+    HeaderMismatch = -32020,
+    /// 2026-07-28: serving the request needs a client capability it did not declare.
+    MissingCapability = -32021,
+    /// 2026-07-28: the request's protocol version is not one the gateway speaks.
+    UnsupportedVersion = -32022,
 }
 
 /// Builders for outgoing messages. Raw parts are spliced in unchanged.

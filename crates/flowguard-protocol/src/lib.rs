@@ -4,6 +4,7 @@
 
 pub mod envelope;
 pub mod methods;
+pub mod modern;
 pub mod sse;
 pub mod versions;
 

@@ -23,5 +23,8 @@ pub const ROOTS_LIST_CHANGED: &str = "notifications/roots/list_changed";
 pub const TOOLS_LIST_CHANGED: &str = "notifications/tools/list_changed";
 pub const PROMPTS_LIST_CHANGED: &str = "notifications/prompts/list_changed";
 pub const RESOURCES_LIST_CHANGED: &str = "notifications/resources/list_changed";
-/// The probe a 2026-07-28 client sends first; answered so that it falls back to `initialize`.
+/// 2026-07-28: what the server speaks and offers (replaces `initialize`).
 pub const SERVER_DISCOVER: &str = "server/discover";
+/// 2026-07-28: a long-lived stream of list changes and resource updates (replaces GET).
+pub const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
+pub const SUBSCRIPTIONS_ACKNOWLEDGED: &str = "notifications/subscriptions/acknowledged";

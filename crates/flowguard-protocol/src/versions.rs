@@ -1,8 +1,20 @@
-//! Protocol revisions FlowGuard speaks on the handshake (session) era of Streamable HTTP.
+//! Protocol revisions FlowGuard speaks: the handshake (session) era, negotiated by
+//! `initialize`, and the stateless 2026-07-28 revision, chosen per request.
 
-/// Newest first. 2026-07-28 (stateless) is not served yet: its probes get an error that makes
-/// dual-era clients fall back to `initialize`.
-pub const SUPPORTED: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// The handshake revisions, newest first: what `initialize` can negotiate.
+pub const HANDSHAKE: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// The stateless revision: no `initialize`, every request names its version in `_meta`.
+pub const STATELESS: &str = "2026-07-28";
+
+/// Every revision the gateway speaks, newest first (`server/discover`'s `supportedVersions`).
+pub const SUPPORTED: &[&str] = &[
+    STATELESS,
+    "2025-11-25",
+    "2025-06-18",
+    "2025-03-26",
+    "2024-11-05",
+];
 
 /// What the gateway offers when a client asks for a revision it does not know, and what it asks
 /// for when it initializes an upstream server.
@@ -18,7 +30,7 @@ pub fn is_supported(version: &str) -> bool {
 /// The revision answered to a client's `initialize`: its own when supported, else the latest.
 pub fn negotiate(requested: Option<&str>) -> &'static str {
     requested
-        .and_then(|r| SUPPORTED.iter().find(|v| **v == r))
+        .and_then(|r| HANDSHAKE.iter().find(|v| **v == r))
         .copied()
         .unwrap_or(LATEST)
 }
@@ -33,5 +45,8 @@ mod tests {
         assert_eq!(negotiate(Some("1.0.0")), LATEST);
         assert_eq!(negotiate(None), LATEST);
         assert!(!is_supported("1999-01-01"));
+        // The stateless revision is spoken, but never negotiated by a handshake.
+        assert!(is_supported(STATELESS));
+        assert_eq!(negotiate(Some(STATELESS)), LATEST);
     }
 }

@@ -169,7 +169,7 @@ async fn request_ids_come_back_exactly_through_a_routed_call() {
 }
 
 #[tokio::test]
-async fn server_discover_probe_without_session_gets_an_error_that_makes_2026_clients_fall_back() {
+async fn server_discover_naming_no_revision_is_a_handshake_error_not_a_2026_one() {
     let gw = gateway();
     let reply = post_json(
         &gw.url("/mcp"),

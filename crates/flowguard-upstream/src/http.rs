@@ -58,20 +58,27 @@ impl HttpLink {
     /// Sends one message on its own POST, in a task of its own; replies are handled as they
     /// arrive.
     pub(crate) fn send(&self, inner: &Inner, msg: Vec<u8>, id: Option<u64>) {
-        if let Some(exchange) = self.exchange(inner, msg, id) {
+        if let Some(exchange) = self.exchange(inner, msg, id, Vec::new()) {
             tokio::spawn(exchange);
         }
     }
 
-    /// The POST of one message as a future; a failure fails the request `id` at once.
-    pub(crate) fn exchange(&self, inner: &Inner, msg: Vec<u8>, id: Option<u64>) -> Option<Driver> {
+    /// The POST of one message (with `extra` headers from the client) as a future; a failure
+    /// fails the request `id` at once.
+    pub(crate) fn exchange(
+        &self,
+        inner: &Inner,
+        msg: Vec<u8>,
+        id: Option<u64>,
+        extra: Vec<(String, String)>,
+    ) -> Option<Driver> {
         let owner = self.owner.upgrade()?;
         let this = match &*inner.link.read().unwrap_or_else(|e| e.into_inner()) {
             Some(Link::Http(l)) => l.clone(),
             _ => return None,
         };
         Some(Box::pin(async move {
-            if let Err(reason) = this.deliver(&owner, &msg, true).await {
+            if let Err(reason) = this.deliver(&owner, &msg, &extra, true).await {
                 tracing::warn!(server = %owner.id, "{reason}");
                 if let Some(id) = id {
                     owner.fail_pending(
@@ -97,7 +104,13 @@ impl HttpLink {
         *self.session.write().unwrap_or_else(|e| e.into_inner()) = id;
     }
 
-    async fn deliver(&self, owner: &Arc<Inner>, msg: &[u8], retry: bool) -> Result<(), String> {
+    async fn deliver(
+        &self,
+        owner: &Arc<Inner>,
+        msg: &[u8],
+        extra: &[(String, String)],
+        retry: bool,
+    ) -> Result<(), String> {
         let sent_session = self.session();
         let version = owner.negotiated_version();
         let mut headers: Vec<(&str, &str)> = vec![
@@ -111,6 +124,7 @@ impl HttpLink {
             headers.push((VERSION_HEADER, v));
         }
         headers.extend(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        headers.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let url = || {
             format!(
                 "http://{}{}",
@@ -133,7 +147,7 @@ impl HttpLink {
             self.set_session(None);
             let link = Link::Http(self.owner_link(owner).ok_or("link replaced")?);
             Box::pin(owner.initialize(&link)).await?;
-            return Box::pin(self.deliver(owner, msg, false)).await;
+            return Box::pin(self.deliver(owner, msg, extra, false)).await;
         }
         let is_sse = resp
             .content_type

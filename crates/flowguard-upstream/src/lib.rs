@@ -56,6 +56,9 @@ pub struct ClientCall<'a> {
     pub client_id: RawId,
     pub session: SessionKey,
     pub sink: ReplySink,
+    /// HTTP headers to pass on to a remote server unchanged (a 2026-07-28 client's
+    /// `Mcp-Param-*` headers, which intermediaries must forward); ignored over stdio.
+    pub headers: &'a [(String, String)],
 }
 
 /// Work a forwarded request still needs done by the caller: for a remote server, the HTTP

@@ -22,13 +22,20 @@ impl Link {
     /// Sends one message. `id` is the upstream id of a request, so a failed delivery can fail it.
     /// Sends a client request: over stdio at once; to a remote server, the returned driver
     /// performs the exchange when polled.
-    pub(crate) fn send_request(&self, inner: &Inner, msg: Vec<u8>, id: u64) -> Option<Driver> {
+    /// `headers` go with the request's POST to a remote server.
+    pub(crate) fn send_request(
+        &self,
+        inner: &Inner,
+        msg: Vec<u8>,
+        id: u64,
+        headers: &[(String, String)],
+    ) -> Option<Driver> {
         match self {
             Link::Stdio(tx) => {
                 let _ = tx.send(Bytes::from(msg));
                 None
             }
-            Link::Http(h) => h.exchange(inner, msg, Some(id)),
+            Link::Http(h) => h.exchange(inner, msg, Some(id), headers.to_vec()),
         }
     }
 

@@ -214,7 +214,7 @@ impl Upstream {
             },
         );
         let msg = encode::request(&id.to_string(), call.method, params);
-        let driver = link.send_request(&self.inner, msg, id);
+        let driver = link.send_request(&self.inner, msg, id, call.headers);
         Ok(Forwarded { id, driver })
     }
 

@@ -175,9 +175,7 @@ async fn serve(
             if left > 0 {
                 tracing::warn!("{left} request(s) still running after the {grace:?} grace period; stopping anyway");
             }
-            for s in gw.sessions.all() {
-                s.close_stream();
-            }
+            gw.close_streams();
         }
     };
     let server = axum::serve(listener, app).with_graceful_shutdown(drain);

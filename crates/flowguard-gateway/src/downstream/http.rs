@@ -1,10 +1,12 @@
 //! The Streamable HTTP endpoints: `/mcp` (unified), `/mcp/{server}` (routed), `/health` and
 //! `/close`. POST carries client messages, GET opens the server-to-client stream, DELETE ends a
-//! session (MCP transports spec, revisions 2025-03-26 to 2025-11-25).
+//! session (MCP transports spec, revisions 2025-03-26 to 2025-11-25). POSTs without a session
+//! that name the 2026-07-28 revision are served statelessly by `modern`.
 
 use super::env_headers::env_from_headers;
 use super::guard::HostGuard;
 use super::legacy_sse;
+use super::modern;
 use super::reply::{self, Accept};
 use crate::error::Rejection;
 use crate::gateway::Gateway;
@@ -228,13 +230,23 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
     if !accept.json && !accept.sse {
         return Rejection::NotAcceptable("application/json and text/event-stream").into_response();
     }
-    if let Err(r) = check_version(&headers) {
-        return r.into_response();
-    }
     let env = match reply::parse_body(&body) {
         Ok(env) => env,
         Err(r) => return r.into_response(),
     };
+    if header(&headers, SESSION_HEADER).is_none() {
+        // Only requests without a session can be of the stateless revision (dual-era).
+        let params: serde_json::Value = env
+            .params
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or_default();
+        if modern::selects(&headers, &env, &params) {
+            return modern::post(gw.clone(), scope, &headers, &env, params, accept).await;
+        }
+    }
+    if let Err(r) = check_version(&headers) {
+        return r.into_response();
+    }
     let kind = env.kind().expect("parse checked the kind");
     if kind == Kind::Request && env.method() == methods::INITIALIZE {
         return initialize(&gw, scope, &headers, &env, accept).await;
@@ -338,8 +350,8 @@ async fn initialize(
 
 /// Some clients call a tool without initializing first (ROADMAP D5). Such a `tools/call` gets a
 /// session of its own, as if it had sent `initialize` with no capabilities, and the reply names
-/// it in `Mcp-Session-Id`. Only `tools/call`: any other request without a session stays a 400,
-/// so 2026-07-28 probes (`server/discover`) still make dual-era clients fall back.
+/// it in `Mcp-Session-Id`. Only `tools/call`: any other request without a session stays a 400.
+/// (A `tools/call` naming the 2026-07-28 revision is served statelessly instead: `modern`.)
 async fn call_without_session(
     gw: &Arc<Gateway>,
     scope: Scope,
@@ -374,6 +386,9 @@ fn open_stream(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
     if let Err(r) = check_version(headers) {
         return r.into_response();
     }
+    if let Some(r) = stateless_get_or_delete(headers) {
+        return r.into_response();
+    }
     let session = match session_for(gw, &scope, headers) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
@@ -400,7 +415,20 @@ fn open_stream(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
     }
 }
 
+/// A 2026-07-28 client (its version header, no session) has no GET stream and no session to
+/// end: 405, as the revision says a server answers such traffic.
+fn stateless_get_or_delete(headers: &HeaderMap) -> Option<Rejection> {
+    let stateless = header(headers, SESSION_HEADER).is_none()
+        && header(headers, VERSION_HEADER) == Some(versions::STATELESS);
+    stateless.then_some(Rejection::MethodNotAllowed(
+        "2026-07-28 has no GET stream or session; POST subscriptions/listen for notifications",
+    ))
+}
+
 fn end_session(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
+    if let Some(r) = stateless_get_or_delete(headers) {
+        return r.into_response();
+    }
     match session_for(gw, &scope, headers) {
         Ok(session) => {
             gw.end_session(&session);

@@ -100,6 +100,13 @@ fn sse_headers(r: &mut Response) {
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
 }
 
+/// An SSE response around a stream of already encoded events.
+pub(crate) fn sse_response(body: Body) -> Response {
+    let mut r = Response::new(body);
+    sse_headers(&mut r);
+    r
+}
+
 fn sse_once(bytes: Bytes) -> Response {
     let mut r = Response::new(Body::from(sse::message_event(None, &bytes)));
     sse_headers(&mut r);

@@ -1,0 +1,131 @@
+//! The 2026-07-28 ("stateless") revision on the same endpoints as the handshake era (dual-era,
+//! spec: versioning and Streamable HTTP of 2026-07-28). A request without `Mcp-Session-Id` that
+//! names the revision (header or `_meta`) is served here without a session: its `_meta` says
+//! who the client is and what it can do; the handshake-era servers behind the gateway see an
+//! ordinary request. Server-to-client requests become input-required results (`call.rs`,
+//! `parked.rs`); list changes and resource updates go to `subscriptions/listen` streams
+//! (`listen.rs`).
+
+mod call;
+mod checks;
+mod listen;
+mod parked;
+
+pub(crate) use parked::ParkedCalls;
+
+use super::reply::{self, Accept};
+use crate::gateway::Gateway;
+use crate::identity;
+use crate::router;
+use crate::session::{ClientHello, Scope, Session};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use call::Call;
+use flowguard_protocol::{encode, methods, modern, versions, Envelope, ErrorCode, Kind};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Whether a message without a session belongs to the stateless era: its
+/// `MCP-Protocol-Version` header or its `_meta` names a revision, and it is not a handshake
+/// `initialize` (which carries `params.protocolVersion`). An unknown version in the header
+/// also lands here, to get the revision's `-32022` naming what the gateway speaks.
+pub(crate) fn selects(headers: &HeaderMap, env: &Envelope<'_>, params: &Value) -> bool {
+    if env.kind() == Ok(Kind::Response) {
+        return false;
+    }
+    if env.method() == methods::INITIALIZE && params.get("protocolVersion").is_some() {
+        return false;
+    }
+    match super::http::header(headers, "mcp-protocol-version") {
+        Some(v) if v == versions::STATELESS || !versions::is_supported(v) => true,
+        _ => params
+            .pointer("/_meta")
+            .and_then(|m| m.get(modern::META_PROTOCOL_VERSION))
+            .is_some(),
+    }
+}
+
+/// Serves one stateless message.
+pub(crate) async fn post(
+    gw: Arc<Gateway>,
+    scope: Scope,
+    headers: &HeaderMap,
+    env: &Envelope<'_>,
+    params: Value,
+    accept: Accept,
+) -> Response {
+    if env.kind() == Ok(Kind::Notification) {
+        // Nothing to act on without a session: cancellation is closing the response stream.
+        return reply::accepted();
+    }
+    let id = env.id.map_or("null", |i| i.get());
+    let checked = match checks::check(headers, env, &params) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(id),
+    };
+    let agent = identity::agent_from_headers(headers);
+    tracing::debug!(method = env.method(), endpoint = ?scope, "stateless request");
+    let info = server_info(&gw, &scope);
+    match env.method() {
+        methods::SERVER_DISCOVER => reply::json(discover(&gw, &scope, id, &info).await, accept),
+        methods::SUBSCRIPTIONS_LISTEN => {
+            listen::open(&gw, scope, agent, checked.hello, id, &params).await
+        }
+        method => {
+            let forward = param_headers(headers);
+            let session = Arc::new(Session::stateless(scope, agent, checked.hello, forward));
+            let call = Call::new(&gw, session, id, method, checked.log_level, info);
+            if params.get("requestState").is_some() {
+                call::resume(gw, call, &params, accept).await
+            } else {
+                let outcome = router::request(&gw, &call.session, env).await;
+                call::respond(gw, call, outcome, accept).await
+            }
+        }
+    }
+}
+
+/// The `Mcp-Param-*` headers (tool arguments a client mirrors into headers): intermediaries
+/// must pass them on, so they go with the request to a remote server.
+fn param_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("mcp-param-"))
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+        .collect()
+}
+
+/// How the endpoint names itself in `_meta["io.modelcontextprotocol/serverInfo"]`: a routed
+/// endpoint as its server does, the unified one as the gateway.
+fn server_info(gw: &Gateway, scope: &Scope) -> String {
+    let own = match scope {
+        Scope::Routed(sid) => gw
+            .server(sid)
+            .and_then(|s| s.init_result())
+            .and_then(|r| r.get("serverInfo").cloned()),
+        Scope::Unified => None,
+    };
+    own.unwrap_or_else(router::gateway_info).to_string()
+}
+
+/// `server/discover`: what `initialize` would say, in the revision's shape.
+async fn discover(gw: &Gateway, scope: &Scope, id: &str, info: &str) -> Vec<u8> {
+    // What a session of this endpoint would be offered; per-session instances it needs for
+    // that are stopped again when the probe's session ends.
+    let probe = Session::stateless(scope.clone(), None, ClientHello::default(), Vec::new());
+    let init = router::initialize_result(gw, &probe, versions::LATEST).await;
+    gw.end_stateless(&probe);
+    let init = match init {
+        Ok(init) => init,
+        Err(e) => return encode::error(Some(id), ErrorCode::Unavailable, &e),
+    };
+    let mut result = json!({
+        "supportedVersions": versions::SUPPORTED,
+        "capabilities": init.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+    });
+    if let Some(text) = init.get("instructions") {
+        result["instructions"] = text.clone();
+    }
+    let text = call::complete(&result.to_string(), true, info);
+    encode::result_json(id, text.as_bytes())
+}
