@@ -56,6 +56,8 @@ pub struct GatewaySettings {
     pub stderr_lines: usize,
     /// How long an idle client session lives.
     pub session_idle_timeout: Duration,
+    /// How often remote servers are pinged by default; `None` means never.
+    pub ping_interval: Option<Duration>,
 }
 
 /// Default request timeout: long enough for slow tools, short enough to notice a hang.
@@ -70,6 +72,11 @@ pub const DEFAULT_SEPARATOR: &str = "___";
 pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 /// Default stderr ring size: enough context for a crash report.
 pub const DEFAULT_STDERR_LINES: usize = 200;
+/// Default ping interval for remote servers: frequent enough to notice a dead peer (or a proxy
+/// that silently dropped the connection) within about two minutes, rare enough to cost nothing.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(30);
+/// Default retries of idempotent requests to a remote server.
+pub const DEFAULT_RETRIES: u32 = 2;
 /// Default idle session lifetime (the MCP Gateway Specification's 6 h).
 pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(6 * 60 * 60);
 
@@ -90,6 +97,7 @@ impl Default for GatewaySettings {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             stderr_lines: DEFAULT_STDERR_LINES,
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+            ping_interval: Some(DEFAULT_PING_INTERVAL),
         }
     }
 }
@@ -164,6 +172,11 @@ pub struct ServerConfig {
     pub tools: Option<Vec<String>>,
     /// Per-server override of the gateway's request timeout.
     pub request_timeout: Option<Duration>,
+    /// How often the server is pinged; `None` means never. Already resolved against the
+    /// gateway default (remote servers) at load time.
+    pub ping_interval: Option<Duration>,
+    /// How many times an idempotent request to a remote server is retried.
+    pub retries: u32,
 }
 
 /// How the gateway talks to a server.
@@ -175,6 +188,8 @@ pub enum Transport {
     Container(ContainerSpec),
     /// A remote Streamable HTTP server.
     Http(HttpSpec),
+    /// A remote server on the 2024-11-05 HTTP+SSE transport; `url` is its SSE endpoint.
+    Sse(HttpSpec),
 }
 
 /// A local process.
@@ -222,7 +237,7 @@ pub struct Mount {
     pub read_only: bool,
 }
 
-/// A remote Streamable HTTP server.
+/// A remote server (Streamable HTTP or HTTP+SSE).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpSpec {
     /// `http://` or `https://` URL with a host.

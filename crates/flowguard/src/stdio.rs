@@ -69,6 +69,9 @@ pub fn wrap(
         }),
         tools: None,
         request_timeout: None,
+        // A wrapped child's exit is seen at once; retries apply only to remote servers.
+        ping_interval: None,
+        retries: 0,
     };
     let config = Config {
         gateway,

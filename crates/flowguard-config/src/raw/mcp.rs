@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::servers::{RawGateway, RawServer, ServerType};
-use super::values::{Count, DurationValue};
+use super::values::{Count, DurationValue, IntervalValue};
 use crate::{ContainerRuntime, Mode, PrefixMode};
 
 /// A configuration in the mcpServers shape (`{"mcpServers": {...}}`).
@@ -67,14 +67,17 @@ pub(crate) struct McpGateway {
     /// How long an idle client session lives (alias `sessionTimeout`). Default 6h.
     #[serde(alias = "sessionTimeout")]
     pub session_idle_timeout: Option<DurationValue>,
+    /// How often remote (`url`) servers are pinged; 0 turns pings off. Default 30s.
+    pub ping_interval: Option<IntervalValue>,
 }
 
 /// One server of the mcpServers shape: exactly one of `command`, `container` or `url`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct McpServer {
-    /// `local`/`stdio` (a process or container) or `http`. Default: `http` when `url` is set,
-    /// else `stdio`. `sse` is rejected: the old HTTP+SSE transport is not supported yet.
+    /// `local`/`stdio` (a process or container), `http` (Streamable HTTP) or `sse` (the
+    /// 2024-11-05 HTTP+SSE transport; `url` is the SSE endpoint). Default: `http` when `url` is
+    /// set, else `stdio`.
     #[serde(rename = "type")]
     pub server_type: Option<ServerType>,
     /// Program to run as a local stdio server.
@@ -104,6 +107,12 @@ pub(crate) struct McpServer {
     pub tools: Option<Vec<String>>,
     /// Overrides the gateway's request timeout for this server.
     pub request_timeout: Option<DurationValue>,
+    /// How often this server is pinged; 0 turns pings off. Default: the gateway's
+    /// `pingInterval` for `url` servers, off for stdio and container servers.
+    pub ping_interval: Option<IntervalValue>,
+    /// Retries of idempotent requests after a connection error or HTTP 502/503/504 (url only).
+    /// Default 2.
+    pub retries: Option<Count>,
 }
 
 impl From<McpServer> for RawServer {
@@ -123,6 +132,8 @@ impl From<McpServer> for RawServer {
             headers: s.headers,
             tools: s.tools,
             request_timeout: s.request_timeout,
+            ping_interval: s.ping_interval,
+            retries: s.retries,
         }
     }
 }
@@ -152,6 +163,7 @@ impl McpGateway {
             max_line_bytes: self.max_line_bytes,
             stderr_lines: self.stderr_lines,
             session_idle_timeout: self.session_idle_timeout,
+            ping_interval: self.ping_interval,
         };
         (
             common,

@@ -63,6 +63,7 @@ pub(crate) fn settings(
         session_idle_timeout: raw
             .session_idle_timeout
             .map_or(defaults.session_idle_timeout, |d| d.0),
+        ping_interval: raw.ping_interval.map_or(defaults.ping_interval, |i| i.0),
     })
 }
 

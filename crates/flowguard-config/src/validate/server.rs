@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::checks::{check_env_name, check_header, check_server_id, check_url, parse_mount};
 use super::Ctx;
-use crate::raw::{RawServer, ServerType};
+use crate::raw::{Count, RawServer, ServerType};
 use crate::{
-    ConfigError, ContainerSpec, EnvValue, GatewaySettings, HttpSpec, ProcessSpec, Secret,
-    ServerConfig, Transport,
+    model::DEFAULT_RETRIES, ConfigError, ContainerSpec, EnvValue, GatewaySettings, HttpSpec,
+    ProcessSpec, Secret, ServerConfig, Transport,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +19,7 @@ enum Kind {
 }
 
 /// Keys that only some kinds accept, with the kinds that accept them.
-const KIND_KEYS: [(&str, &[Kind]); 8] = [
+const KIND_KEYS: [(&str, &[Kind]); 9] = [
     ("args", &[Kind::Process]),
     ("env", &[Kind::Process, Kind::Container]),
     ("working_directory", &[Kind::Process, Kind::Container]),
@@ -28,6 +28,7 @@ const KIND_KEYS: [(&str, &[Kind]); 8] = [
     ("mounts", &[Kind::Container]),
     ("network", &[Kind::Container]),
     ("headers", &[Kind::Http]),
+    ("retries", &[Kind::Http]),
 ];
 
 pub(crate) fn server(
@@ -95,14 +96,34 @@ pub(crate) fn server(
                     .map_err(|m| ctx.invalid(format!("{}.{name}", key_path("headers")), m))?;
                 headers.push((name, Secret::new(value)));
             }
-            Transport::Http(HttpSpec { url, headers })
+            let spec = HttpSpec { url, headers };
+            if raw.server_type == Some(ServerType::Sse) {
+                Transport::Sse(spec)
+            } else {
+                Transport::Http(spec)
+            }
         }
+    };
+    // Remote servers are pinged by default (a dead peer behind a proxy is otherwise noticed
+    // only by the next request); a local child's death is seen at once, so it needs no pings.
+    let ping_interval = match raw.ping_interval {
+        Some(own) => own.0,
+        None if kind == Kind::Http => gateway.ping_interval,
+        None => None,
+    };
+    let retries = match raw.retries {
+        None => DEFAULT_RETRIES,
+        Some(Count(n)) => u32::try_from(n).ok().filter(|n| *n <= 10).ok_or_else(|| {
+            ctx.invalid(key_path("retries"), format!("{n} is too many; use 0 to 10"))
+        })?,
     };
     Ok(ServerConfig {
         id,
         transport,
         tools,
         request_timeout,
+        ping_interval,
+        retries,
     })
 }
 
@@ -129,21 +150,26 @@ fn kind(raw: &RawServer, path: &str, ctx: &Ctx<'_>) -> Result<Kind, ConfigError>
             ),
             explain,
         )),
-        (Some(ServerType::Http), [(key, kind)]) if *kind != Kind::Http => Err(ctx.invalid_hint(
-            format!("{path}.type"),
-            format!(
-                "type \"http\" needs `url`, but the server sets `{}`",
-                ctx.shape.key(key)
-            ),
-            explain,
-        )),
+        (Some(t @ (ServerType::Http | ServerType::Sse)), [(key, kind)]) if *kind != Kind::Http => {
+            Err(ctx.invalid_hint(
+                format!("{path}.type"),
+                format!(
+                    "type \"{}\" needs `url`, but the server sets `{}`",
+                    type_name(t),
+                    ctx.shape.key(key)
+                ),
+                explain,
+            ))
+        }
         (Some(ServerType::Stdio | ServerType::Local), [(_, Kind::Http)]) => Err(ctx.invalid_hint(
             format!("{path}.type"),
             "a stdio/local server needs `command` or `container`, but the server sets `url`",
-            "remove `type` or set it to \"http\"",
+            "remove `type` or set it to \"http\" (or \"sse\" for an HTTP+SSE server)",
         )),
         (_, [(_, kind)]) => Ok(*kind),
-        (Some(ServerType::Http), []) => Err(ctx.invalid(path, "type \"http\" needs `url`")),
+        (Some(t @ (ServerType::Http | ServerType::Sse)), []) => {
+            Err(ctx.invalid(path, format!("type \"{}\" needs `url`", type_name(t))))
+        }
         (_, []) => {
             Err(ctx.invalid_hint(path, "no `command`, `container` or `url` is set", explain))
         }
@@ -164,6 +190,7 @@ fn reject_foreign_keys(
         "entrypoint_args" => raw.entrypoint_args.is_some(),
         "mounts" => raw.mounts.is_some(),
         "network" => raw.network.is_some(),
+        "retries" => raw.retries.is_some(),
         _ => raw.headers.is_some(),
     };
     for (key, kinds) in KIND_KEYS {
@@ -194,6 +221,13 @@ fn reject_foreign_keys(
         }
     }
     Ok(())
+}
+
+fn type_name(t: ServerType) -> &'static str {
+    match t {
+        ServerType::Sse => "sse",
+        _ => "http",
+    }
 }
 
 fn kind_name(kind: Kind) -> &'static str {
