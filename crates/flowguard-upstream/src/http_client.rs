@@ -26,6 +26,49 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// `http://host[:port]`, for same-origin checks and messages.
+    pub(crate) fn origin(&self) -> String {
+        format!("http://{}", self.host)
+    }
+
+    /// The whole URL, for messages.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}{}", self.host, self.path)
+    }
+
+    /// Resolves a URL a server sent (absolute, or a path relative to this target) to a path on
+    /// the same origin. Anything else is refused: a server must not redirect the gateway's
+    /// messages, and the credentials in them, to another host.
+    pub(crate) fn same_origin_path(&self, reference: &str) -> Result<String, String> {
+        let reference = reference.trim();
+        if reference.contains("://") {
+            let other = Target::parse(reference)?;
+            return if other.host.eq_ignore_ascii_case(&self.host) {
+                Ok(other.path)
+            } else {
+                Err(format!(
+                    "the server named {reference} as its message endpoint, which is not on the \
+                     same origin as {}; refusing to send messages there",
+                    self.origin()
+                ))
+            };
+        }
+        if reference.starts_with("//") {
+            return Err(format!(
+                "the server named {reference} as its message endpoint, a network-path reference \
+                 that may leave {}; refusing it",
+                self.origin()
+            ));
+        }
+        if reference.starts_with('/') {
+            return Ok(reference.to_string());
+        }
+        // Relative to the directory of this target's path.
+        let base = self.path.split('?').next().unwrap_or("/");
+        let dir = &base[..base.rfind('/').map_or(0, |i| i + 1)];
+        Ok(format!("{dir}{reference}"))
+    }
+
     pub(crate) fn parse(url: &str) -> Result<Target, String> {
         let rest = url.strip_prefix("http://").ok_or_else(|| {
             format!("{url}: only http:// remote servers are supported in this version")
@@ -99,15 +142,17 @@ impl Client {
         &self.target
     }
 
-    /// POSTs `body` with `headers` (name, value). A request that fails on a reused connection
-    /// before any byte of a response arrived is sent again on a new one: the server had closed
-    /// the idle connection and never saw it.
-    pub(crate) async fn post(
+    /// Sends a request to a path of the target's origin; `body` `None` sends no body (GET). A
+    /// request that fails on a reused connection before any byte of a response arrived is sent
+    /// again on a new one: the server had closed the idle connection and never saw it.
+    pub(crate) async fn send(
         &self,
+        method: &str,
+        path: &str,
         headers: &[(&str, &str)],
-        body: &[u8],
+        body: Option<&[u8]>,
     ) -> io::Result<Response<'_>> {
-        let request = self.encode(headers, body);
+        let request = self.encode(method, path, headers, body);
         loop {
             let (mut stream, mut buf, reused) = match self.take_idle() {
                 Some((s, b)) => (s, b, true),
@@ -121,10 +166,17 @@ impl Client {
         }
     }
 
-    fn encode(&self, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-        let mut req = Vec::with_capacity(256 + body.len());
-        req.extend_from_slice(b"POST ");
-        req.extend_from_slice(self.target.path.as_bytes());
+    fn encode(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Vec<u8> {
+        let mut req = Vec::with_capacity(256 + body.map_or(0, <[u8]>::len));
+        req.extend_from_slice(method.as_bytes());
+        req.push(b' ');
+        req.extend_from_slice(path.as_bytes());
         req.extend_from_slice(b" HTTP/1.1\r\nHost: ");
         req.extend_from_slice(self.target.host.as_bytes());
         for (k, v) in headers {
@@ -133,8 +185,15 @@ impl Client {
             req.extend_from_slice(b": ");
             req.extend_from_slice(v.as_bytes());
         }
-        req.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
-        req.extend_from_slice(body);
+        match body {
+            Some(body) => {
+                req.extend_from_slice(
+                    format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+                );
+                req.extend_from_slice(body);
+            }
+            None => req.extend_from_slice(b"\r\n\r\n"),
+        }
         req
     }
 
@@ -171,10 +230,18 @@ impl Client {
                 buf.reserve(buf.capacity().max(4096));
             }
             let n = stream.read_buf(buf).await?;
-            if n == 0 {
+            if n == 0 && buf.is_empty() {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "connection closed before a response",
+                ));
+            }
+            if n == 0 {
+                // Part of a response arrived: the server saw the request, so it is not safe to
+                // send again blindly (`InvalidData` is never retried).
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "connection closed in the middle of the response head",
                 ));
             }
             if let Some(end) = find_head_end(buf) {
@@ -401,6 +468,30 @@ mod tests {
         assert!(Target::parse("http:///x").is_err());
     }
 
+    #[test]
+    fn message_endpoints_resolve_on_the_same_origin_only() {
+        let t = Target::parse("http://127.0.0.1:9000/mcp/sse").unwrap();
+        assert_eq!(
+            t.same_origin_path("/messages?sessionId=a").unwrap(),
+            "/messages?sessionId=a"
+        );
+        assert_eq!(
+            t.same_origin_path("message?sessionId=b").unwrap(),
+            "/mcp/message?sessionId=b"
+        );
+        assert_eq!(
+            t.same_origin_path("http://127.0.0.1:9000/m?s=1").unwrap(),
+            "/m?s=1"
+        );
+        let err = t.same_origin_path("http://evil.example/m").unwrap_err();
+        assert!(
+            err.contains("not on the same origin as http://127.0.0.1:9000"),
+            "{err}"
+        );
+        assert!(t.same_origin_path("http://127.0.0.1:9001/m").is_err());
+        assert!(t.same_origin_path("//evil.example/m").is_err());
+    }
+
     /// A one-shot server that answers each request on a connection with the next canned reply.
     async fn serve(replies: Vec<&'static [u8]>) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -425,16 +516,17 @@ mod tests {
         ])
         .await;
         let client = Client::new(Target::parse(&url).unwrap());
+        let accept = [("Accept", "application/json")];
         let mut r = client
-            .post(&[("Accept", "application/json")], b"{}")
+            .send("POST", "/mcp", &accept, Some(b"{}"))
             .await
             .unwrap();
         assert_eq!((r.status, r.session_id.as_deref()), (200, Some("abc")));
         assert_eq!(r.bytes().await.unwrap(), b"{\"a\":1}");
-        let mut r = client.post(&[], b"{}").await.unwrap();
+        let mut r = client.send("POST", "/mcp", &[], Some(b"{}")).await.unwrap();
         assert_eq!(r.content_type.as_deref(), Some("text/event-stream"));
         assert_eq!(r.bytes().await.unwrap(), b"data: 1\n");
-        let mut r = client.post(&[], b"{}").await.unwrap();
+        let mut r = client.send("POST", "/mcp", &[], Some(b"{}")).await.unwrap();
         assert_eq!(r.status, 202);
         assert!(r.bytes().await.unwrap().is_empty());
     }
@@ -443,7 +535,7 @@ mod tests {
     async fn a_body_cut_short_is_an_error() {
         let url = serve(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"]).await;
         let client = Client::new(Target::parse(&url).unwrap());
-        let mut r = client.post(&[], b"{}").await.unwrap();
+        let mut r = client.send("POST", "/mcp", &[], Some(b"{}")).await.unwrap();
         assert!(r.bytes().await.is_err());
     }
 }
