@@ -1,11 +1,13 @@
 //! [`FlakyServer`]: a minimal remote Streamable HTTP MCP server, run inside the test, that
 //! misbehaves on command: it fails the next N requests of a method with 503, can insist on a
-//! session id even on `initialize` (400 without one), can stop answering `ping`, and records
-//! every request it saw (method, session id, `Authorization`), so tests can check what the
-//! gateway sent. Only for faults; real behaviour is tested against real servers.
+//! session id even on `initialize` (400 without one), can stop answering `ping`, answers GET
+//! with 405 or (on command) with a short event stream whose events carry ids, and records every
+//! request it saw (method, session id, `Authorization`, `Last-Event-ID`), so tests can check
+//! what the gateway sent. Only for faults; real behaviour is tested against real servers.
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -21,6 +23,7 @@ pub struct Seen {
     pub method: String,
     pub session: Option<String>,
     pub authorization: Option<String>,
+    pub last_event_id: Option<String>,
 }
 
 #[derive(Default)]
@@ -29,6 +32,8 @@ struct Flaky {
     seen: Mutex<Vec<Seen>>,
     session_required: AtomicBool,
     ignore_pings: AtomicBool,
+    get_stream: AtomicBool,
+    events: AtomicUsize,
     sessions: AtomicUsize,
 }
 
@@ -45,7 +50,7 @@ impl FlakyServer {
     pub async fn start() -> Self {
         let state = Arc::new(Flaky::default());
         let app = Router::new()
-            .route("/mcp", post(handle))
+            .route("/mcp", post(handle).get(get_stream))
             .with_state(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         listener.set_nonblocking(true).expect("non-blocking");
@@ -91,6 +96,12 @@ impl FlakyServer {
         self.state.ignore_pings.store(on, Ordering::SeqCst);
     }
 
+    /// GET gets a stream of one `tools/list_changed` event with an id, which then ends (instead
+    /// of 405).
+    pub fn serve_get_stream(&self, on: bool) {
+        self.state.get_stream.store(on, Ordering::SeqCst);
+    }
+
     /// Every request seen so far.
     pub fn seen(&self) -> Vec<Seen> {
         lock(&self.state.seen).clone()
@@ -123,6 +134,7 @@ async fn handle(State(state): State<Arc<Flaky>>, headers: HeaderMap, body: Bytes
         method: method.clone(),
         session: session.clone(),
         authorization: header(&headers, "authorization"),
+        last_event_id: None,
     });
     if let Some(left) = lock(&state.fail_next).get_mut(&method).filter(|n| **n > 0) {
         *left -= 1;
@@ -171,6 +183,22 @@ async fn handle(State(state): State<Arc<Flaky>>, headers: HeaderMap, body: Bytes
         }
     };
     json_reply(json!({"jsonrpc": "2.0", "id": id, "result": result}))
+}
+
+async fn get_stream(State(state): State<Arc<Flaky>>, headers: HeaderMap) -> Response {
+    lock(&state.seen).push(Seen {
+        method: "GET".into(),
+        session: header(&headers, "mcp-session-id"),
+        authorization: header(&headers, "authorization"),
+        last_event_id: header(&headers, "last-event-id"),
+    });
+    if !state.get_stream.load(Ordering::SeqCst) {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let n = state.events.fetch_add(1, Ordering::SeqCst) + 1;
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+    let body = format!("id: ev-{n}\nevent: message\ndata: {note}\n\n");
+    ([(CONTENT_TYPE, "text/event-stream")], body).into_response()
 }
 
 fn json_reply(v: Value) -> Response {

@@ -140,3 +140,32 @@ async fn the_client_authorization_never_reaches_the_remote_server() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_get_stream_stops_on_405_and_resumes_with_last_event_id() {
+    let without = FlakyServer::start().await;
+    let _gw = GatewayProcess::start(&remote(&without.url(), "ping_interval = 0"), "toml", &[]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(without.count("GET"), 1, "{:?}", without.seen());
+
+    let flaky = FlakyServer::start().await;
+    flaky.serve_get_stream(true);
+    let gw = GatewayProcess::start(&remote(&flaky.url(), "ping_interval = 0"), "toml", &[]);
+    let client = McpClient::connect(&gw.url("/mcp/remote"), json!({})).await;
+    let mut stream = client.open_stream().await;
+    let changed = stream
+        .wait_for(Duration::from_secs(10), |m| {
+            m["method"] == "notifications/tools/list_changed"
+        })
+        .await;
+    assert!(changed.is_some(), "{}", gw.stderr_text());
+    let gets: Vec<_> = flaky
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "GET")
+        .collect();
+    assert!(gets.len() >= 2, "{gets:?}");
+    assert_eq!(gets[0].last_event_id, None);
+    assert_eq!(gets[0].session.as_deref(), Some("srv-1"));
+    assert_eq!(gets[1].last_event_id.as_deref(), Some("ev-1"), "{gets:?}");
+}
