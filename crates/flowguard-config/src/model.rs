@@ -244,6 +244,9 @@ pub struct HttpSpec {
     pub url: String,
     /// Headers sent with every request; values are secrets (tokens, mostly).
     pub headers: Vec<(String, Secret<String>)>,
+    /// PEM file of the CAs trusted for an `https://` URL instead of the system's roots; it
+    /// existed when the configuration was loaded.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// One environment variable of a server.

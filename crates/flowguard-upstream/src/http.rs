@@ -6,7 +6,7 @@
 //! (`get_stream.rs`).
 
 use crate::get_stream;
-use crate::http_client::{Client, Response, Target};
+use crate::http_client::{Client, Response};
 use crate::link::Link;
 use crate::upstream::Inner;
 use crate::{retry, Driver, UpstreamError};
@@ -67,9 +67,8 @@ fn temporary_session_id() -> String {
 
 impl HttpLink {
     pub(crate) fn new(inner: &Arc<Inner>, spec: &HttpSpec) -> Result<Arc<Self>, String> {
-        let target = Target::parse(&spec.url)?;
         Ok(Arc::new(HttpLink {
-            client: Client::new(target),
+            client: Client::for_url(&spec.url, spec.ca_file.as_deref())?,
             headers: configured_headers(spec)?,
             session: RwLock::new(None),
             retries: inner.config.retries,
@@ -217,11 +216,13 @@ impl HttpLink {
                 .await
                 .map_err(|e| format!("reading the reply from {}: {e}", url()))?;
             let ok = (200..300).contains(&resp.status);
-            // A JSON-RPC error body still answers the request; anything else is a failure.
-            if body.starts_with(b"{") {
+            // A JSON-RPC message with an id still answers the request; anything else that is
+            // not a success (an HTML page, an error with `"id": null`) is a failure.
+            if ok && body.starts_with(b"{") || answers_a_request(&body) {
                 owner.handle_message(&body);
             } else if !ok {
-                return Err(format!("HTTP {} from {}", resp.status, url()));
+                let preview = String::from_utf8_lossy(&body[..body.len().min(300)]);
+                return Err(format!("HTTP {} from {}: {preview}", resp.status, url()));
             }
             return Ok(());
         }
@@ -246,6 +247,12 @@ impl HttpLink {
             _ => None,
         }
     }
+}
+
+/// Whether a body is a JSON-RPC message with a real id (a reply the pending table can match).
+fn answers_a_request(body: &[u8]) -> bool {
+    flowguard_protocol::Envelope::parse(body)
+        .is_ok_and(|e| e.id.is_some_and(|id| id.get() != "null"))
 }
 
 /// Whether an outgoing message (one the gateway encoded itself) is `initialize`.

@@ -1,14 +1,19 @@
 //! A lean HTTP/1.1 client for MCP's Streamable HTTP: POST with one write, keep-alive connections
 //! kept in a small idle pool, responses read in place (Content-Length, chunked, or until close),
-//! and bodies handed out chunk by chunk so SSE events flow through as they arrive.
+//! and bodies handed out chunk by chunk so SSE events flow through as they arrive. `https://`
+//! URLs go through TLS (`tls.rs`); the request is still written in one piece.
 //!
 //! Why not hyper's pooled client: it hands every request to a per-connection task and back and
 //! builds a header map for each response; on the gateway's hot path that cost as much as the
 //! backend's whole request (docs/benchmarks.md). This client runs inside the caller's task.
 
+use crate::tls::Tls;
 use std::io;
+use std::path::Path;
+use std::pin::Pin;
 use std::sync::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Idle connections kept per server; more concurrent requests open more connections, and the
@@ -17,9 +22,10 @@ const MAX_IDLE: usize = 64;
 /// Longest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 
-/// Where to send: `http://host:port/path`.
+/// Where to send: `http://host:port/path` or `https://...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
+    pub tls: bool,
     pub addr: String,
     pub host: String,
     pub path: String,
@@ -28,12 +34,22 @@ pub(crate) struct Target {
 impl Target {
     /// `http://host[:port]`, for same-origin checks and messages.
     pub(crate) fn origin(&self) -> String {
-        format!("http://{}", self.host)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host)
     }
 
     /// The whole URL, for messages.
     pub(crate) fn url(&self) -> String {
-        format!("http://{}{}", self.host, self.path)
+        format!("{}{}", self.origin(), self.path)
+    }
+
+    /// The host without port or IPv6 brackets: the name TLS checks the certificate against.
+    pub(crate) fn host_name(&self) -> &str {
+        let host = match self.host.rsplit_once(':') {
+            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !self.host.ends_with(']') => h,
+            _ => &self.host,
+        };
+        host.trim_start_matches('[').trim_end_matches(']')
     }
 
     /// Resolves a URL a server sent (absolute, or a path relative to this target) to a path on
@@ -43,7 +59,7 @@ impl Target {
         let reference = reference.trim();
         if reference.contains("://") {
             let other = Target::parse(reference)?;
-            return if other.host.eq_ignore_ascii_case(&self.host) {
+            return if other.host.eq_ignore_ascii_case(&self.host) && other.tls == self.tls {
                 Ok(other.path)
             } else {
                 Err(format!(
@@ -70,27 +86,30 @@ impl Target {
     }
 
     pub(crate) fn parse(url: &str) -> Result<Target, String> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            format!("{url}: only http:// remote servers are supported in this version")
-        })?;
+        let (tls, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ => return Err(format!("{url}: expected an http:// or https:// URL")),
+        };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
             Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
             None => (rest, "/".to_string()),
         };
         if authority.is_empty() || authority.contains('@') {
-            return Err(format!("{url}: expected http://host[:port]/path"));
+            return Err(format!("{url}: expected http(s)://host[:port]/path"));
         }
         let has_port = authority
             .rsplit_once(':')
             .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
             && !authority.ends_with(']');
-        let addr = if has_port {
-            authority.to_string()
-        } else {
-            format!("{authority}:80")
+        let addr = match (has_port, tls) {
+            (true, _) => authority.to_string(),
+            (false, false) => format!("{authority}:80"),
+            (false, true) => format!("{authority}:443"),
         };
         Ok(Target {
+            tls,
             addr,
             host: authority.to_string(),
             path,
@@ -100,8 +119,56 @@ impl Target {
 
 pub(crate) struct Client {
     target: Target,
+    /// For `https://` targets.
+    tls: Option<Tls>,
     /// Idle connections with their read buffers, reused so a request allocates no buffer.
-    idle: Mutex<Vec<(TcpStream, Vec<u8>)>>,
+    idle: Mutex<Vec<(Conn, Vec<u8>)>>,
+}
+
+/// A connection, plain or TLS; both are read and written the same way.
+pub(crate) enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
 }
 
 /// A response whose head has been read; the body is read with [`Response::chunk`].
@@ -114,7 +181,7 @@ pub(crate) struct Response<'c> {
 
 struct Body<'c> {
     client: &'c Client,
-    stream: Option<TcpStream>,
+    stream: Option<Conn>,
     buf: Vec<u8>,
     pos: usize,
     framing: Framing,
@@ -131,11 +198,18 @@ enum Framing {
 }
 
 impl Client {
-    pub(crate) fn new(target: Target) -> Self {
-        Client {
+    /// A client for `url`; `ca_file` replaces the system's roots for an `https://` URL.
+    pub(crate) fn for_url(url: &str, ca_file: Option<&Path>) -> Result<Self, String> {
+        let target = Target::parse(url)?;
+        let tls = match target.tls {
+            true => Some(Tls::new(target.host_name(), ca_file)?),
+            false => None,
+        };
+        Ok(Client {
             target,
+            tls,
             idle: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     pub(crate) fn target(&self) -> &Target {
@@ -197,11 +271,11 @@ impl Client {
         req
     }
 
-    fn take_idle(&self) -> Option<(TcpStream, Vec<u8>)> {
+    fn take_idle(&self) -> Option<(Conn, Vec<u8>)> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
 
-    fn put_idle(&self, stream: TcpStream, mut buf: Vec<u8>) {
+    fn put_idle(&self, stream: Conn, mut buf: Vec<u8>) {
         buf.clear();
         if buf.capacity() > 1024 * 1024 {
             buf = Vec::with_capacity(8192); // one huge reply should not pin its buffer
@@ -212,18 +286,24 @@ impl Client {
         }
     }
 
-    async fn connect(&self) -> io::Result<TcpStream> {
-        TcpStream::connect(&self.target.addr).await
+    async fn connect(&self) -> io::Result<Conn> {
+        let tcp = TcpStream::connect(&self.target.addr).await?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            Some(tls) => Ok(Conn::Tls(Box::new(tls.connect(tcp).await?))),
+            None => Ok(Conn::Plain(tcp)),
+        }
     }
 
     /// Writes the request and reads until the response head is complete.
     async fn exchange(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut Conn,
         buf: &mut Vec<u8>,
         request: &[u8],
     ) -> io::Result<usize> {
         stream.write_all(request).await?;
+        stream.flush().await?;
         buf.clear();
         loop {
             if buf.capacity() - buf.len() < 1024 {
@@ -256,12 +336,7 @@ impl Client {
         }
     }
 
-    fn response(
-        &self,
-        stream: TcpStream,
-        buf: Vec<u8>,
-        head_len: usize,
-    ) -> io::Result<Response<'_>> {
+    fn response(&self, stream: Conn, buf: Vec<u8>, head_len: usize) -> io::Result<Response<'_>> {
         let mut headers = [httparse::EMPTY_HEADER; 48];
         let mut parsed = httparse::Response::new(&mut headers);
         parsed.parse(&buf[..head_len]).map_err(|e| {
@@ -464,7 +539,14 @@ mod tests {
             Target::parse("http://[::1]:8080/").unwrap().addr,
             "[::1]:8080"
         );
-        assert!(Target::parse("https://h/").is_err());
+        let t = Target::parse("https://h/x").unwrap();
+        assert!(t.tls);
+        assert_eq!((t.addr.as_str(), t.host_name()), ("h:443", "h"));
+        assert_eq!(
+            Target::parse("https://[::1]:8443/").unwrap().host_name(),
+            "::1"
+        );
+        assert!(Target::parse("ftp://h/").is_err());
         assert!(Target::parse("http:///x").is_err());
     }
 
@@ -490,6 +572,7 @@ mod tests {
         );
         assert!(t.same_origin_path("http://127.0.0.1:9001/m").is_err());
         assert!(t.same_origin_path("//evil.example/m").is_err());
+        assert!(t.same_origin_path("https://127.0.0.1:9000/m").is_err());
     }
 
     /// A one-shot server that answers each request on a connection with the next canned reply.
@@ -515,7 +598,7 @@ mod tests {
             b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
         ])
         .await;
-        let client = Client::new(Target::parse(&url).unwrap());
+        let client = Client::for_url(&url, None).unwrap();
         let accept = [("Accept", "application/json")];
         let mut r = client
             .send("POST", "/mcp", &accept, Some(b"{}"))
@@ -534,7 +617,7 @@ mod tests {
     #[tokio::test]
     async fn a_body_cut_short_is_an_error() {
         let url = serve(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"]).await;
-        let client = Client::new(Target::parse(&url).unwrap());
+        let client = Client::for_url(&url, None).unwrap();
         let mut r = client.send("POST", "/mcp", &[], Some(b"{}")).await.unwrap();
         assert!(r.bytes().await.is_err());
     }

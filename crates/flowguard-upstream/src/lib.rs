@@ -19,6 +19,7 @@ mod retry;
 mod sse_link;
 mod stderr_ring;
 mod stdio;
+mod tls;
 mod upstream;
 
 pub use error::UpstreamError;

@@ -5,7 +5,7 @@
 //! supervisor reconnects with backoff and initializes again.
 
 use crate::http::configured_headers;
-use crate::http_client::{Client, Target};
+use crate::http_client::Client;
 use crate::upstream::Inner;
 use crate::{retry, Driver, UpstreamError};
 use flowguard_config::HttpSpec;
@@ -29,7 +29,7 @@ pub(crate) async fn connect(
     inner: &Arc<Inner>,
     spec: &HttpSpec,
 ) -> Result<(Arc<SseLink>, JoinHandle<String>), String> {
-    let client = Arc::new(Client::new(Target::parse(&spec.url)?));
+    let client = Arc::new(Client::for_url(&spec.url, spec.ca_file.as_deref())?);
     let headers = configured_headers(spec)?;
     let (endpoint_tx, endpoint_rx) = oneshot::channel();
     let mut reader = tokio::spawn(read_stream(

@@ -103,6 +103,8 @@ pub(crate) struct McpServer {
     pub url: Option<String>,
     /// HTTP headers for the remote server (url only); values are secrets.
     pub headers: Option<BTreeMap<String, String>>,
+    /// PEM file of the certificate authorities trusted for this `https://` server (url only).
+    pub ca_file: Option<String>,
     /// Allow-list of tool names; absent or `["*"]` means all tools.
     pub tools: Option<Vec<String>>,
     /// Overrides the gateway's request timeout for this server.
@@ -130,6 +132,7 @@ impl From<McpServer> for RawServer {
             network: s.network,
             url: s.url,
             headers: s.headers,
+            ca_file: s.ca_file,
             tools: s.tools,
             request_timeout: s.request_timeout,
             ping_interval: s.ping_interval,

@@ -115,6 +115,9 @@ pub(crate) struct RawServer {
     /// HTTP headers sent to the remote server, e.g. `Authorization = "Bearer ${TOKEN}"` (url
     /// only). Values are treated as secrets and never logged.
     pub headers: Option<BTreeMap<String, String>>,
+    /// PEM file of the certificate authorities trusted for this `https://` server, instead of
+    /// the system's (url only). Default: the system's trusted roots.
+    pub ca_file: Option<String>,
     /// Allow-list of tool names; absent or `["*"]` means all tools.
     pub tools: Option<Vec<String>>,
     /// Overrides the gateway's request timeout for this server.

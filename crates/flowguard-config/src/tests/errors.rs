@@ -215,6 +215,16 @@ fn sse_servers_need_a_url_and_retries_belong_to_url_servers() {
         &err,
         "servers.a.retries: `retries` applies only to url servers",
     );
+    let err = toml_err("[servers.a]\nurl = \"http://h/mcp\"\nca_file = \"/etc/hostname\"\n");
+    has(
+        &err,
+        "servers.a.ca_file: a CA file applies only to https:// URLs",
+    );
+    let err = toml_err("[servers.a]\nurl = \"https://h/mcp\"\nca_file = \"/no/such.pem\"\n");
+    has(
+        &err,
+        "servers.a.ca_file: CA file \"/no/such.pem\" cannot be used",
+    );
     let err = toml_err("[servers.a]\nurl = \"http://h/mcp\"\nretries = 99\n");
     has(&err, "servers.a.retries: 99 is too many; use 0 to 10");
 }

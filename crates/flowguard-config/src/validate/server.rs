@@ -19,7 +19,7 @@ enum Kind {
 }
 
 /// Keys that only some kinds accept, with the kinds that accept them.
-const KIND_KEYS: [(&str, &[Kind]); 9] = [
+const KIND_KEYS: [(&str, &[Kind]); 10] = [
     ("args", &[Kind::Process]),
     ("env", &[Kind::Process, Kind::Container]),
     ("working_directory", &[Kind::Process, Kind::Container]),
@@ -29,6 +29,7 @@ const KIND_KEYS: [(&str, &[Kind]); 9] = [
     ("network", &[Kind::Container]),
     ("headers", &[Kind::Http]),
     ("retries", &[Kind::Http]),
+    ("ca_file", &[Kind::Http]),
 ];
 
 pub(crate) fn server(
@@ -96,7 +97,15 @@ pub(crate) fn server(
                     .map_err(|m| ctx.invalid(format!("{}.{name}", key_path("headers")), m))?;
                 headers.push((name, Secret::new(value)));
             }
-            let spec = HttpSpec { url, headers };
+            let ca_file = match raw.ca_file {
+                Some(file) => Some(ca_file(file, &url, &key_path("ca_file"), ctx)?),
+                None => None,
+            };
+            let spec = HttpSpec {
+                url,
+                headers,
+                ca_file,
+            };
             if raw.server_type == Some(ServerType::Sse) {
                 Transport::Sse(spec)
             } else {
@@ -191,6 +200,7 @@ fn reject_foreign_keys(
         "mounts" => raw.mounts.is_some(),
         "network" => raw.network.is_some(),
         "retries" => raw.retries.is_some(),
+        "ca_file" => raw.ca_file.is_some(),
         _ => raw.headers.is_some(),
     };
     for (key, kinds) in KIND_KEYS {
@@ -283,6 +293,22 @@ fn tools(
         ));
     }
     Ok(Some(list))
+}
+
+/// A CA file must exist, and is only meaningful for `https://`.
+fn ca_file(file: String, url: &str, path: &str, ctx: &Ctx<'_>) -> Result<PathBuf, ConfigError> {
+    if !url.starts_with("https://") {
+        return Err(ctx.invalid_hint(
+            path,
+            format!("a CA file applies only to https:// URLs, and the URL is {url}"),
+            "remove `ca_file`, or use the server's https:// URL",
+        ));
+    }
+    match Path::new(&file).metadata() {
+        Ok(meta) if meta.is_file() => Ok(PathBuf::from(file)),
+        Ok(_) => Err(ctx.invalid(path, format!("\"{file}\" is not a file"))),
+        Err(err) => Err(ctx.invalid(path, format!("CA file \"{file}\" cannot be used: {err}"))),
+    }
 }
 
 fn existing_dir(dir: String, path: &str, ctx: &Ctx<'_>) -> Result<PathBuf, ConfigError> {
