@@ -92,6 +92,15 @@ mod tests {
     }
 
     #[test]
+    fn connection_failures_are_transient_and_partial_replies_are_not() {
+        let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
+        let closed = io::Error::new(io::ErrorKind::UnexpectedEof, "closed before a response");
+        let partial = io::Error::new(io::ErrorKind::InvalidData, "closed in the head");
+        assert!(transient(&Err(refused)) && transient(&Err(closed)));
+        assert!(!transient(&Err(partial)));
+    }
+
+    #[test]
     fn pauses_grow_and_stay_short() {
         assert!(pause(1) <= FIRST_PAUSE && pause(1) >= FIRST_PAUSE / 2);
         assert!(pause(30) <= Duration::from_secs(2));
