@@ -7,6 +7,7 @@
 #   .interop/conformance-next   the conformance suite's 0.2.0 alpha (2026-07-28 scenarios and
 #                      `--requirements`), in its own npm dir beside the stable 0.1.16
 #   .interop/venv      Python venv with mcp==2.3.0 (client scripts under tests/interop/)
+#   openssl           via apt (the TLS tests make a throwaway CA with it)
 #   podman + runc      via apt, plus .interop/containers.conf
 #   localhost/flowguard-fake:test   container image holding the `fake` test server binary
 #   .interop/env.sh    `source` it: PATH, CONTAINERS_CONF, FLOWGUARD_INTEROP, *_JS entry points
@@ -124,6 +125,17 @@ else
   echo "   venv has mcp $MCP_PY_VERSION"
 fi
 PYTHON_MCP=$VENV/bin/python
+
+# ---------------------------------------------------------------- openssl
+# The TLS tests (crates/flowguard-testkit/tests/remote_tls.rs) make a throwaway CA with it.
+step "openssl" "apt-get install openssl failed: run as root and check the Debian mirror (apt-get update)."
+if ! command -v openssl >/dev/null; then
+  [[ $(id -u) == 0 ]] || { echo "openssl: not installed and not root; run: sudo apt-get install -y openssl" >&2; false; }
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+else
+  echo "   openssl present"
+fi
 
 # ---------------------------------------------------------------- podman
 step "podman" "apt-get install podman runc failed: run as root and check the Debian mirror (apt-get update)."

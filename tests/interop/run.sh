@@ -30,6 +30,8 @@
 #                     header reaches only its session's container, DELETE removes each.
 #   5. stdio/*        `flowguard wrap -- node server-everything stdio` launched by the Python SDK's
 #                     stdio client, as a Claude-Desktop-style server entry: list, call, progress.
+#   6. remote-sse/*   server-everything in `sse` mode (the 2024-11-05 HTTP+SSE transport) as a
+#                     remote `type = "sse"` server: list and call, progress, sampling.
 #
 # Usage: tests/interop/run.sh [BIN_DIR]
 #   BIN_DIR holds flowguard, fixture and fake (default: $FLOWGUARD_BIN_DIR, else target/debug).
@@ -738,6 +740,56 @@ if [[ $rc -eq 0 && "$n" =~ ^[0-9]+$ && $n -ge 2 ]]; then
 else
   fail stdio/wrap-progress "rc=$rc; want >= 2 progress notifications, got: $n" "$WORK/wrap-progress.out" "$WORK/wrap-progress.err"
 fi
+
+# ------------------------------------------------------------------ 6. remote HTTP+SSE server
+echo "== 6. server-everything in sse mode (2024-11-05 HTTP+SSE) as a remote server behind FlowGuard"
+SSE_CHECKS=(remote-sse/list-call remote-sse/progress remote-sse/sampling)
+SSE_PORT=$("$PYTHON_MCP" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# loopback.cjs keeps express's app.listen(PORT) on 127.0.0.1.
+: >"$WORK/everything-sse.log"
+PORT=$SSE_PORT "$NODE" --require "$ROOT/tests/interop/loopback.cjs" "$EVERYTHING_JS" sse >"$WORK/everything-sse.log" 2>&1 &
+SSE_PID=$!
+PIDS+=("$SSE_PID")
+for ((i = 0; i < 100; i++)); do
+  has "$WORK/everything-sse.log" "running on port" && break
+  sleep 0.1
+done
+printf '[servers.everything]\ntype = "sse"\nurl = "http://127.0.0.1:%s/sse"\n' "$SSE_PORT" >"$WORK/remote-sse.toml"
+if ! has "$WORK/everything-sse.log" "running on port"; then
+  for c in "${SSE_CHECKS[@]}"; do fail "$c" "server-everything sse did not start" "$WORK/everything-sse.log"; done
+elif ! start_gw remote-sse -c "$WORK/remote-sse.toml"; then
+  for c in "${SSE_CHECKS[@]}"; do fail "$c" "gateway in front of the sse server did not start" "$GW_LOG"; done
+else
+  SSE_U=$GW_URL REF_LOG=$GW_LOG
+  sse_report() {  # sse_report CHECK RUNNAME RC TEXT...: rc 0 and every TEXT in RUNNAME.out
+    local check=$1 n=$2 rc=$3 t
+    shift 3
+    if [[ $rc -ne 0 ]]; then
+      fail "$check" "py_client exit $rc: $(tail -n 1 "$WORK/$n.err")" "$WORK/$n.err" "$REF_LOG"
+      return
+    fi
+    for t in "$@"; do
+      has "$WORK/$n.out" "$t" || { fail "$check" "output lacks $t: $(head -c 600 "$WORK/$n.out")" "$REF_LOG"; return; }
+    done
+    pass "$check"
+  }
+  py sse-list-call "$SSE_U/mcp/everything" --list --call echo --args '{"message":"over-old-sse"}'
+  sse_report remote-sse/list-call sse-list-call $? '"trigger-long-running-operation"' 'Echo: over-old-sse'
+  py sse-progress "$SSE_U/mcp/everything" --call trigger-long-running-operation --args '{"duration":1,"steps":3}' --progress
+  rc=$?
+  n=$(jq -r 'if .isError then "error" else (.progress | length) end' "$WORK/sse-progress.out" 2>/dev/null)
+  if [[ $rc -eq 0 && "$n" =~ ^[0-9]+$ && $n -ge 2 ]]; then
+    pass "remote-sse/progress ($n notifications)"
+  else
+    fail remote-sse/progress "rc=$rc; want >= 2 progress notifications, got: $n" "$WORK/sse-progress.err" "$REF_LOG"
+  fi
+  py sse-sampling "$SSE_U/mcp/everything" --call trigger-sampling-request \
+    --args '{"prompt":"say hi","maxTokens":10}' --sampling-reply 'sampled-over-old-sse'
+  sse_report remote-sse/sampling sse-sampling $? 'sampled-over-old-sse'
+  stop_gw "$GW_PID" "$SSE_U"
+fi
+kill -TERM "$SSE_PID" 2>/dev/null
+wait_gone "$SSE_PID" 5 || kill -KILL "$SSE_PID" 2>/dev/null
 
 # ------------------------------------------------------------------ summary
 cleanup

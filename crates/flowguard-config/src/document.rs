@@ -87,16 +87,6 @@ pub(crate) fn reject_unsupported(
             ));
         }
     }
-    let servers = tree.get(shape.servers_key()).and_then(Value::as_object);
-    for (id, server) in servers.into_iter().flatten() {
-        if server.get("type").and_then(Value::as_str) == Some("sse") {
-            return Err(unsupported(
-                format!("{}.{id}.type", shape.servers_key()),
-                "type \"sse\": the old HTTP+SSE transport is not supported yet",
-                "if the server also speaks Streamable HTTP, use type \"http\" with that URL",
-            ));
-        }
-    }
     Ok(())
 }
 

@@ -58,6 +58,8 @@ pub struct GatewaySettings {
     pub session_idle_timeout: Duration,
     /// Most per-session children (or containers) one isolated server may have at once.
     pub max_sessions_per_server: usize,
+    /// How often remote servers are pinged by default; `None` means never.
+    pub ping_interval: Option<Duration>,
 }
 
 /// Default request timeout: long enough for slow tools, short enough to notice a hang.
@@ -72,6 +74,11 @@ pub const DEFAULT_SEPARATOR: &str = "___";
 pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 /// Default stderr ring size: enough context for a crash report.
 pub const DEFAULT_STDERR_LINES: usize = 200;
+/// Default ping interval for remote servers: frequent enough to notice a dead peer (or a proxy
+/// that silently dropped the connection) within about two minutes, rare enough to cost nothing.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(30);
+/// Default retries of idempotent requests to a remote server.
+pub const DEFAULT_RETRIES: u32 = 2;
 /// Default idle session lifetime (the MCP Gateway Specification's 6 h).
 pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(6 * 60 * 60);
 /// Default cap on per-session children of one isolated server: enough for a team's clients, few
@@ -96,6 +103,7 @@ impl Default for GatewaySettings {
             stderr_lines: DEFAULT_STDERR_LINES,
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             max_sessions_per_server: DEFAULT_MAX_SESSIONS_PER_SERVER,
+            ping_interval: Some(DEFAULT_PING_INTERVAL),
         }
     }
 }
@@ -170,6 +178,11 @@ pub struct ServerConfig {
     pub tools: Option<Vec<String>>,
     /// Per-server override of the gateway's request timeout.
     pub request_timeout: Option<Duration>,
+    /// How often the server is pinged; `None` means never. Already resolved against the
+    /// gateway default (remote servers) at load time.
+    pub ping_interval: Option<Duration>,
+    /// How many times an idempotent request to a remote server is retried.
+    pub retries: u32,
     /// One instance for all client sessions, or one per session.
     pub isolation: Isolation,
 }
@@ -212,6 +225,8 @@ pub enum Transport {
     Container(ContainerSpec),
     /// A remote Streamable HTTP server.
     Http(HttpSpec),
+    /// A remote server on the 2024-11-05 HTTP+SSE transport; `url` is its SSE endpoint.
+    Sse(HttpSpec),
 }
 
 /// A local process.
@@ -259,13 +274,16 @@ pub struct Mount {
     pub read_only: bool,
 }
 
-/// A remote Streamable HTTP server.
+/// A remote server (Streamable HTTP or HTTP+SSE).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpSpec {
     /// `http://` or `https://` URL with a host.
     pub url: String,
     /// Headers sent with every request; values are secrets (tokens, mostly).
     pub headers: Vec<(String, Secret<String>)>,
+    /// PEM file of the CAs trusted for an `https://` URL instead of the system's roots; it
+    /// existed when the configuration was loaded.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// One environment variable of a server.

@@ -66,6 +66,8 @@ pub struct GatewayOptions {
     args: Vec<String>,
     env: Vec<(String, String)>,
     env_remove: Vec<String>,
+    /// Listen on this port instead of a free one (a gateway restarted in place).
+    port: Option<u16>,
 }
 
 /// Where the gateway reads its config from.
@@ -88,6 +90,12 @@ impl GatewayOptions {
     /// Sets a variable in the gateway's environment.
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Listens on `127.0.0.1:port` instead of a free port.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
         self
     }
 
@@ -226,7 +234,7 @@ impl GatewayProcess {
             }
             ConfigInput::Stdin(_) => args.push("--config-stdin".into()),
         }
-        args.extend(["-l".into(), "127.0.0.1:0".into()]);
+        args.extend(["-l".into(), format!("127.0.0.1:{}", opts.port.unwrap_or(0))]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut cmd = opts.command(&args);
         let stdin = match input {

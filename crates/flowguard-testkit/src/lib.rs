@@ -12,6 +12,7 @@
 pub mod bins;
 pub mod client;
 pub mod config;
+pub mod flaky;
 pub mod gateway;
 pub mod http;
 pub mod procs;

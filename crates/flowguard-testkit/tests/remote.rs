@@ -91,3 +91,27 @@ async fn remote_progress_and_sampling_pass_through() {
     let _ = fixture.kill();
     let _ = fixture.wait();
 }
+
+#[tokio::test]
+async fn server_initiated_messages_arrive_through_the_remote_get_stream() {
+    let (mut fixture, port) = start_fixture(0);
+    let config = format!("[servers.remote]\nurl = \"http://127.0.0.1:{port}/mcp\"\n");
+    let gw = GatewayProcess::start(&config, "toml", &[]);
+    let client = McpClient::connect(&gw.url("/mcp/remote"), json!({})).await;
+    let mut stream = client.open_stream().await;
+    let uri = "test://static-text";
+    let reply = client
+        .response("resources/subscribe", json!({ "uri": uri }))
+        .await;
+    assert!(reply["result"].is_object(), "{reply}");
+    // The fixture sends `resources/updated` only on its session's GET stream, every 3 s.
+    let update = stream
+        .wait_for(Duration::from_secs(10), |m| {
+            m["method"] == "notifications/resources/updated"
+        })
+        .await;
+    let update = update.unwrap_or_else(|| panic!("no update; {}", gw.stderr_text()));
+    assert_eq!(update["params"]["uri"], uri);
+    let _ = fixture.kill();
+    let _ = fixture.wait();
+}

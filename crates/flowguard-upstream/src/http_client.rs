@@ -1,12 +1,15 @@
 //! A lean HTTP/1.1 client for MCP's Streamable HTTP: POST with one write, keep-alive connections
 //! kept in a small idle pool, responses read in place (Content-Length, chunked, or until close),
-//! and bodies handed out chunk by chunk so SSE events flow through as they arrive.
+//! and bodies handed out chunk by chunk so SSE events flow through as they arrive. `https://`
+//! URLs go through TLS (`tls.rs`); the request is still written in one piece.
 //!
 //! Why not hyper's pooled client: it hands every request to a per-connection task and back and
 //! builds a header map for each response; on the gateway's hot path that cost as much as the
 //! backend's whole request (docs/benchmarks.md). This client runs inside the caller's task.
 
+use crate::tls::{Conn, Tls};
 use std::io;
+use std::path::Path;
 use std::sync::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -17,37 +20,94 @@ const MAX_IDLE: usize = 64;
 /// Longest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 
-/// Where to send: `http://host:port/path`.
+/// Where to send: `http://host:port/path` or `https://...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
+    pub tls: bool,
     pub addr: String,
     pub host: String,
     pub path: String,
 }
 
 impl Target {
+    /// `http://host[:port]`, for same-origin checks and messages.
+    pub(crate) fn origin(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host)
+    }
+
+    /// The whole URL, for messages.
+    pub(crate) fn url(&self) -> String {
+        format!("{}{}", self.origin(), self.path)
+    }
+
+    /// The host without port or IPv6 brackets: the name TLS checks the certificate against.
+    pub(crate) fn host_name(&self) -> &str {
+        let host = match self.host.rsplit_once(':') {
+            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !self.host.ends_with(']') => h,
+            _ => &self.host,
+        };
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    /// Resolves a URL a server sent (absolute, or a path relative to this target) to a path on
+    /// the same origin. Anything else is refused: a server must not redirect the gateway's
+    /// messages, and the credentials in them, to another host.
+    pub(crate) fn same_origin_path(&self, reference: &str) -> Result<String, String> {
+        let reference = reference.trim();
+        if reference.contains("://") {
+            let other = Target::parse(reference)?;
+            return if other.host.eq_ignore_ascii_case(&self.host) && other.tls == self.tls {
+                Ok(other.path)
+            } else {
+                Err(format!(
+                    "the server named {reference} as its message endpoint, which is not on the \
+                     same origin as {}; refusing to send messages there",
+                    self.origin()
+                ))
+            };
+        }
+        if reference.starts_with("//") {
+            return Err(format!(
+                "the server named {reference} as its message endpoint, a network-path reference \
+                 that may leave {}; refusing it",
+                self.origin()
+            ));
+        }
+        if reference.starts_with('/') {
+            return Ok(reference.to_string());
+        }
+        // Relative to the directory of this target's path.
+        let base = self.path.split('?').next().unwrap_or("/");
+        let dir = &base[..base.rfind('/').map_or(0, |i| i + 1)];
+        Ok(format!("{dir}{reference}"))
+    }
+
     pub(crate) fn parse(url: &str) -> Result<Target, String> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            format!("{url}: only http:// remote servers are supported in this version")
-        })?;
+        let (tls, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ => return Err(format!("{url}: expected an http:// or https:// URL")),
+        };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
             Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
             None => (rest, "/".to_string()),
         };
         if authority.is_empty() || authority.contains('@') {
-            return Err(format!("{url}: expected http://host[:port]/path"));
+            return Err(format!("{url}: expected http(s)://host[:port]/path"));
         }
         let has_port = authority
             .rsplit_once(':')
             .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
             && !authority.ends_with(']');
-        let addr = if has_port {
-            authority.to_string()
-        } else {
-            format!("{authority}:80")
+        let addr = match (has_port, tls) {
+            (true, _) => authority.to_string(),
+            (false, false) => format!("{authority}:80"),
+            (false, true) => format!("{authority}:443"),
         };
         Ok(Target {
+            tls,
             addr,
             host: authority.to_string(),
             path,
@@ -57,8 +117,10 @@ impl Target {
 
 pub(crate) struct Client {
     target: Target,
+    /// For `https://` targets.
+    tls: Option<Tls>,
     /// Idle connections with their read buffers, reused so a request allocates no buffer.
-    idle: Mutex<Vec<(TcpStream, Vec<u8>)>>,
+    idle: Mutex<Vec<(Conn, Vec<u8>)>>,
 }
 
 /// A response whose head has been read; the body is read with [`Response::chunk`].
@@ -71,7 +133,7 @@ pub(crate) struct Response<'c> {
 
 struct Body<'c> {
     client: &'c Client,
-    stream: Option<TcpStream>,
+    stream: Option<Conn>,
     buf: Vec<u8>,
     pos: usize,
     framing: Framing,
@@ -88,26 +150,35 @@ enum Framing {
 }
 
 impl Client {
-    pub(crate) fn new(target: Target) -> Self {
-        Client {
+    /// A client for `url`; `ca_file` replaces the system's roots for an `https://` URL.
+    pub(crate) fn for_url(url: &str, ca_file: Option<&Path>) -> Result<Self, String> {
+        let target = Target::parse(url)?;
+        let tls = match target.tls {
+            true => Some(Tls::new(target.host_name(), ca_file)?),
+            false => None,
+        };
+        Ok(Client {
             target,
+            tls,
             idle: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     pub(crate) fn target(&self) -> &Target {
         &self.target
     }
 
-    /// POSTs `body` with `headers` (name, value). A request that fails on a reused connection
-    /// before any byte of a response arrived is sent again on a new one: the server had closed
-    /// the idle connection and never saw it.
-    pub(crate) async fn post(
+    /// Sends a request to a path of the target's origin; `body` `None` sends no body (GET). A
+    /// request that fails on a reused connection before any byte of a response arrived is sent
+    /// again on a new one: the server had closed the idle connection and never saw it.
+    pub(crate) async fn send(
         &self,
+        method: &str,
+        path: &str,
         headers: &[(&str, &str)],
-        body: &[u8],
+        body: Option<&[u8]>,
     ) -> io::Result<Response<'_>> {
-        let request = self.encode(headers, body);
+        let request = self.encode(method, path, headers, body);
         loop {
             let (mut stream, mut buf, reused) = match self.take_idle() {
                 Some((s, b)) => (s, b, true),
@@ -121,10 +192,17 @@ impl Client {
         }
     }
 
-    fn encode(&self, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-        let mut req = Vec::with_capacity(256 + body.len());
-        req.extend_from_slice(b"POST ");
-        req.extend_from_slice(self.target.path.as_bytes());
+    fn encode(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Vec<u8> {
+        let mut req = Vec::with_capacity(256 + body.map_or(0, <[u8]>::len));
+        req.extend_from_slice(method.as_bytes());
+        req.push(b' ');
+        req.extend_from_slice(path.as_bytes());
         req.extend_from_slice(b" HTTP/1.1\r\nHost: ");
         req.extend_from_slice(self.target.host.as_bytes());
         for (k, v) in headers {
@@ -133,16 +211,23 @@ impl Client {
             req.extend_from_slice(b": ");
             req.extend_from_slice(v.as_bytes());
         }
-        req.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
-        req.extend_from_slice(body);
+        match body {
+            Some(body) => {
+                req.extend_from_slice(
+                    format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+                );
+                req.extend_from_slice(body);
+            }
+            None => req.extend_from_slice(b"\r\n\r\n"),
+        }
         req
     }
 
-    fn take_idle(&self) -> Option<(TcpStream, Vec<u8>)> {
+    fn take_idle(&self) -> Option<(Conn, Vec<u8>)> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
 
-    fn put_idle(&self, stream: TcpStream, mut buf: Vec<u8>) {
+    fn put_idle(&self, stream: Conn, mut buf: Vec<u8>) {
         buf.clear();
         if buf.capacity() > 1024 * 1024 {
             buf = Vec::with_capacity(8192); // one huge reply should not pin its buffer
@@ -153,28 +238,42 @@ impl Client {
         }
     }
 
-    async fn connect(&self) -> io::Result<TcpStream> {
-        TcpStream::connect(&self.target.addr).await
+    async fn connect(&self) -> io::Result<Conn> {
+        let tcp = TcpStream::connect(&self.target.addr).await?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            Some(tls) => Ok(Conn::Tls(Box::new(tls.connect(tcp).await?))),
+            None => Ok(Conn::Plain(tcp)),
+        }
     }
 
     /// Writes the request and reads until the response head is complete.
     async fn exchange(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut Conn,
         buf: &mut Vec<u8>,
         request: &[u8],
     ) -> io::Result<usize> {
         stream.write_all(request).await?;
+        stream.flush().await?;
         buf.clear();
         loop {
             if buf.capacity() - buf.len() < 1024 {
                 buf.reserve(buf.capacity().max(4096));
             }
             let n = stream.read_buf(buf).await?;
-            if n == 0 {
+            if n == 0 && buf.is_empty() {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "connection closed before a response",
+                ));
+            }
+            if n == 0 {
+                // Part of a response arrived: the server saw the request, so it is not safe to
+                // send again blindly (`InvalidData` is never retried).
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "connection closed in the middle of the response head",
                 ));
             }
             if let Some(end) = find_head_end(buf) {
@@ -189,12 +288,7 @@ impl Client {
         }
     }
 
-    fn response(
-        &self,
-        stream: TcpStream,
-        buf: Vec<u8>,
-        head_len: usize,
-    ) -> io::Result<Response<'_>> {
+    fn response(&self, stream: Conn, buf: Vec<u8>, head_len: usize) -> io::Result<Response<'_>> {
         let mut headers = [httparse::EMPTY_HEADER; 48];
         let mut parsed = httparse::Response::new(&mut headers);
         parsed.parse(&buf[..head_len]).map_err(|e| {
@@ -397,8 +491,40 @@ mod tests {
             Target::parse("http://[::1]:8080/").unwrap().addr,
             "[::1]:8080"
         );
-        assert!(Target::parse("https://h/").is_err());
+        let t = Target::parse("https://h/x").unwrap();
+        assert!(t.tls);
+        assert_eq!((t.addr.as_str(), t.host_name()), ("h:443", "h"));
+        assert_eq!(
+            Target::parse("https://[::1]:8443/").unwrap().host_name(),
+            "::1"
+        );
+        assert!(Target::parse("ftp://h/").is_err());
         assert!(Target::parse("http:///x").is_err());
+    }
+
+    #[test]
+    fn message_endpoints_resolve_on_the_same_origin_only() {
+        let t = Target::parse("http://127.0.0.1:9000/mcp/sse").unwrap();
+        assert_eq!(
+            t.same_origin_path("/messages?sessionId=a").unwrap(),
+            "/messages?sessionId=a"
+        );
+        assert_eq!(
+            t.same_origin_path("message?sessionId=b").unwrap(),
+            "/mcp/message?sessionId=b"
+        );
+        assert_eq!(
+            t.same_origin_path("http://127.0.0.1:9000/m?s=1").unwrap(),
+            "/m?s=1"
+        );
+        let err = t.same_origin_path("http://evil.example/m").unwrap_err();
+        assert!(
+            err.contains("not on the same origin as http://127.0.0.1:9000"),
+            "{err}"
+        );
+        assert!(t.same_origin_path("http://127.0.0.1:9001/m").is_err());
+        assert!(t.same_origin_path("//evil.example/m").is_err());
+        assert!(t.same_origin_path("https://127.0.0.1:9000/m").is_err());
     }
 
     /// A one-shot server that answers each request on a connection with the next canned reply.
@@ -424,17 +550,18 @@ mod tests {
             b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
         ])
         .await;
-        let client = Client::new(Target::parse(&url).unwrap());
+        let client = Client::for_url(&url, None).unwrap();
+        let accept = [("Accept", "application/json")];
         let mut r = client
-            .post(&[("Accept", "application/json")], b"{}")
+            .send("POST", "/mcp", &accept, Some(b"{}"))
             .await
             .unwrap();
         assert_eq!((r.status, r.session_id.as_deref()), (200, Some("abc")));
         assert_eq!(r.bytes().await.unwrap(), b"{\"a\":1}");
-        let mut r = client.post(&[], b"{}").await.unwrap();
+        let mut r = client.send("POST", "/mcp", &[], Some(b"{}")).await.unwrap();
         assert_eq!(r.content_type.as_deref(), Some("text/event-stream"));
         assert_eq!(r.bytes().await.unwrap(), b"data: 1\n");
-        let mut r = client.post(&[], b"{}").await.unwrap();
+        let mut r = client.send("POST", "/mcp", &[], Some(b"{}")).await.unwrap();
         assert_eq!(r.status, 202);
         assert!(r.bytes().await.unwrap().is_empty());
     }
@@ -442,8 +569,8 @@ mod tests {
     #[tokio::test]
     async fn a_body_cut_short_is_an_error() {
         let url = serve(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"]).await;
-        let client = Client::new(Target::parse(&url).unwrap());
-        let mut r = client.post(&[], b"{}").await.unwrap();
+        let client = Client::for_url(&url, None).unwrap();
+        let mut r = client.send("POST", "/mcp", &[], Some(b"{}")).await.unwrap();
         assert!(r.bytes().await.is_err());
     }
 }

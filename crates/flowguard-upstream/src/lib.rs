@@ -1,5 +1,5 @@
-//! How FlowGuard reaches MCP servers: stdio children, containers and remote Streamable HTTP
-//! servers, all behind one handle, [`Upstream`]. An upstream owns its connection, rewrites
+//! How FlowGuard reaches MCP servers: stdio children, containers and remote servers (Streamable
+//! HTTP, and the 2024-11-05 HTTP+SSE transport), all behind one handle, [`Upstream`]. An upstream owns its connection, rewrites
 //! JSON-RPC ids (each upstream has its own `u64` counter), restores them on replies, supervises
 //! and restarts its process, and hands every message it cannot answer itself to the gateway
 //! through [`UpstreamEvents`].
@@ -8,13 +8,18 @@
 mod backoff;
 pub mod container;
 mod error;
+mod get_stream;
 mod http;
 mod http_client;
+mod keepalive;
 mod link;
 pub mod orphans;
 mod pending;
+mod retry;
+mod sse_link;
 mod stderr_ring;
 mod stdio;
+mod tls;
 mod upstream;
 
 pub use error::UpstreamError;

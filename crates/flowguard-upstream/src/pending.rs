@@ -1,6 +1,6 @@
 //! Requests sent to an upstream and not yet answered, keyed by the upstream-side id.
 
-use crate::{ReplySink, SessionKey};
+use crate::{ReplySink, SessionKey, UpstreamError};
 use flowguard_protocol::RawId;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -19,8 +19,9 @@ pub enum Pending {
         /// The client's own progress token, replaced on the way up by the upstream id.
         progress_token: Option<Box<RawValue>>,
     },
-    /// The gateway's own request (initialize, aggregation): the raw reply is handed back.
-    Internal(oneshot::Sender<RawReply>),
+    /// The gateway's own request (initialize, aggregation): the raw reply is handed back, or
+    /// why it could not be delivered.
+    Internal(oneshot::Sender<Result<RawReply, UpstreamError>>),
 }
 
 #[derive(Default)]

@@ -3,10 +3,13 @@
 //! replies back to the request that is waiting, and restarts a dead server with backoff.
 
 use crate::backoff::Backoff;
+use crate::keepalive;
 use crate::link::{self, Link};
 use crate::pending::{Pending, PendingRequests, RawReply};
 use crate::stderr_ring::StderrRing;
-use crate::{ClientCall, Forwarded, Frame, Related, SessionKey, UpstreamError, UpstreamEvents};
+use crate::{
+    retry, ClientCall, Forwarded, Frame, Related, SessionKey, UpstreamError, UpstreamEvents,
+};
 use flowguard_config::{ContainerRuntime, Secret, ServerConfig};
 use flowguard_protocol::{encode, methods, versions, Envelope, Kind};
 use serde_json::value::RawValue;
@@ -214,7 +217,7 @@ impl Upstream {
             },
         );
         let msg = encode::request(&id.to_string(), call.method, params);
-        let driver = link.send_request(&self.inner, msg, id, call.headers);
+        let driver = link.send_request(msg, id, retry::idempotent(call.method), call.headers);
         Ok(Forwarded { id, driver })
     }
 
@@ -233,7 +236,7 @@ impl Upstream {
     /// Sends a notification to the server (cancellations, roots/list_changed, ...).
     pub fn notify(&self, method: &str, params: Option<&RawValue>) {
         if let Some(link) = self.inner.current_link() {
-            link.send(&self.inner, encode::notification(method, params), None);
+            link.send(encode::notification(method, params), None, false);
         }
     }
 
@@ -246,9 +249,9 @@ impl Upstream {
     ) {
         if let Some(link) = self.inner.current_link() {
             link.send(
-                &self.inner,
                 encode::response(server_id.get(), result, error),
                 None,
+                false,
             );
         }
     }
@@ -369,9 +372,9 @@ impl Inner {
         let raw = serde_json::value::to_raw_value(&params).expect("a Value serializes");
         if let Some(link) = self.current_link() {
             link.send(
-                self,
                 encode::notification(methods::CANCELLED, Some(&raw)),
                 None,
+                false,
             );
         }
     }
@@ -387,12 +390,12 @@ impl Inner {
         let (tx, rx) = oneshot::channel();
         self.pending.insert(id, Pending::Internal(tx));
         link.send(
-            self,
             encode::request(&id.to_string(), method, params),
             Some(id),
+            retry::idempotent(method),
         );
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(reply)) => Ok(reply),
+            Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(UpstreamError::Closed {
                 server: self.id.clone(),
                 reason: "the connection was lost".into(),
@@ -437,7 +440,11 @@ impl Inner {
             ));
         }
         *self.init.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(value));
-        link.send(self, encode::notification(methods::INITIALIZED, None), None);
+        link.send(
+            encode::notification(methods::INITIALIZED, None),
+            None,
+            false,
+        );
         Ok(())
     }
 
@@ -484,12 +491,17 @@ impl Inner {
 
     /// Fails one pending request (an HTTP send that could not be delivered, an oversized reply).
     pub(crate) fn fail_pending(&self, id: u64, err: UpstreamError) {
-        if let Some(Pending::Client {
-            client_id, sink, ..
-        }) = self.pending.remove(id)
-        {
-            let bytes = encode::error(Some(client_id.get()), err.code(), &err.to_string());
-            let _ = sink.send(Frame::Final(bytes.into()));
+        match self.pending.remove(id) {
+            Some(Pending::Client {
+                client_id, sink, ..
+            }) => {
+                let bytes = encode::error(Some(client_id.get()), err.code(), &err.to_string());
+                let _ = sink.send(Frame::Final(bytes.into()));
+            }
+            Some(Pending::Internal(tx)) => {
+                let _ = tx.send(Err(err));
+            }
+            None => {}
         }
     }
 
@@ -581,7 +593,7 @@ impl Inner {
                     (None, Some(e)) => Err(e.to_owned()),
                     (None, None) => Err(RawValue::from_string("null".into()).expect("valid")),
                 };
-                let _ = tx.send(reply);
+                let _ = tx.send(Ok(reply));
             }
             None => tracing::debug!(server = %self.id, id, "late reply dropped"),
         }
@@ -679,9 +691,16 @@ async fn run_once(inner: &Arc<Inner>, shutdown: &mut watch::Receiver<bool>) -> R
     }
     let version = inner.negotiated_version().unwrap_or_default();
     tracing::info!(server = %inner.id, version, "ready");
+    if let Some(link) = inner.current_link() {
+        link.initialized();
+    }
     inner.set_state(StateKind::Ready, None);
     tokio::select! {
         reason = running.exited() => {
+            running.stop(inner).await;
+            Err(reason)
+        }
+        reason = keepalive::run(inner) => {
             running.stop(inner).await;
             Err(reason)
         }

@@ -16,6 +16,7 @@ pub fn describe_transport(t: &Transport) -> String {
             .to_string(),
         Transport::Container(c) => format!("container: {}", c.image),
         Transport::Http(h) => format!("http: {}", h.url),
+        Transport::Sse(h) => format!("sse: {}", h.url),
     }
 }
 

@@ -70,6 +70,9 @@ pub fn wrap(
         tools: None,
         request_timeout: None,
         isolation: Default::default(),
+        // A wrapped child's exit is seen at once; retries apply only to remote servers.
+        ping_interval: None,
+        retries: 0,
     };
     let config = Config {
         gateway,

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::servers::{IsolationMode, RawGateway, RawServer, ServerType};
-use super::values::{Count, DurationValue};
+use super::values::{Count, DurationValue, IntervalValue};
 use crate::{ContainerRuntime, Mode, PrefixMode};
 
 /// A configuration in the mcpServers shape (`{"mcpServers": {...}}`).
@@ -69,14 +69,17 @@ pub(crate) struct McpGateway {
     pub session_idle_timeout: Option<DurationValue>,
     /// Most per-session instances one isolated server may run at once. Default 64.
     pub max_sessions_per_server: Option<Count>,
+    /// How often remote (`url`) servers are pinged; 0 turns pings off. Default 30s.
+    pub ping_interval: Option<IntervalValue>,
 }
 
 /// One server of the mcpServers shape: exactly one of `command`, `container` or `url`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct McpServer {
-    /// `local`/`stdio` (a process or container) or `http`. Default: `http` when `url` is set,
-    /// else `stdio`. `sse` is rejected: the old HTTP+SSE transport is not supported yet.
+    /// `local`/`stdio` (a process or container), `http` (Streamable HTTP) or `sse` (the
+    /// 2024-11-05 HTTP+SSE transport; `url` is the SSE endpoint). Default: `http` when `url` is
+    /// set, else `stdio`.
     #[serde(rename = "type")]
     pub server_type: Option<ServerType>,
     /// Program to run as a local stdio server.
@@ -102,6 +105,8 @@ pub(crate) struct McpServer {
     pub url: Option<String>,
     /// HTTP headers for the remote server (url only); values are secrets.
     pub headers: Option<BTreeMap<String, String>>,
+    /// PEM file of the certificate authorities trusted for this `https://` server (url only).
+    pub ca_file: Option<String>,
     /// Allow-list of tool names; absent or `["*"]` means all tools.
     pub tools: Option<Vec<String>>,
     /// Overrides the gateway's request timeout for this server.
@@ -112,6 +117,12 @@ pub(crate) struct McpServer {
     pub idle_timeout: Option<DurationValue>,
     /// With isolation `session`: variables a client may set with `ENV_<NAME>` headers.
     pub env_from_headers: Option<Vec<String>>,
+    /// How often this server is pinged; 0 turns pings off. Default: the gateway's
+    /// `pingInterval` for `url` servers, off for stdio and container servers.
+    pub ping_interval: Option<IntervalValue>,
+    /// Retries of idempotent requests after a connection error or HTTP 502/503/504 (url only).
+    /// Default 2.
+    pub retries: Option<Count>,
 }
 
 impl From<McpServer> for RawServer {
@@ -129,11 +140,14 @@ impl From<McpServer> for RawServer {
             network: s.network,
             url: s.url,
             headers: s.headers,
+            ca_file: s.ca_file,
             tools: s.tools,
             request_timeout: s.request_timeout,
             isolation: s.isolation,
             idle_timeout: s.idle_timeout,
             env_from_headers: s.env_from_headers,
+            ping_interval: s.ping_interval,
+            retries: s.retries,
         }
     }
 }
@@ -164,6 +178,7 @@ impl McpGateway {
             stderr_lines: self.stderr_lines,
             session_idle_timeout: self.session_idle_timeout,
             max_sessions_per_server: self.max_sessions_per_server,
+            ping_interval: self.ping_interval,
         };
         (
             common,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::values::{Count, DurationValue};
+use super::values::{Count, DurationValue, IntervalValue};
 use crate::{ContainerRuntime, Mode, PrefixMode};
 
 /// A FlowGuard configuration in the servers shape (`[gateway]`, `[servers.<id>]`).
@@ -63,6 +63,10 @@ pub(crate) struct RawGateway {
     /// Most per-session instances one `isolation = "session"` server may run at once; a
     /// session beyond it gets an error. Default 64.
     pub max_sessions_per_server: Option<Count>,
+    /// How often remote (`url`) servers are pinged; 0 turns pings off. Three failed pings in a
+    /// row count as a lost connection. stdio servers are pinged only with their own
+    /// `ping_interval`. Default 30s.
+    pub ping_interval: Option<IntervalValue>,
 }
 
 /// How a server is reached. Inferred when absent: `url` means `http`, otherwise `stdio`.
@@ -75,14 +79,17 @@ pub(crate) enum ServerType {
     Local,
     /// A remote Streamable HTTP server at `url`.
     Http,
+    /// A remote server on the 2024-11-05 HTTP+SSE transport; `url` is its SSE endpoint.
+    Sse,
 }
 
 /// One server (`[servers.<id>]`): exactly one of `command`, `container` or `url`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawServer {
-    /// `stdio`, `local` (same as stdio) or `http`. Default: `http` when `url` is set, else
-    /// `stdio`.
+    /// `stdio`, `local` (same as stdio), `http` (Streamable HTTP) or `sse` (the 2024-11-05
+    /// HTTP+SSE transport, `url` being the SSE endpoint). Default: `http` when `url` is set,
+    /// else `stdio`.
     #[serde(rename = "type")]
     pub server_type: Option<ServerType>,
     /// Program to run as a local stdio server (looked up in PATH).
@@ -111,10 +118,20 @@ pub(crate) struct RawServer {
     /// HTTP headers sent to the remote server, e.g. `Authorization = "Bearer ${TOKEN}"` (url
     /// only). Values are treated as secrets and never logged.
     pub headers: Option<BTreeMap<String, String>>,
+    /// PEM file of the certificate authorities trusted for this `https://` server, instead of
+    /// the system's (url only). Default: the system's trusted roots.
+    pub ca_file: Option<String>,
     /// Allow-list of tool names; absent or `["*"]` means all tools.
     pub tools: Option<Vec<String>>,
     /// Overrides the gateway's request timeout for this server.
     pub request_timeout: Option<DurationValue>,
+    /// How often this server is pinged; 0 turns pings off. Default: the gateway's
+    /// `ping_interval` for `url` servers, off for stdio and container servers.
+    pub ping_interval: Option<IntervalValue>,
+    /// How many times an idempotent request (lists, reads, `ping`, `initialize`) is retried
+    /// after a connection error or an HTTP 502/503/504 (url only); `tools/call` never is.
+    /// Default 2.
+    pub retries: Option<Count>,
     /// `shared` (one instance for every client session) or `session` (a process or container
     /// per client session, stopped when the session ends). Default `shared`.
     pub isolation: Option<IsolationMode>,

@@ -16,6 +16,11 @@ use serde::de::{self, Deserialize, Deserializer, Visitor};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DurationValue(pub Duration);
 
+/// A duration where zero means "off": `0`, `"0s"` or `"off"` turn the feature off; anything else
+/// is a [`DurationValue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IntervalValue(pub Option<Duration>);
+
 /// A non-negative integer, written as a number or as a string of digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Count(pub u64);
@@ -78,6 +83,45 @@ impl<'de> Deserialize<'de> for DurationValue {
     }
 }
 
+impl<'de> Deserialize<'de> for IntervalValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IntervalVisitor;
+        impl Visitor<'_> for IntervalVisitor {
+            type Value = IntervalValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration (integer seconds or a string like \"30s\"), or 0 for off")
+            }
+            fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<IntervalValue, E> {
+                Ok(IntervalValue(
+                    (seconds > 0).then(|| Duration::from_secs(seconds)),
+                ))
+            }
+            fn visit_i64<E: de::Error>(self, seconds: i64) -> Result<IntervalValue, E> {
+                match u64::try_from(seconds) {
+                    Ok(seconds) => self.visit_u64(seconds),
+                    Err(_) => Err(E::custom(format!(
+                        "duration must not be negative, got {seconds}"
+                    ))),
+                }
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<IntervalValue, E> {
+                let t = text.trim();
+                let number = ["ms", "s", "m", "h"]
+                    .iter()
+                    .find_map(|unit| t.strip_suffix(unit))
+                    .unwrap_or(t);
+                if t == "off" || (!number.is_empty() && number.bytes().all(|b| b == b'0')) {
+                    return Ok(IntervalValue(None));
+                }
+                parse_duration(text)
+                    .map(|d| IntervalValue(Some(d)))
+                    .map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(IntervalVisitor)
+    }
+}
+
 impl<'de> Deserialize<'de> for Count {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct CountVisitor;
@@ -113,6 +157,21 @@ impl JsonSchema for DurationValue {
             "description": "Integer seconds, or a string with a unit: \"500ms\", \"30s\", \"5m\", \"6h\".",
             "anyOf": [
                 { "type": "integer", "minimum": 1 },
+                { "type": "string" }
+            ]
+        })
+    }
+}
+
+impl JsonSchema for IntervalValue {
+    fn schema_name() -> Cow<'static, str> {
+        "Interval".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Integer seconds, or a string with a unit (\"500ms\", \"30s\", \"5m\"); 0 or \"off\" turns it off.",
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
                 { "type": "string" }
             ]
         })
@@ -167,5 +226,18 @@ mod tests {
             Count(8080)
         );
         assert!(serde_json::from_value::<Count>(json!(-1)).is_err());
+    }
+
+    #[test]
+    fn intervals_take_zero_or_off_as_off() {
+        for off in [json!(0), json!("0"), json!("0s"), json!("off")] {
+            assert_eq!(
+                serde_json::from_value::<IntervalValue>(off).unwrap(),
+                IntervalValue(None)
+            );
+        }
+        let i: IntervalValue = serde_json::from_value(json!("15s")).unwrap();
+        assert_eq!(i.0, Some(Duration::from_secs(15)));
+        assert!(serde_json::from_value::<IntervalValue>(json!("soon")).is_err());
     }
 }

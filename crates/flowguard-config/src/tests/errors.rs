@@ -185,7 +185,7 @@ fn server_ids_are_checked() {
 }
 
 #[test]
-fn authentication_fields_and_sse_are_refused_not_ignored() {
+fn authentication_fields_are_refused_not_ignored() {
     for key in ["apiKey", "agentId", "agentIds"] {
         let text = format!(
             r#"{{"mcpServers": {{"a": {{"command": "x"}}}}, "gateway": {{"{key}": "${{UNSET}}"}}}}"#
@@ -197,12 +197,36 @@ fn authentication_fields_and_sse_are_refused_not_ignored() {
         let error = load(&text, Format::Json).unwrap_err();
         assert!(matches!(error, ConfigError::Unsupported { .. }));
     }
-    let err = json_err(r#"{"mcpServers": {"legacy": {"type": "sse", "url": "http://h/sse"}}}"#);
-    has(&err, "error: unsupported configuration in test.cfg");
+}
+
+#[test]
+fn sse_servers_need_a_url_and_retries_belong_to_url_servers() {
+    let err = json_err(r#"{"mcpServers": {"legacy": {"type": "sse", "command": "x"}}}"#);
     has(
         &err,
-        "mcpServers.legacy.type: type \"sse\": the old HTTP+SSE transport is not supported yet",
+        "mcpServers.legacy.type: type \"sse\" needs `url`, but the server sets `command`",
     );
+    has(
+        &json_err(r#"{"mcpServers": {"legacy": {"type": "sse"}}}"#),
+        "type \"sse\" needs `url`",
+    );
+    let err = toml_err("[servers.a]\ncommand = \"x\"\nretries = 3\n");
+    has(
+        &err,
+        "servers.a.retries: `retries` applies only to url servers",
+    );
+    let err = toml_err("[servers.a]\nurl = \"http://h/mcp\"\nca_file = \"/etc/hostname\"\n");
+    has(
+        &err,
+        "servers.a.ca_file: a CA file applies only to https:// URLs",
+    );
+    let err = toml_err("[servers.a]\nurl = \"https://h/mcp\"\nca_file = \"/no/such.pem\"\n");
+    has(
+        &err,
+        "servers.a.ca_file: CA file \"/no/such.pem\" cannot be used",
+    );
+    let err = toml_err("[servers.a]\nurl = \"http://h/mcp\"\nretries = 99\n");
+    has(&err, "servers.a.retries: 99 is too many; use 0 to 10");
 }
 
 #[test]

@@ -277,3 +277,25 @@ fn load_file_reads_by_extension_and_names_the_file() {
     );
     assert!(test_env("TOKEN").is_some());
 }
+
+#[test]
+fn pings_default_to_remote_servers_only() {
+    let text = "[gateway]\nping_interval = \"10s\"\n\
+        [servers.local]\ncommand = \"x\"\n\
+        [servers.pinged]\ncommand = \"x\"\nping_interval = \"5s\"\n\
+        [servers.remote]\nurl = \"http://h/mcp\"\n\
+        [servers.quiet]\nurl = \"http://h/mcp\"\nping_interval = \"off\"\nretries = 0\n\
+        [servers.legacy]\ntype = \"sse\"\nurl = \"http://h/sse\"\n";
+    let config = load_ok(text, Format::Toml);
+    let by_id = |id: &str| config.servers.iter().find(|s| s.id == id).unwrap();
+    assert_eq!(by_id("local").ping_interval, None);
+    assert_eq!(by_id("pinged").ping_interval, Some(Duration::from_secs(5)));
+    assert_eq!(by_id("remote").ping_interval, Some(Duration::from_secs(10)));
+    assert_eq!((by_id("remote").retries, by_id("quiet").retries), (2, 0));
+    assert_eq!(by_id("quiet").ping_interval, None);
+    assert!(matches!(by_id("legacy").transport, Transport::Sse(_)));
+    assert_eq!(
+        crate::GatewaySettings::default().ping_interval,
+        Some(Duration::from_secs(30))
+    );
+}

@@ -76,6 +76,7 @@ pub(crate) fn settings(
             .session_idle_timeout
             .map_or(defaults.session_idle_timeout, |d| d.0),
         max_sessions_per_server,
+        ping_interval: raw.ping_interval.map_or(defaults.ping_interval, |i| i.0),
     })
 }
 

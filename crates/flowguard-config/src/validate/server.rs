@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::checks::{check_env_name, check_header, check_server_id, check_url, parse_mount};
 use super::{isolation, Ctx};
-use crate::raw::{RawServer, ServerType};
+use crate::raw::{Count, RawServer, ServerType};
 use crate::{
-    ConfigError, ContainerSpec, EnvValue, GatewaySettings, HttpSpec, ProcessSpec, Secret,
-    ServerConfig, Transport,
+    model::DEFAULT_RETRIES, ConfigError, ContainerSpec, EnvValue, GatewaySettings, HttpSpec,
+    ProcessSpec, Secret, ServerConfig, Transport,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +19,7 @@ enum Kind {
 }
 
 /// Keys that only some kinds accept, with the kinds that accept them.
-const KIND_KEYS: [(&str, &[Kind]); 8] = [
+const KIND_KEYS: [(&str, &[Kind]); 10] = [
     ("args", &[Kind::Process]),
     ("env", &[Kind::Process, Kind::Container]),
     ("working_directory", &[Kind::Process, Kind::Container]),
@@ -28,6 +28,8 @@ const KIND_KEYS: [(&str, &[Kind]); 8] = [
     ("mounts", &[Kind::Container]),
     ("network", &[Kind::Container]),
     ("headers", &[Kind::Http]),
+    ("retries", &[Kind::Http]),
+    ("ca_file", &[Kind::Http]),
 ];
 
 pub(crate) fn server(
@@ -105,8 +107,34 @@ pub(crate) fn server(
                     .map_err(|m| ctx.invalid(format!("{}.{name}", key_path("headers")), m))?;
                 headers.push((name, Secret::new(value)));
             }
-            Transport::Http(HttpSpec { url, headers })
+            let ca_file = match raw.ca_file {
+                Some(file) => Some(ca_file(file, &url, &key_path("ca_file"), ctx)?),
+                None => None,
+            };
+            let spec = HttpSpec {
+                url,
+                headers,
+                ca_file,
+            };
+            if raw.server_type == Some(ServerType::Sse) {
+                Transport::Sse(spec)
+            } else {
+                Transport::Http(spec)
+            }
         }
+    };
+    // Remote servers are pinged by default (a dead peer behind a proxy is otherwise noticed
+    // only by the next request); a local child's death is seen at once, so it needs no pings.
+    let ping_interval = match raw.ping_interval {
+        Some(own) => own.0,
+        None if kind == Kind::Http => gateway.ping_interval,
+        None => None,
+    };
+    let retries = match raw.retries {
+        None => DEFAULT_RETRIES,
+        Some(Count(n)) => u32::try_from(n).ok().filter(|n| *n <= 10).ok_or_else(|| {
+            ctx.invalid(key_path("retries"), format!("{n} is too many; use 0 to 10"))
+        })?,
     };
     Ok(ServerConfig {
         id,
@@ -114,6 +142,8 @@ pub(crate) fn server(
         tools,
         request_timeout,
         isolation,
+        ping_interval,
+        retries,
     })
 }
 
@@ -140,21 +170,26 @@ fn kind(raw: &RawServer, path: &str, ctx: &Ctx<'_>) -> Result<Kind, ConfigError>
             ),
             explain,
         )),
-        (Some(ServerType::Http), [(key, kind)]) if *kind != Kind::Http => Err(ctx.invalid_hint(
-            format!("{path}.type"),
-            format!(
-                "type \"http\" needs `url`, but the server sets `{}`",
-                ctx.shape.key(key)
-            ),
-            explain,
-        )),
+        (Some(t @ (ServerType::Http | ServerType::Sse)), [(key, kind)]) if *kind != Kind::Http => {
+            Err(ctx.invalid_hint(
+                format!("{path}.type"),
+                format!(
+                    "type \"{}\" needs `url`, but the server sets `{}`",
+                    type_name(t),
+                    ctx.shape.key(key)
+                ),
+                explain,
+            ))
+        }
         (Some(ServerType::Stdio | ServerType::Local), [(_, Kind::Http)]) => Err(ctx.invalid_hint(
             format!("{path}.type"),
             "a stdio/local server needs `command` or `container`, but the server sets `url`",
-            "remove `type` or set it to \"http\"",
+            "remove `type` or set it to \"http\" (or \"sse\" for an HTTP+SSE server)",
         )),
         (_, [(_, kind)]) => Ok(*kind),
-        (Some(ServerType::Http), []) => Err(ctx.invalid(path, "type \"http\" needs `url`")),
+        (Some(t @ (ServerType::Http | ServerType::Sse)), []) => {
+            Err(ctx.invalid(path, format!("type \"{}\" needs `url`", type_name(t))))
+        }
         (_, []) => {
             Err(ctx.invalid_hint(path, "no `command`, `container` or `url` is set", explain))
         }
@@ -175,6 +210,8 @@ fn reject_foreign_keys(
         "entrypoint_args" => raw.entrypoint_args.is_some(),
         "mounts" => raw.mounts.is_some(),
         "network" => raw.network.is_some(),
+        "retries" => raw.retries.is_some(),
+        "ca_file" => raw.ca_file.is_some(),
         _ => raw.headers.is_some(),
     };
     for (key, kinds) in KIND_KEYS {
@@ -205,6 +242,13 @@ fn reject_foreign_keys(
         }
     }
     Ok(())
+}
+
+fn type_name(t: ServerType) -> &'static str {
+    match t {
+        ServerType::Sse => "sse",
+        _ => "http",
+    }
 }
 
 fn kind_name(kind: Kind) -> &'static str {
@@ -260,6 +304,22 @@ fn tools(
         ));
     }
     Ok(Some(list))
+}
+
+/// A CA file must exist, and is only meaningful for `https://`.
+fn ca_file(file: String, url: &str, path: &str, ctx: &Ctx<'_>) -> Result<PathBuf, ConfigError> {
+    if !url.starts_with("https://") {
+        return Err(ctx.invalid_hint(
+            path,
+            format!("a CA file applies only to https:// URLs, and the URL is {url}"),
+            "remove `ca_file`, or use the server's https:// URL",
+        ));
+    }
+    match Path::new(&file).metadata() {
+        Ok(meta) if meta.is_file() => Ok(PathBuf::from(file)),
+        Ok(_) => Err(ctx.invalid(path, format!("\"{file}\" is not a file"))),
+        Err(err) => Err(ctx.invalid(path, format!("CA file \"{file}\" cannot be used: {err}"))),
+    }
 }
 
 fn existing_dir(dir: String, path: &str, ctx: &Ctx<'_>) -> Result<PathBuf, ConfigError> {
