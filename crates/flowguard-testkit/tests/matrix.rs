@@ -3,11 +3,13 @@
 //! a gateway most often drops: a tool call with progress notifications, a server-to-client
 //! request (sampling) answered by the client, and a `tools/list_changed` notification.
 //!
-//! Downstream: Streamable HTTP (handshake era, 2025-11-25), the 2024-11-05 HTTP+SSE transport,
-//! and stdio (`flowguard stdio`). Upstream: a stdio child, a podman container, a remote
-//! Streamable HTTP server. Every upstream runs the `fake` server; the remote one is a second
-//! FlowGuard serving the fake over Streamable HTTP (a conformance-tested server, and the one
-//! whose stream behaviour we control).
+//! Downstream: Streamable HTTP (handshake era, 2025-11-25), Streamable HTTP stateless
+//! (2026-07-28: the server request becomes an input-required result, list changes come on a
+//! `subscriptions/listen` stream), the 2024-11-05 HTTP+SSE transport, and stdio (`flowguard
+//! stdio`). Upstream: a stdio child, a podman container, a remote Streamable HTTP server, a
+//! remote HTTP+SSE server. Every upstream runs the `fake` server; the remote ones are a second
+//! FlowGuard serving the fake over Streamable HTTP and over HTTP+SSE (conformance-tested
+//! servers whose stream behaviour we control).
 //!
 //! The container column needs podman and the test image that `scripts/setup-interop.sh`
 //! builds; it reads `.interop/env.sh`. Set `FLOWGUARD_TEST_NO_CONTAINERS=1` to leave it out
@@ -30,6 +32,7 @@ const SAMPLED: &str = "the matrix client sampled this";
 #[derive(Clone, Copy, Debug)]
 enum Down {
     Streamable,
+    Modern,
     LegacySse,
     Stdio,
 }
@@ -39,6 +42,7 @@ enum Up {
     Stdio,
     Container,
     StreamableHttp,
+    HttpSse,
 }
 
 // ------------------------------------------------------------------------------- upstreams
@@ -98,6 +102,17 @@ fn upstream(kind: Up) -> Upstream {
                 _inner: Some(inner),
             }
         }
+        Up::HttpSse => {
+            let inner = GatewayProcess::start(&fake_server("fake", &[], ""), "toml", &[]);
+            Upstream {
+                config: format!(
+                    "[servers.up]\ntype = \"sse\"\nurl = {}\n",
+                    quote(&inner.url("/mcp/fake/sse"))
+                ),
+                env: vec![],
+                _inner: Some(inner),
+            }
+        }
     }
 }
 
@@ -121,6 +136,11 @@ enum Out {
         url: String,
         session: Option<String>,
     },
+    /// 2026-07-28: every request stands alone, with `_meta` and the revision's headers.
+    Modern {
+        http: HttpClient,
+        url: String,
+    },
     Sse {
         url: String,
     },
@@ -143,6 +163,10 @@ impl Wire {
                 http: http::client(),
                 url: gw.url("/mcp/up"),
                 session: None,
+            },
+            Down::Modern => Out::Modern {
+                http: http::client(),
+                url: gw.url("/mcp/up"),
             },
             Down::LegacySse => {
                 let url = legacy_stream(gw.port(), "/mcp/up/sse", tx.clone()).await;
@@ -191,6 +215,22 @@ impl Wire {
     }
 
     async fn initialize(&mut self) {
+        if let Out::Modern { http, url } = &self.out {
+            // No handshake: list changes come on a listen stream the client opts into.
+            let params =
+                json!({"notifications": {"toolsListChanged": true}, "_meta": modern_meta()});
+            let body = json!({"jsonrpc": "2.0", "id": "listen", "method": "subscriptions/listen",
+                              "params": params});
+            let headers = modern_headers("subscriptions/listen", None);
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let resp = http::send(http, http::build("POST", url, &headers, body.to_string())).await;
+            assert_eq!(resp.status(), 200, "subscriptions/listen opens");
+            pump(SseStream::new(resp), self.tx.clone());
+            self.notification("notifications/subscriptions/acknowledged")
+                .await;
+            return;
+        }
         let caps = json!({"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}});
         let reply = self
             .request(
@@ -255,6 +295,41 @@ impl Wire {
                     }
                 }
             }
+            Out::Modern { http, url } => {
+                let method = msg["method"]
+                    .as_str()
+                    .expect("2026 clients send only requests");
+                let mut msg = msg.clone();
+                let name = msg["params"]
+                    .get("name")
+                    .or_else(|| msg["params"].get("uri"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let meta = msg["params"]["_meta"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                let mut all = modern_meta();
+                for (k, v) in meta {
+                    all[k] = v;
+                }
+                msg["params"]["_meta"] = all;
+                let headers = modern_headers(method, name.as_deref());
+                let headers: Vec<(&str, &str)> =
+                    headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let resp =
+                    http::send(http, http::build("POST", url, &headers, msg.to_string())).await;
+                assert_eq!(resp.status(), 200, "{msg}");
+                let is_sse = http::content_type(resp.headers())
+                    .is_some_and(|c| c.starts_with("text/event-stream"));
+                if is_sse {
+                    pump(SseStream::new(resp), self.tx.clone());
+                } else {
+                    for m in http::read(resp).await.messages() {
+                        let _ = self.tx.send(m);
+                    }
+                }
+            }
             Out::Sse { url } => {
                 let reply = http::post_json(url, &[], &msg.to_string()).await;
                 assert_eq!(reply.status, 202, "{msg}: {}", reply.text());
@@ -277,15 +352,28 @@ impl Wire {
 
     /// Sends a request and returns its response, answering server requests (sampling) and
     /// keeping notifications in `seen`.
-    async fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = json!(format!("m{}", self.next_id));
-        self.next_id += 1;
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-            .await;
+    async fn request(&mut self, method: &str, mut params: Value) -> Value {
+        let mut id = self.send_request(method, &params).await;
         loop {
             let msg = self.next(method).await;
             match (msg.get("method"), msg.get("id")) {
-                (None, Some(got)) if *got == id => return msg,
+                (None, Some(got)) if *got == id => {
+                    if msg["result"]["resultType"] != "input_required" {
+                        return msg;
+                    }
+                    // 2026-07-28: the server's requests come as input requests; the client
+                    // answers them by sending the request again with the responses.
+                    let result = &msg["result"];
+                    let mut responses = serde_json::Map::new();
+                    for (key, req) in result["inputRequests"].as_object().expect("inputRequests") {
+                        let m = req["method"].as_str().unwrap_or("");
+                        responses.insert(key.clone(), answer(m, req));
+                        self.seen.push(req.clone());
+                    }
+                    params["inputResponses"] = Value::Object(responses);
+                    params["requestState"] = result["requestState"].clone();
+                    id = self.send_request(method, &params).await;
+                }
                 (Some(m), Some(req_id)) => {
                     let answer = answer(m.as_str().unwrap_or(""), &msg);
                     let reply = json!({"jsonrpc": "2.0", "id": req_id, "result": answer});
@@ -295,6 +383,14 @@ impl Wire {
                 _ => self.seen.push(msg),
             }
         }
+    }
+
+    async fn send_request(&mut self, method: &str, params: &Value) -> Value {
+        let id = json!(format!("m{}", self.next_id));
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        id
     }
 
     /// Waits for a notification `method` (already seen, or arriving within [`WAIT`]).
@@ -310,6 +406,29 @@ impl Wire {
             self.seen.push(msg);
         }
     }
+}
+
+const MODERN: &str = "2026-07-28";
+
+fn modern_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {"sampling": {}, "elicitation": {}},
+        "io.modelcontextprotocol/clientInfo": {"name": "matrix", "version": "0"},
+    })
+}
+
+fn modern_headers(method: &str, name: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut h = vec![
+        ("content-type", "application/json".to_string()),
+        ("accept", "application/json, text/event-stream".to_string()),
+        ("mcp-protocol-version", MODERN.to_string()),
+        ("mcp-method", method.to_string()),
+    ];
+    if let Some(n) = name {
+        h.push(("mcp-name", n.to_string()));
+    }
+    h
 }
 
 /// The client's answer to a server request.
@@ -465,10 +584,17 @@ matrix! {
     streamable_http_to_stdio: Streamable x Stdio;
     streamable_http_to_container: Streamable x Container;
     streamable_http_to_streamable_http: Streamable x StreamableHttp;
+    streamable_http_to_http_sse: Streamable x HttpSse;
+    stateless_2026_to_stdio: Modern x Stdio;
+    stateless_2026_to_container: Modern x Container;
+    stateless_2026_to_streamable_http: Modern x StreamableHttp;
+    stateless_2026_to_http_sse: Modern x HttpSse;
     legacy_sse_to_stdio: LegacySse x Stdio;
     legacy_sse_to_container: LegacySse x Container;
     legacy_sse_to_streamable_http: LegacySse x StreamableHttp;
+    legacy_sse_to_http_sse: LegacySse x HttpSse;
     stdio_to_stdio: Stdio x Stdio;
     stdio_to_container: Stdio x Container;
     stdio_to_streamable_http: Stdio x StreamableHttp;
+    stdio_to_http_sse: Stdio x HttpSse;
 }
