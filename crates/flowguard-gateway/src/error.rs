@@ -41,6 +41,8 @@ pub enum Rejection {
     /// is quoted, never the value (it is a secret).
     #[error("Bad Request: header ENV_{0} sets a variable no server on this endpoint accepts; allowed: {1}")]
     EnvNotAllowed(String, String),
+    #[error("Payload Too Large: a message may have at most {0} bytes")]
+    TooLarge(usize),
     #[error("Method Not Allowed: {0}")]
     MethodNotAllowed(&'static str),
 }
@@ -62,6 +64,7 @@ impl Rejection {
             Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::Forbidden(_) => StatusCode::FORBIDDEN,
             Rejection::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Rejection::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -70,7 +73,10 @@ impl Rejection {
     pub fn code(&self) -> i64 {
         match self {
             Rejection::Parse(_) => -32700,
-            Rejection::Invalid(_) | Rejection::ContentType | Rejection::NotAcceptable(_) => -32600,
+            Rejection::Invalid(_)
+            | Rejection::ContentType
+            | Rejection::NotAcceptable(_)
+            | Rejection::TooLarge(_) => -32600,
             _ => -32000,
         }
     }

@@ -12,12 +12,17 @@ pub fn message_event(id: Option<&str>, data: &[u8]) -> Bytes {
         out.push(b'\n');
     }
     out.extend_from_slice(b"event: message\ndata: ");
-    // JSON-RPC messages are serialized compactly, so they hold no raw newline; split defensively.
-    for (i, line) in data.split(|b| *b == b'\n').enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b"\ndata: ");
+    // JSON-RPC messages are serialized compactly, so they hold no raw newline; split defensively
+    // (`contains` on bytes is a memchr, much cheaper than splitting byte by byte).
+    if data.contains(&b'\n') {
+        for (i, line) in data.split(|b| *b == b'\n').enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b"\ndata: ");
+            }
+            out.extend_from_slice(line);
         }
-        out.extend_from_slice(line);
+    } else {
+        out.extend_from_slice(data);
     }
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)

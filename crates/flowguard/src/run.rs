@@ -7,7 +7,6 @@ use anyhow::{anyhow, Context};
 use flowguard_config::{Config, Mode, Transport};
 use flowguard_gateway::Gateway;
 use flowguard_upstream::{container, orphans};
-use std::future::IntoFuture;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -78,6 +77,20 @@ pub(crate) fn worker_threads() -> usize {
         })
 }
 
+/// The runtime: with one worker, tokio's single-threaded scheduler on the main thread (no
+/// work-stealing queues, no cross-thread wake-ups); with more, the multi-threaded one.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    let mut builder = match worker_threads() {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    builder.enable_all().build().expect("a tokio runtime")
+}
+
 pub fn run(args: RunArgs) -> ExitCode {
     let config = match load_config(&args) {
         Ok(c) => c,
@@ -98,9 +111,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         (_, true) => Mode::Unified,
         _ => config.gateway.mode.unwrap_or(Mode::Both),
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.worker_threads(worker_threads());
-    let runtime = builder.enable_all().build().expect("a tokio runtime");
+    let runtime = runtime();
     match runtime.block_on(serve(config, mode, listen, args.print_client_config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -178,16 +189,15 @@ async fn serve(
             gw.close_streams();
         }
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(drain);
     // Connections that outlive the drain (a client holding a stream open) do not hold the exit.
-    let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        r = &mut server => r.context("serving HTTP")?,
-        _ = async {
-            gw.lifecycle.shutdown_requested().await;
-            tokio::time::sleep(grace + Duration::from_secs(5)).await;
-        } => tracing::warn!("connections still open after the grace period; closing them"),
-    }
+    flowguard_gateway::downstream::serve::serve(
+        listener,
+        gw.clone(),
+        app,
+        drain,
+        Duration::from_secs(5),
+    )
+    .await;
     signals.abort();
     sweeper.abort();
     tracing::info!("stopping servers");

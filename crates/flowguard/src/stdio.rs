@@ -1,7 +1,7 @@
 //! `flowguard wrap -- CMD ARGS...` and `flowguard stdio`: the gateway with stdin/stdout as its
 //! client connection. stdout carries only MCP messages; start-up lines and logs go to stderr.
 
-use crate::run::{clean_up_predecessors, load_env_file, worker_threads, EXIT_CONFIG};
+use crate::run::{clean_up_predecessors, load_env_file, runtime, EXIT_CONFIG};
 use flowguard_config::{Config, GatewaySettings, Mode, ProcessSpec, ServerConfig, Transport};
 use flowguard_gateway::session::Scope;
 use flowguard_gateway::Gateway;
@@ -106,11 +106,7 @@ pub fn serve_config(config: PathBuf, env: Option<PathBuf>, server: Option<String
 }
 
 fn serve(config: Config, scope: Scope) -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(worker_threads())
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = runtime();
     runtime.block_on(async move {
         clean_up_predecessors(&config).await;
         let startup_timeout = config.gateway.startup_timeout;

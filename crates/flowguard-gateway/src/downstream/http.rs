@@ -17,6 +17,7 @@ use crate::router;
 use crate::session::{new_session_id, ClientHello, Scope, Session};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::header::{AsHeaderName, HeaderName};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,6 +28,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
+/// The same names as `HeaderName`s: a lookup by `HeaderName` skips parsing and lower-casing
+/// the name, and these run for every message.
+static SESSION: HeaderName = HeaderName::from_static(SESSION_HEADER);
+static VERSION: HeaderName = HeaderName::from_static(VERSION_HEADER);
 /// The query parameter naming the session on the old HTTP+SSE transport's message URL.
 pub(crate) const SESSION_QUERY: &str = "sessionId";
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -62,7 +67,10 @@ pub fn app(gw: Arc<Gateway>, listen: SocketAddr) -> Router {
 /// DNS-rebinding protection: the Host and Origin headers must name this gateway.
 pub(crate) fn admit(gw: &Gateway, headers: &HeaderMap) -> Result<(), Rejection> {
     match gw.host_guard.get() {
-        Some(g) => g.check(header(headers, "host"), header(headers, "origin")),
+        Some(g) => g.check(
+            header(headers, &header::HOST),
+            header(headers, &header::ORIGIN),
+        ),
         None => Ok(()),
     }
 }
@@ -94,10 +102,7 @@ fn routed_scope(gw: &Gateway, headers: &HeaderMap, server: &str) -> Result<Scope
 }
 
 async fn post_unified(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    match unified_scope(&gw, &headers) {
-        Ok(scope) => post_message(gw, scope, headers, body).await,
-        Err(r) => r.into_response(),
-    }
+    post_unified_parts(gw, headers, body).await
 }
 
 async fn post_routed(
@@ -106,7 +111,29 @@ async fn post_routed(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match routed_scope(&gw, &headers, &server) {
+    post_routed_parts(gw, &server, headers, body).await
+}
+
+/// `POST /mcp`, from the router or the server loop's fast path (`serve.rs`).
+pub(crate) async fn post_unified_parts(
+    gw: Arc<Gateway>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match unified_scope(&gw, &headers) {
+        Ok(scope) => post_message(gw, scope, headers, body).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+/// `POST /mcp/{server}`, from the router or the server loop's fast path (`serve.rs`).
+pub(crate) async fn post_routed_parts(
+    gw: Arc<Gateway>,
+    server: &str,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match routed_scope(&gw, &headers, server) {
         Ok(scope) => post_message(gw, scope, headers, body).await,
         Err(r) => r.into_response(),
     }
@@ -187,7 +214,7 @@ async fn messages_routed(
     }
 }
 
-pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -197,7 +224,7 @@ fn session_for(
     scope: &Scope,
     headers: &HeaderMap,
 ) -> Result<Arc<Session>, Rejection> {
-    let id = header(headers, SESSION_HEADER).ok_or(Rejection::MissingSession)?;
+    let id = header(headers, &SESSION).ok_or(Rejection::MissingSession)?;
     let session = gw
         .sessions
         .get(id)
@@ -208,7 +235,7 @@ fn session_for(
 }
 
 fn check_version(headers: &HeaderMap) -> Result<(), Rejection> {
-    match header(headers, VERSION_HEADER) {
+    match header(headers, &VERSION) {
         // Any supported revision is accepted, not only the negotiated one: real clients drift.
         Some(v) if !versions::is_supported(v) => Err(Rejection::UnsupportedVersion(
             v.to_string(),
@@ -226,7 +253,7 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
     if let Err(r) = reply::require_json(&headers) {
         return r.into_response();
     }
-    let accept = Accept::parse(header(&headers, header::ACCEPT.as_str()));
+    let accept = Accept::parse(header(&headers, &header::ACCEPT));
     if !accept.json && !accept.sse {
         return Rejection::NotAcceptable("application/json and text/event-stream").into_response();
     }
@@ -234,7 +261,8 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
         Ok(env) => env,
         Err(r) => return r.into_response(),
     };
-    if header(&headers, SESSION_HEADER).is_none() {
+    let no_session = header(&headers, &SESSION).is_none();
+    if no_session {
         // Only requests without a session can be of the stateless revision (dual-era).
         let params: serde_json::Value = env
             .params
@@ -251,7 +279,6 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
     if kind == Kind::Request && env.method() == methods::INITIALIZE {
         return initialize(&gw, scope, &headers, &env, accept).await;
     }
-    let no_session = header(&headers, SESSION_HEADER).is_none();
     if no_session && kind == Kind::Request && env.method() == methods::TOOLS_CALL {
         return call_without_session(&gw, scope, &headers, &env, accept).await;
     }
@@ -380,7 +407,7 @@ fn open_stream(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
     if gw.lifecycle.is_closing() {
         return Rejection::ShuttingDown.into_response();
     }
-    if !Accept::parse(header(headers, header::ACCEPT.as_str())).sse {
+    if !Accept::parse(header(headers, &header::ACCEPT)).sse {
         return Rejection::NotAcceptable("text/event-stream").into_response();
     }
     if let Err(r) = check_version(headers) {
@@ -418,8 +445,8 @@ fn open_stream(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
 /// A 2026-07-28 client (its version header, no session) has no GET stream and no session to
 /// end: 405, as the revision says a server answers such traffic.
 fn stateless_get_or_delete(headers: &HeaderMap) -> Option<Rejection> {
-    let stateless = header(headers, SESSION_HEADER).is_none()
-        && header(headers, VERSION_HEADER) == Some(versions::STATELESS);
+    let stateless = header(headers, &SESSION).is_none()
+        && header(headers, &VERSION) == Some(versions::STATELESS);
     stateless.then_some(Rejection::MethodNotAllowed(
         "2026-07-28 has no GET stream or session; POST subscriptions/listen for notifications",
     ))

@@ -9,6 +9,7 @@ mod in_flight;
 mod legacy_sse;
 pub(crate) mod modern;
 mod reply;
+pub mod serve;
 pub mod stdio;
 
 pub use http::app;

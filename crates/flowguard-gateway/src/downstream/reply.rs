@@ -38,15 +38,24 @@ impl Accept {
                 sse: true,
             };
         };
-        let has = |t: &str| {
-            v.split(',')
-                .any(|p| p.trim().split(';').next().unwrap_or("").trim() == t)
+        // One pass over the media ranges (this runs for every request).
+        let mut accept = Accept {
+            json: false,
+            sse: false,
         };
-        let any = has("*/*");
-        Accept {
-            json: any || has("application/json") || has("application/*"),
-            sse: any || has("text/event-stream") || has("text/*"),
+        for range in v.split(',') {
+            let t = range.split(';').next().unwrap_or("").trim();
+            match t {
+                "*/*" => {
+                    accept.json = true;
+                    accept.sse = true;
+                }
+                "application/json" | "application/*" => accept.json = true,
+                "text/event-stream" | "text/*" => accept.sse = true,
+                _ => {}
+            }
         }
+        accept
     }
 }
 
@@ -107,9 +116,14 @@ pub(crate) fn sse_response(body: Body) -> Response {
     r
 }
 
+/// A complete reply as one event: only the media type, since there is no stream to keep
+/// uncached or unbuffered.
 fn sse_once(bytes: Bytes) -> Response {
     let mut r = Response::new(Body::from(sse::message_event(None, &bytes)));
-    sse_headers(&mut r);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     r
 }
 
@@ -313,4 +327,25 @@ pub(crate) fn get_event(seq: u64, msg: &[u8]) -> Bytes {
 pub(crate) fn accepted() -> Response {
     // Exactly 202, no body, no Content-Type: some clients (rmcp, Zed) accept nothing else.
     StatusCode::ACCEPTED.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Accept;
+
+    #[test]
+    fn accept_reads_each_media_range_once() {
+        let a = Accept::parse(Some("application/json, text/event-stream"));
+        assert!(a.json && a.sse);
+        let a = Accept::parse(Some("text/event-stream;q=0.9"));
+        assert!(!a.json && a.sse);
+        let a = Accept::parse(Some(" application/json ; charset=utf-8"));
+        assert!(a.json && !a.sse);
+        let a = Accept::parse(Some("*/*"));
+        assert!(a.json && a.sse);
+        let a = Accept::parse(Some("text/html"));
+        assert!(!a.json && !a.sse);
+        let a = Accept::parse(None);
+        assert!(a.json && a.sse);
+    }
 }
