@@ -77,6 +77,7 @@ pub fn wrap(
     let config = Config {
         gateway,
         servers: vec![server],
+        virtual_servers: vec![],
         source: format!("wrap -- {program}"),
     };
     serve(config, Scope::Routed(Arc::from(id)))
