@@ -408,3 +408,22 @@ fn config_check_explains_bad_virtual_servers() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_isolated_member_serves_each_virtual_session_from_its_own_instance() {
+    let text = format!(
+        "{}\n{}\n[virtual_servers.v]\ntools = [\"iso/pid\", \"a/env\"]\n",
+        fake_server("a", &[], "env = { FG_NAME = \"a\" }"),
+        fake_server("iso", &[], "isolation = \"session\""),
+    );
+    let gw = GatewayProcess::start(&text, "toml", &[]);
+    let one = McpClient::connect(&gw.url("/mcp/v"), json!({})).await;
+    let two = McpClient::connect(&gw.url("/mcp/v"), json!({})).await;
+    let pid_one = tool_text(&one.call_tool("pid", json!({})).await).to_string();
+    let pid_two = tool_text(&two.call_tool("pid", json!({})).await).to_string();
+    assert_ne!(pid_one, pid_two, "two sessions share one instance");
+    assert_eq!(tool_text(&one.call_tool("pid", json!({})).await), pid_one);
+    assert_eq!(names(&two.tools().await), ["pid", "env"]);
+    let health = gw.health().await;
+    assert_eq!(health["servers"]["iso"]["instances"], 2, "{health}");
+}

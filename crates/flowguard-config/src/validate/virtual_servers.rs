@@ -115,9 +115,12 @@ fn entry_of(
         }
     };
     // In table form each part has its own key; in string form the entry is the place.
-    let field = |key: &str| match table {
-        true => format!("{at}.{key}"),
-        false => at.to_owned(),
+    let field = |key: &str| {
+        if table {
+            format!("{at}.{key}")
+        } else {
+            at.to_owned()
+        }
     };
     let Some(config) = servers.iter().find(|s| s.id == server) else {
         let ids: Vec<String> = servers.iter().map(|s| s.id.clone()).collect();
@@ -138,7 +141,7 @@ fn entry_of(
         check_tool_name(&name).map_err(|m| ctx.invalid(field("name"), m))?;
     }
     if let Some(allowed) = &config.tools {
-        if !allowed.iter().any(|t| *t == tool) {
+        if !allowed.contains(&tool) {
             return Err(ctx.invalid_hint(
                 field("tool"),
                 format!(
