@@ -2,6 +2,7 @@
 //! (all pages), filtered by each server's `tools` allow-list, named for the endpoint (unified
 //! names are `id___name` by default), and cached until a server says its list changed or
 //! restarts. Lists are served from here, and names and URIs are resolved to their server.
+//! A virtual server's view holds only its configured tools, renamed where the config says so.
 //!
 //! A server with `isolation = "session"` has no shared instance: each session's views are built
 //! from that session's own instances (a server may offer different tools per environment), and

@@ -1,6 +1,7 @@
 //! Where each client message goes: answered here (initialize, ping, aggregated lists), sent to
 //! the one server that owns the named tool, prompt or resource, or fanned out. Routed endpoints
-//! reach one server with names unchanged; the unified endpoint reaches all of them.
+//! reach one server with names unchanged; the unified endpoint reaches all of them; a virtual
+//! server's endpoint reaches its chosen tools (under their exposed names) and nothing else.
 //!
 //! This is also where the security pipeline will sit (DESIGN-NOTES §1): every request passes
 //! [`request`] with its session (identity, version, capabilities) before any server sees it.
