@@ -18,7 +18,8 @@
 #                     servers everything, filesystem and memory as stdio servers: routed list and
 #                     real tool calls with checked results, unified prefixed list and calls,
 #                     progress notifications, sampling and elicitation round trips, auto and
-#                     legacy protocol modes.
+#                     legacy protocol modes; a virtual server (`/mcp/picked`: three tools of
+#                     the three servers, one renamed) listed and called, also in 2026-07-28 mode.
 #   3. inspector/*    MCP Inspector 2.x CLI (inspector.sh): tools/list and tools/call for each of
 #                     the three servers (routed) and one unified call; and over the old HTTP+SSE
 #                     transport (/mcp/<server>/sse and /sse).
@@ -364,11 +365,14 @@ args = ["$FILESYSTEM_JS", "$FSDIR"]
 command = "$NODE"
 args = ["$MEMORY_JS"]
 env = { MEMORY_FILE_PATH = "$WORK/memory.jsonl" }
+
+[virtual_servers.picked]
+tools = ["everything/echo", { server = "filesystem", tool = "read_text_file", name = "read_file" }, "memory/read_graph"]
 EOF
 
 PY_CHECKS=(python/everything/routed python/filesystem/routed python/memory/routed python/unified/everything
   python/unified/filesystem python/unified/memory python/progress python/sampling python/elicitation python/modes
-  python/2026/routed python/2026/unified python/2026/sampling)
+  python/2026/routed python/2026/unified python/2026/sampling python/virtual python/2026/virtual)
 INSP_CHECKS=(inspector/everything inspector/filesystem inspector/memory inspector/unified inspector/sse-routed inspector/sse-unified)
 
 # (The stateless requests' debug lines show which era the Python SDK really used.)
@@ -486,6 +490,17 @@ else
   # server-everything's sampling request becomes an input-required result and the SDK's retry
   py_2026 python/2026/sampling py-2026-sampling "$U/mcp/everything" 'sampled-statelessly' -- \
     --call trigger-sampling-request --args '{"prompt":"say hi","maxTokens":10}' --sampling-reply 'sampled-statelessly'
+
+  # virtual server: exactly the three chosen tools (one renamed), calls reach their servers
+  py py-virtual "$U/mcp/picked" --list --call read_file --args "{\"path\":\"$FSDIR/hello.txt\"}"
+  rc=$?
+  if [[ $rc -eq 0 ]] && { has "$WORK/py-virtual.out" '"get-sum"' || has "$WORK/py-virtual.out" '"read_text_file"'; }; then
+    fail python/virtual "lists tools it should not: $(head -c 600 "$WORK/py-virtual.out")" "$REF_LOG"
+  else
+    py_report python/virtual py-virtual $rc '["echo", "read_file", "read_graph"]' "$FS_TOKEN"
+  fi
+  py_2026 python/2026/virtual py-2026-virtual "$U/mcp/picked" '"read_file"' 'Echo: modern-virtual' -- \
+    --list --call echo --args '{"message":"modern-virtual"}'
 
   # ---------------------------------------------------------------- 3. inspector
   echo "== 3. MCP Inspector CLI ($("$INSPECTOR_BIN" --version 2>/dev/null | tail -n 1)) through FlowGuard"

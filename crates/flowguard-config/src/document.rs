@@ -10,7 +10,13 @@ use crate::validate::{Document, Shape};
 use crate::ConfigError;
 
 /// Top-level keys, for suggestions when neither server key is present.
-const TOP_LEVEL_KEYS: [&str; 3] = ["servers", "mcpServers", "gateway"];
+const TOP_LEVEL_KEYS: [&str; 5] = [
+    "servers",
+    "mcpServers",
+    "gateway",
+    "virtual_servers",
+    "virtualServers",
+];
 
 /// Decides the shape from the top-level keys.
 pub(crate) fn detect_shape(tree: &Value, source: &str) -> Result<Shape, ConfigError> {
@@ -103,6 +109,7 @@ pub(crate) fn deserialize(
                 gateway: doc.gateway.unwrap_or_default(),
                 port_and_domain: PortAndDomain::default(),
                 servers: doc.servers,
+                virtual_servers: doc.virtual_servers.unwrap_or_default(),
             })
         }
         Shape::McpServers => {
@@ -117,6 +124,7 @@ pub(crate) fn deserialize(
                 gateway,
                 port_and_domain,
                 servers,
+                virtual_servers: doc.virtual_servers.unwrap_or_default(),
             })
         }
     }

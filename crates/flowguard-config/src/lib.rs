@@ -32,6 +32,7 @@ pub use format::Format;
 pub use model::{
     Config, ContainerRuntime, ContainerSpec, EnvValue, GatewaySettings, HttpSpec, Isolation, Mode,
     Mount, PrefixMode, ProcessSpec, Secret, ServerConfig, SessionIsolation, Transport,
+    VirtualServer, VirtualTool,
 };
 pub use raw::parse_duration;
 pub use schema::json_schema;

@@ -21,6 +21,8 @@ pub struct Config {
     /// The configured servers, sorted by id so that every run (and every syntax of the same
     /// configuration) sees the same order; file order is not kept.
     pub servers: Vec<ServerConfig>,
+    /// Named virtual servers (`/mcp/<name>`), sorted by name: chosen tools of several servers.
+    pub virtual_servers: Vec<VirtualServer>,
     /// Where the configuration came from: a file path, or `<stdin>`.
     pub source: String,
 }
@@ -185,6 +187,26 @@ pub struct ServerConfig {
     pub retries: u32,
     /// One instance for all client sessions, or one per session.
     pub isolation: Isolation,
+}
+
+/// A named virtual server: an endpoint offering chosen tools of several servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualServer {
+    /// Its name, under the same rules as server ids and distinct from every one of them.
+    pub name: String,
+    /// The exposed tools, in configuration order; exposed names are unique.
+    pub tools: Vec<VirtualTool>,
+}
+
+/// One tool of a virtual server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualTool {
+    /// The id of a configured server.
+    pub server: String,
+    /// The server's own name of the tool.
+    pub tool: String,
+    /// The name the virtual server shows it under (`tool` unless renamed).
+    pub name: String,
 }
 
 /// Whether client sessions share one instance of a server.

@@ -2,13 +2,14 @@
 //! (all pages), filtered by each server's `tools` allow-list, named for the endpoint (unified
 //! names are `id___name` by default), and cached until a server says its list changed or
 //! restarts. Lists are served from here, and names and URIs are resolved to their server.
+//! A virtual server's view holds only its configured tools, renamed where the config says so.
 //!
 //! A server with `isolation = "session"` has no shared instance: each session's views are built
 //! from that session's own instances (a server may offer different tools per environment), and
 //! cached under the session, so one session's lists never show another's.
 
 use crate::uri_template::UriTemplate;
-use flowguard_config::PrefixMode;
+use flowguard_config::{PrefixMode, VirtualServer};
 use flowguard_upstream::{SessionKey, StateKind, Upstream};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -94,8 +95,21 @@ impl View {
     }
 }
 
-/// Which servers an endpoint shows: all (unified) or one (routed), by index.
-pub type ScopeKey = Option<usize>;
+/// Which servers an endpoint shows, and how: all (unified), one (routed, by server index), or
+/// a virtual server's chosen tools (by its index in the catalog's virtual servers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScopeKey {
+    Unified,
+    Routed(usize),
+    Virtual(usize),
+}
+
+/// A virtual server's tools, resolved to server indexes.
+struct VirtualTools {
+    name: String,
+    /// (server index, the server's own tool name, the exposed name), in configuration order.
+    entries: Vec<(usize, String, String)>,
+}
 
 /// The servers one session reaches, by index: the shared instance, the session's own instance
 /// of an isolated server, or why it has none (the per-server cap).
@@ -107,6 +121,7 @@ type ViewKey = (Option<SessionKey>, ScopeKey, ListKind);
 
 pub struct Catalog {
     servers: Vec<Upstream>,
+    virtuals: Vec<VirtualTools>,
     prefix: PrefixMode,
     separator: String,
     views: Mutex<HashMap<ViewKey, Arc<View>>>,
@@ -126,9 +141,28 @@ struct ItemKeys<'a> {
 }
 
 impl Catalog {
-    pub fn new(servers: Vec<Upstream>, prefix: PrefixMode, separator: String) -> Self {
+    pub fn new(
+        servers: Vec<Upstream>,
+        virtuals: &[VirtualServer],
+        prefix: PrefixMode,
+        separator: String,
+    ) -> Self {
+        let index_of = |id: &str| servers.iter().position(|s| s.id() == id);
+        // The config names only configured servers (validated), so nothing is dropped here.
+        let virtuals = virtuals
+            .iter()
+            .map(|v| VirtualTools {
+                name: v.name.clone(),
+                entries: v
+                    .tools
+                    .iter()
+                    .filter_map(|t| Some((index_of(&t.server)?, t.tool.clone(), t.name.clone())))
+                    .collect(),
+            })
+            .collect();
         Catalog {
             servers,
+            virtuals,
             prefix,
             separator,
             views: Mutex::new(HashMap::new()),
@@ -144,6 +178,11 @@ impl Catalog {
         self.servers.iter().position(|s| s.id() == id)
     }
 
+    /// The catalog's index of a virtual server, by name.
+    pub fn virtual_index(&self, name: &str) -> Option<usize> {
+        self.virtuals.iter().position(|v| v.name == name)
+    }
+
     /// Forgets cached lists of one server (it announced a change). A shared server's change
     /// reaches every view; an isolated instance's only its session's views.
     pub fn invalidate(&self, server: &str, kind: Option<ListKind>, session: Option<&str>) {
@@ -152,7 +191,15 @@ impl Catalog {
         };
         let mut views = self.lock();
         views.retain(|(owner, scope, k), _| {
-            let hit = scope.is_none_or(|s| s == idx)
+            let shows = match *scope {
+                ScopeKey::Unified => true,
+                ScopeKey::Routed(s) => s == idx,
+                ScopeKey::Virtual(v) => self
+                    .virtuals
+                    .get(v)
+                    .is_some_and(|v| v.entries.iter().any(|e| e.0 == idx)),
+            };
+            let hit = shows
                 && kind.is_none_or(|want| want == *k)
                 && session.is_none_or(|s| owner.as_deref() == Some(s));
             !hit
@@ -170,13 +217,20 @@ impl Catalog {
         let owner = members
             .iter()
             .find_map(|(_, m)| m.as_ref().ok().and_then(|u| u.session().cloned()));
+        if matches!(scope, ScopeKey::Virtual(_)) && kind != ListKind::Tools {
+            // A virtual server offers tools only: nothing to ask anyone.
+            return Arc::new(View {
+                complete: true,
+                ..View::default()
+            });
+        }
         let key = (owner, scope, kind);
         if let Some(v) = self.lock().get(&key) {
             if v.complete && fresh(v, members) {
                 return v.clone();
             }
         }
-        let view = Arc::new(self.build(members, kind, scope.is_none()).await);
+        let view = Arc::new(self.build(members, kind, scope).await);
         self.lock().insert(key, view.clone());
         view
     }
@@ -185,7 +239,7 @@ impl Catalog {
         self.views.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn build(&self, members: &Members, kind: ListKind, unified: bool) -> View {
+    async fn build(&self, members: &Members, kind: ListKind, scope: ScopeKey) -> View {
         let fetches = members.iter().map(|(_, m)| async move {
             match m {
                 Ok(u) => fetch(u, kind).await,
@@ -214,7 +268,10 @@ impl Catalog {
                 }
             }
         }
-        self.assemble(&mut view, kind, lists, unified);
+        match scope {
+            ScopeKey::Virtual(v) => self.assemble_virtual(&mut view, v, lists),
+            _ => self.assemble(&mut view, kind, lists, scope == ScopeKey::Unified),
+        }
         view
     }
 
@@ -276,6 +333,46 @@ impl Catalog {
         }
     }
 
+    /// A virtual server's tool list: its entries in configuration order, each the server's
+    /// own item under the exposed name. The server's allow-list still applies.
+    fn assemble_virtual(&self, view: &mut View, v: usize, lists: Vec<(usize, Vec<Box<RawValue>>)>) {
+        let mut offered: HashMap<(usize, String), Box<RawValue>> = HashMap::new();
+        for (i, items) in lists {
+            for item in items {
+                let Ok(keys) = serde_json::from_str::<ItemKeys>(item.get()) else {
+                    continue;
+                };
+                let name = keys.name.as_deref().unwrap_or_default().to_string();
+                if self.allowed(i, &name) {
+                    offered.insert((i, name), item);
+                }
+            }
+        }
+        let Some(virt) = self.virtuals.get(v) else {
+            return;
+        };
+        for (i, own, public) in &virt.entries {
+            let Some(item) = offered.remove(&(*i, own.clone())) else {
+                // A server that could not be asked is already reported (and the view rebuilt).
+                if view.complete {
+                    tracing::warn!(
+                        server = self.servers[*i].id(),
+                        "virtual server `{}`: the server offers no tool `{own}`; it is left out",
+                        virt.name
+                    );
+                }
+                continue;
+            };
+            let item = if own == public {
+                item
+            } else {
+                renamed(&item, public)
+            };
+            view.names.insert(public.clone(), (*i, own.clone()));
+            view.items.push(item);
+        }
+    }
+
     fn allowed(&self, idx: usize, tool: &str) -> bool {
         match &self.servers[idx].config().tools {
             None => true,
@@ -326,6 +423,16 @@ impl Catalog {
         let (_, i) = templates.templates.iter().find(|(t, _)| t.matches(uri))?;
         templates.upstream(*i)
     }
+}
+
+/// An item with another `name`; everything else (description, schemas) as the server sent it.
+fn renamed(item: &RawValue, public: &str) -> Box<RawValue> {
+    let Ok(mut v) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(item.get())
+    else {
+        return item.to_owned();
+    };
+    v.insert("name".into(), public.into());
+    serde_json::value::to_raw_value(&v).expect("a Map serializes")
 }
 
 /// Whether a view was built from the instances `members` name, none restarted since.

@@ -5,7 +5,7 @@
 
 use crate::catalog::ListKind;
 use crate::gateway::{Gateway, Outstanding};
-use crate::session::{Session, SessionStore};
+use crate::session::{Scope, Session, SessionStore};
 use bytes::Bytes;
 use flowguard_protocol::{encode, methods, ErrorCode, RawId};
 use flowguard_upstream::{Frame, Related, Upstream, UpstreamEvents};
@@ -139,7 +139,10 @@ impl UpstreamEvents for EventRouter {
                 gw.catalog
                     .invalidate(server, Some(ListKind::Templates), owner);
             }
-            broadcast(&gw, upstream, message, |_| true);
+            // A virtual server's sessions see tools only: other lists are always empty there.
+            broadcast(&gw, upstream, message, |s| {
+                kind == ListKind::Tools || !matches!(s.scope, Scope::Virtual(_))
+            });
             return;
         }
         match method {

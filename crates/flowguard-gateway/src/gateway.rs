@@ -7,7 +7,7 @@ use crate::downstream::modern::ParkedCalls;
 use crate::events::EventRouter;
 use crate::isolated::Instances;
 use crate::lifecycle::Lifecycle;
-use crate::session::{MemorySessions, Scope, Session, SessionStore};
+use crate::session::{MemorySessions, Scope, Session, SessionStore, VirtualEndpoint};
 use flowguard_config::{Config, GatewaySettings, Mode};
 use flowguard_protocol::RawId;
 use flowguard_upstream::{Upstream, UpstreamSettings};
@@ -27,6 +27,8 @@ pub struct Gateway {
     pub settings: GatewaySettings,
     pub mode: Mode,
     pub catalog: Catalog,
+    /// The virtual servers' endpoints, sorted by name.
+    virtuals: Vec<Arc<VirtualEndpoint>>,
     pub sessions: Box<dyn SessionStore>,
     /// Sessions of 2026-07-28 requests and listen streams while they last; apart from
     /// `sessions` so that no client can name one in `Mcp-Session-Id`.
@@ -66,11 +68,22 @@ impl Gateway {
             .map(|c| Upstream::new(c.clone(), upstream_settings.clone()))
             .collect();
         let instances = Instances::new(upstream_settings, s.max_sessions_per_server);
-        let catalog = Catalog::new(servers, s.tool_prefix, s.separator.clone());
+        let catalog = Catalog::new(
+            servers,
+            &config.virtual_servers,
+            s.tool_prefix,
+            s.separator.clone(),
+        );
+        let virtuals = config
+            .virtual_servers
+            .iter()
+            .map(|v| Arc::new(VirtualEndpoint::new(v)))
+            .collect();
         Arc::new(Gateway {
             settings: config.gateway.clone(),
             mode,
             catalog,
+            virtuals,
             sessions: Box::new(MemorySessions::default()),
             stateless: MemorySessions::default(),
             parked: ParkedCalls::default(),
@@ -91,6 +104,16 @@ impl Gateway {
 
     pub fn server(&self, id: &str) -> Option<&Upstream> {
         self.servers().iter().find(|s| s.id() == id)
+    }
+
+    /// The virtual servers' endpoints (`/mcp/<name>`), served in every mode.
+    pub fn virtual_servers(&self) -> &[Arc<VirtualEndpoint>] {
+        &self.virtuals
+    }
+
+    /// The endpoint of the virtual server `name`.
+    pub fn virtual_server(&self, name: &str) -> Option<&Arc<VirtualEndpoint>> {
+        self.virtuals.iter().find(|v| &*v.name == name)
     }
 
     /// Starts every shared server's supervisor; isolated servers start per session, on demand.
@@ -209,9 +232,14 @@ impl Gateway {
     }
 
     pub(crate) fn scope_key(&self, scope: &Scope) -> ScopeKey {
+        // Scopes are made from the configuration, so the lookups succeed; `usize::MAX` (no
+        // such index) would give empty views rather than another endpoint's.
         match scope {
-            Scope::Unified => None,
-            Scope::Routed(id) => self.catalog.index_of(id),
+            Scope::Unified => ScopeKey::Unified,
+            Scope::Routed(id) => ScopeKey::Routed(self.catalog.index_of(id).unwrap_or(usize::MAX)),
+            Scope::Virtual(v) => {
+                ScopeKey::Virtual(self.catalog.virtual_index(&v.name).unwrap_or(usize::MAX))
+            }
         }
     }
 

@@ -40,12 +40,21 @@ pub fn report(gw: &Gateway) -> Value {
         }
         servers.insert(s.id().to_string(), entry);
     }
+    let virtuals: serde_json::Map<String, Value> = gw
+        .virtual_servers()
+        .iter()
+        .map(|v| {
+            let servers: Vec<&str> = v.servers.iter().map(|s| &**s).collect();
+            (v.name.to_string(), json!({ "servers": servers }))
+        })
+        .collect();
     json!({
         "status": if gw.lifecycle.is_closing() { "closing" } else if healthy { "healthy" } else { "unhealthy" },
         "gatewayVersion": env!("CARGO_PKG_VERSION"),
         "uptime": gw.started.elapsed().as_secs(),
         "sessions": gw.sessions.len(),
         "servers": servers,
+        "virtualServers": virtuals,
     })
 }
 

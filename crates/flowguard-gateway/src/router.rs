@@ -1,6 +1,7 @@
 //! Where each client message goes: answered here (initialize, ping, aggregated lists), sent to
 //! the one server that owns the named tool, prompt or resource, or fanned out. Routed endpoints
-//! reach one server with names unchanged; the unified endpoint reaches all of them.
+//! reach one server with names unchanged; the unified endpoint reaches all of them; a virtual
+//! server's endpoint reaches its chosen tools (under their exposed names) and nothing else.
 //!
 //! This is also where the security pipeline will sit (DESIGN-NOTES §1): every request passes
 //! [`request`] with its session (identity, version, capabilities) before any server sees it.
@@ -79,7 +80,7 @@ pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope
             None => error(
                 id,
                 ErrorCode::MethodNotFound,
-                &format!("method {method} cannot be routed on the unified endpoint: no tool, prompt or resource names a server; use /mcp/<server>"),
+                &unroutable(&session.scope, method),
             ),
         },
     }
@@ -92,8 +93,23 @@ fn offers(s: &Upstream, capability: &str) -> bool {
     })
 }
 
-/// The session's instance of its endpoint's server, when the endpoint has exactly one.
+/// Why a method that names no tool, prompt or resource has nowhere to go.
+fn unroutable(scope: &Scope, method: &str) -> String {
+    match scope {
+        Scope::Virtual(v) => format!(
+            "method {method} is not offered by the virtual server {}: it offers tools only",
+            v.name
+        ),
+        _ => format!("method {method} cannot be routed on the unified endpoint: no tool, prompt or resource names a server; use /mcp/<server>"),
+    }
+}
+
+/// The session's instance of its endpoint's server, when the endpoint has exactly one (a
+/// virtual server has none: even with one member it offers only its chosen tools).
 fn the_only_server(gw: &Gateway, session: &Session) -> Option<Result<Upstream, String>> {
+    if let Scope::Virtual(_) = &session.scope {
+        return None;
+    }
     let mut it = gw.servers_in(&session.scope);
     let first = it.next()?;
     if it.next().is_some() {
@@ -359,6 +375,9 @@ pub(crate) async fn initialize_result(
         result["protocolVersion"] = version.into();
         return Ok(result);
     }
+    if let Scope::Virtual(v) = &session.scope {
+        return virtual_initialize_result(gw, session, &v.name, version);
+    }
     let mut caps = serde_json::Map::new();
     let mut instructions = Vec::new();
     // A session that cannot have its own instance of an isolated server (the per-server cap)
@@ -399,6 +418,32 @@ pub(crate) async fn initialize_result(
         result["instructions"] = instructions.join("\n\n").into();
     }
     Ok(result)
+}
+
+/// A virtual server offers tools (whose list changes whenever a member's does) and nothing
+/// else; members' instructions are left out, as they describe tools it may not offer.
+///
+/// The session's own instances of isolated members start here, as on the unified endpoint, so
+/// a session beyond a server's cap is refused now rather than served without its tools.
+fn virtual_initialize_result(
+    gw: &Gateway,
+    session: &Session,
+    name: &str,
+    version: &str,
+) -> Result<Value, String> {
+    for (_, member) in gw.members(session) {
+        member?;
+    }
+    Ok(json!({
+        "protocolVersion": version,
+        "capabilities": { "tools": { "listChanged": true } },
+        "serverInfo": virtual_info(name),
+    }))
+}
+
+/// How a virtual server names itself.
+pub(crate) fn virtual_info(name: &str) -> Value {
+    json!({ "name": name, "title": format!("FlowGuard virtual server {name}"), "version": env!("CARGO_PKG_VERSION") })
 }
 
 /// How the gateway names itself on the unified endpoint.

@@ -12,11 +12,13 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 use tokio::sync::mpsc;
 
-/// Which endpoint a session belongs to: the unified `/mcp` or one server's `/mcp/{id}`.
+/// Which endpoint a session belongs to: the unified `/mcp`, one server's `/mcp/{id}`, or a
+/// virtual server's `/mcp/{name}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Scope {
     Unified,
     Routed(Arc<str>),
+    Virtual(Arc<VirtualEndpoint>),
 }
 
 impl Scope {
@@ -25,7 +27,47 @@ impl Scope {
         match self {
             Scope::Unified => true,
             Scope::Routed(id) => &**id == server,
+            Scope::Virtual(v) => v.servers.iter().any(|s| &**s == server),
         }
+    }
+}
+
+/// A virtual server's endpoint: its name and the servers its tools come from. Which tools, and
+/// under which names, is the catalog's business; a session needs only to know whom it reaches.
+#[derive(Debug)]
+pub struct VirtualEndpoint {
+    pub name: Arc<str>,
+    /// Ids of the servers with a tool in it, each once.
+    pub servers: Vec<Arc<str>>,
+}
+
+impl VirtualEndpoint {
+    pub fn new(config: &flowguard_config::VirtualServer) -> Self {
+        let mut servers: Vec<Arc<str>> = Vec::new();
+        for t in &config.tools {
+            if !servers.iter().any(|s| **s == *t.server) {
+                servers.push(Arc::from(t.server.as_str()));
+            }
+        }
+        VirtualEndpoint {
+            name: Arc::from(config.name.as_str()),
+            servers,
+        }
+    }
+}
+
+// Names are unique among endpoints, so a virtual endpoint is its name.
+impl PartialEq for VirtualEndpoint {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for VirtualEndpoint {}
+
+impl std::hash::Hash for VirtualEndpoint {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
     }
 }
 

@@ -68,7 +68,8 @@ pub enum Command {
         /// Load environment variables from a .env file before reading the config.
         #[arg(long, value_name = "FILE")]
         env: Option<PathBuf>,
-        /// Serve only this server, with its names unchanged, instead of all of them.
+        /// Serve only this server, with its names unchanged, or this virtual server, instead of
+        /// all of them.
         #[arg(long, value_name = "ID")]
         server: Option<String>,
     },
@@ -146,6 +147,10 @@ pub fn config_command(action: ConfigAction) -> ExitCode {
                             crate::startup::describe_transport(&s.transport)
                         );
                     }
+                    for v in &cfg.virtual_servers {
+                        let tools: Vec<String> = v.tools.iter().map(describe_tool).collect();
+                        println!("  {} (virtual: {})", v.name, tools.join(", "));
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -154,5 +159,14 @@ pub fn config_command(action: ConfigAction) -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// `server/tool`, with ` as name` when the virtual server renames it.
+fn describe_tool(t: &flowguard_config::VirtualTool) -> String {
+    if t.name == t.tool {
+        format!("{}/{}", t.server, t.tool)
+    } else {
+        format!("{}/{} as {}", t.server, t.tool, t.name)
     }
 }

@@ -82,6 +82,13 @@ pub fn client_config(gw: &Gateway, addr: SocketAddr) -> serde_json::Value {
             );
         }
     }
+    // Virtual servers are served in every mode.
+    for v in gw.virtual_servers() {
+        servers.insert(
+            v.name.to_string(),
+            json!({ "type": "http", "url": format!("{base}/mcp/{}", v.name) }),
+        );
+    }
     json!({ "mcpServers": servers })
 }
 
@@ -98,6 +105,13 @@ pub fn announce_endpoints(gw: &Gateway, addr: SocketAddr, print_config: bool) {
         for s in gw.servers() {
             eprintln!("  routed   {base}/mcp/{}", s.id());
         }
+    }
+    for v in gw.virtual_servers() {
+        eprintln!(
+            "  virtual  {base}/mcp/{}   (tools of {})",
+            v.name,
+            v.servers.join(", ")
+        );
     }
     eprintln!("  health   {base}/health     close: POST {base}/close");
     let cfg = client_config(gw, addr);

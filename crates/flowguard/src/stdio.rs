@@ -3,7 +3,7 @@
 
 use crate::run::{clean_up_predecessors, load_env_file, runtime, EXIT_CONFIG};
 use flowguard_config::{Config, GatewaySettings, Mode, ProcessSpec, ServerConfig, Transport};
-use flowguard_gateway::session::Scope;
+use flowguard_gateway::session::{Scope, VirtualEndpoint};
 use flowguard_gateway::Gateway;
 use flowguard_upstream::orphans;
 use std::path::{Path, PathBuf};
@@ -77,6 +77,7 @@ pub fn wrap(
     let config = Config {
         gateway,
         servers: vec![server],
+        virtual_servers: vec![],
         source: format!("wrap -- {program}"),
     };
     serve(config, Scope::Routed(Arc::from(id)))
@@ -93,8 +94,17 @@ pub fn serve_config(config: PathBuf, env: Option<PathBuf>, server: Option<String
     let scope = match server {
         None => Scope::Unified,
         Some(id) if config.servers.iter().any(|s| s.id == id) => Scope::Routed(Arc::from(id)),
+        Some(id) if config.virtual_servers.iter().any(|v| v.name == id) => {
+            let v = config.virtual_servers.iter().find(|v| v.name == id);
+            Scope::Virtual(Arc::new(VirtualEndpoint::new(v.expect("just found"))))
+        }
         Some(id) => {
-            let ids: Vec<&str> = config.servers.iter().map(|s| s.id.as_str()).collect();
+            let ids: Vec<&str> = config
+                .servers
+                .iter()
+                .map(|s| s.id.as_str())
+                .chain(config.virtual_servers.iter().map(|v| v.name.as_str()))
+                .collect();
             eprintln!(
                 "error: --server {id}: no such server in the config (configured: {})",
                 ids.join(", ")

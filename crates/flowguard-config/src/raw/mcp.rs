@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::servers::{IsolationMode, RawGateway, RawServer, ServerType};
 use super::values::{Count, DurationValue, IntervalValue};
+use super::virtual_servers::RawVirtualServer;
 use crate::{ContainerRuntime, Mode, PrefixMode};
 
 /// A configuration in the mcpServers shape (`{"mcpServers": {...}}`).
@@ -26,6 +27,9 @@ pub(crate) struct McpDocument {
     /// Gateway-wide settings; every key is optional. `apiKey`, `agentId` and `agentIds` are
     /// rejected: client authentication is not implemented yet.
     pub gateway: Option<McpGateway>,
+    /// Named virtual servers, by name: each an endpoint at `/mcp/<name>` offering chosen tools
+    /// of the servers in `mcpServers`. Names follow the rules of server ids and differ from them.
+    pub virtual_servers: Option<BTreeMap<String, RawVirtualServer>>,
 }
 
 /// Gateway-wide settings of the mcpServers shape.

@@ -7,8 +7,10 @@
 mod mcp;
 mod servers;
 mod values;
+mod virtual_servers;
 
 pub(crate) use mcp::{McpDocument, PortAndDomain};
 pub(crate) use servers::{IsolationMode, RawGateway, RawServer, ServerType, ServersDocument};
 pub use values::parse_duration;
 pub(crate) use values::{Count, DurationValue};
+pub(crate) use virtual_servers::{RawVirtualServer, RawVirtualTool};

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::values::{Count, DurationValue, IntervalValue};
+use super::virtual_servers::RawVirtualServer;
 use crate::{ContainerRuntime, Mode, PrefixMode};
 
 /// A FlowGuard configuration in the servers shape (`[gateway]`, `[servers.<id>]`).
@@ -23,6 +24,9 @@ pub(crate) struct ServersDocument {
     pub gateway: Option<RawGateway>,
     /// The servers, by id. Ids are letters, digits, `_` and `-`.
     pub servers: BTreeMap<String, RawServer>,
+    /// Named virtual servers, by name: each an endpoint at `/mcp/<name>` offering chosen tools
+    /// of the servers above. Names follow the rules of server ids and differ from them.
+    pub virtual_servers: Option<BTreeMap<String, RawVirtualServer>>,
 }
 
 /// Gateway-wide settings (`[gateway]`).

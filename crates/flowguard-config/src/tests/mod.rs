@@ -3,6 +3,7 @@
 
 mod errors;
 mod shapes;
+mod virtual_servers;
 
 use crate::{load_str, Config, ConfigError, Format};
 

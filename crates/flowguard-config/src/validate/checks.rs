@@ -12,26 +12,32 @@ pub(crate) const RESERVED_IDS: [&str; 2] = ["health", "close"];
 
 /// An id is used in URLs (`/mcp/<id>`) and tool prefixes, so it is kept to `[A-Za-z0-9_-]+`.
 pub(crate) fn check_server_id(id: &str, separator: &str) -> Result<(), String> {
+    check_endpoint_name("server id", id, separator)
+}
+
+/// The rules of server ids for any name that becomes `/mcp/<name>`; `what` names it in
+/// messages ("server id", "virtual server name").
+pub(crate) fn check_endpoint_name(what: &str, id: &str, separator: &str) -> Result<(), String> {
     if id.is_empty() {
-        return Err("server id is empty; use letters, digits, `_` and `-`".into());
+        return Err(format!("{what} is empty; use letters, digits, `_` and `-`"));
     }
     if let Some(bad) = id
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
     {
         return Err(format!(
-            "server id `{id}` contains `{bad}`; only letters, digits, `_` and `-` are allowed"
+            "{what} `{id}` contains `{bad}`; only letters, digits, `_` and `-` are allowed"
         ));
     }
     if id.contains(separator) {
         return Err(format!(
-            "server id `{id}` contains the tool name separator `{separator}`; rename the server \
-             or change gateway separator"
+            "{what} `{id}` contains the tool name separator `{separator}`; rename it or change \
+             gateway separator"
         ));
     }
     if RESERVED_IDS.contains(&id) {
         return Err(format!(
-            "server id `{id}` is reserved for the gateway's own endpoint; choose another id"
+            "{what} `{id}` is reserved for the gateway's own endpoint; choose another name"
         ));
     }
     Ok(())

@@ -7,12 +7,13 @@ mod checks;
 mod gateway;
 mod isolation;
 mod server;
+mod virtual_servers;
 
 pub use isolation::is_dangerous_env_name;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::raw::{PortAndDomain, RawGateway, RawServer};
+use crate::raw::{PortAndDomain, RawGateway, RawServer, RawVirtualServer};
 use crate::{Config, ConfigError};
 
 /// Which document shape the configuration uses; decides key spelling in messages.
@@ -100,6 +101,7 @@ pub(crate) struct Document {
     pub gateway: RawGateway,
     pub port_and_domain: PortAndDomain,
     pub servers: BTreeMap<String, RawServer>,
+    pub virtual_servers: BTreeMap<String, RawVirtualServer>,
 }
 
 /// Validates a document into the runtime model.
@@ -115,9 +117,11 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
         .into_iter()
         .map(|(id, raw)| server::server(id, raw, &gateway, ctx))
         .collect::<Result<Vec<_>, _>>()?;
+    let virtual_servers = virtual_servers::all(document.virtual_servers, &servers, &gateway, ctx)?;
     Ok(Config {
         gateway,
         servers,
+        virtual_servers,
         source: ctx.source.to_owned(),
     })
 }

@@ -85,8 +85,13 @@ fn unified_scope(gw: &Gateway, headers: &HeaderMap) -> Result<Scope, Rejection> 
     }
 }
 
+/// `/mcp/{name}`: a server's own endpoint, or a virtual server's. Virtual servers are served in
+/// every mode (they were configured on purpose); servers' own endpoints not in unified mode.
 fn routed_scope(gw: &Gateway, headers: &HeaderMap, server: &str) -> Result<Scope, Rejection> {
     admit(gw, headers)?;
+    if let Some(v) = gw.virtual_server(server) {
+        return Ok(Scope::Virtual(v.clone()));
+    }
     if gw.mode == Mode::Unified {
         return Err(Rejection::NoEndpoint(
             "per-server endpoints are off (unified mode); use /mcp".into(),
@@ -95,7 +100,12 @@ fn routed_scope(gw: &Gateway, headers: &HeaderMap, server: &str) -> Result<Scope
     match gw.server(server) {
         Some(s) => Ok(Scope::Routed(Arc::from(s.id()))),
         None => {
-            let ids: Vec<&str> = gw.servers().iter().map(|s| s.id()).collect();
+            let ids: Vec<&str> = gw
+                .servers()
+                .iter()
+                .map(|s| s.id())
+                .chain(gw.virtual_servers().iter().map(|v| &*v.name))
+                .collect();
             Err(Rejection::UnknownServer(server.to_string(), ids.join(", ")))
         }
     }

@@ -92,6 +92,10 @@ async fn subscribe(gw: &Gateway, session: &Session, wanted: &Map<String, Value>)
         .flatten()
         .filter_map(Value::as_str);
     let mut accepted = Vec::new();
+    // A virtual server offers no resources, whatever its members offer.
+    if let Scope::Virtual(_) = &session.scope {
+        return accepted;
+    }
     for uri in uris {
         let only = {
             let mut it = gw.servers_in(&session.scope);

@@ -103,6 +103,7 @@ fn server_info(gw: &Gateway, scope: &Scope) -> String {
             .server(sid)
             .and_then(|s| s.init_result())
             .and_then(|r| r.get("serverInfo").cloned()),
+        Scope::Virtual(v) => Some(router::virtual_info(&v.name)),
         Scope::Unified => None,
     };
     own.unwrap_or_else(router::gateway_info).to_string()
