@@ -52,6 +52,8 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Streams send one event per write; without TCP_NODELAY a progress event written while
+        // the previous one is unacknowledged could wait for the client's delayed ACK.
         let _ = stream.set_nodelay(true);
         let (gw, router) = (gw.clone(), router.clone());
         let service = hyper::service::service_fn(move |req| {
