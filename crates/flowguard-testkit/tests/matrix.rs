@@ -285,15 +285,7 @@ impl Wire {
                     return;
                 }
                 assert_eq!(resp.status(), 200, "{msg}");
-                let is_sse = http::content_type(resp.headers())
-                    .is_some_and(|c| c.starts_with("text/event-stream"));
-                if is_sse {
-                    pump(SseStream::new(resp), self.tx.clone());
-                } else {
-                    for m in http::read(resp).await.messages() {
-                        let _ = self.tx.send(m);
-                    }
-                }
+                deliver(resp, &self.tx).await;
             }
             Out::Modern { http, url } => {
                 let method = msg["method"]
@@ -320,15 +312,7 @@ impl Wire {
                 let resp =
                     http::send(http, http::build("POST", url, &headers, msg.to_string())).await;
                 assert_eq!(resp.status(), 200, "{msg}");
-                let is_sse = http::content_type(resp.headers())
-                    .is_some_and(|c| c.starts_with("text/event-stream"));
-                if is_sse {
-                    pump(SseStream::new(resp), self.tx.clone());
-                } else {
-                    for m in http::read(resp).await.messages() {
-                        let _ = self.tx.send(m);
-                    }
-                }
+                deliver(resp, &self.tx).await;
             }
             Out::Sse { url } => {
                 let reply = http::post_json(url, &[], &msg.to_string()).await;
@@ -439,6 +423,19 @@ fn answer(method: &str, request: &Value) -> Value {
         "roots/list" => json!({"roots": []}),
         "ping" => json!({}),
         other => panic!("unexpected server request {other}: {request}"),
+    }
+}
+
+/// Puts a reply's messages on `tx`: a JSON body at once, an SSE stream as it comes.
+async fn deliver(resp: hyper::Response<hyper::body::Incoming>, tx: &mpsc::UnboundedSender<Value>) {
+    let is_sse =
+        http::content_type(resp.headers()).is_some_and(|c| c.starts_with("text/event-stream"));
+    if is_sse {
+        pump(SseStream::new(resp), tx.clone());
+    } else {
+        for m in http::read(resp).await.messages() {
+            let _ = tx.send(m);
+        }
     }
 }
 

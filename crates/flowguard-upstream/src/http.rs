@@ -9,7 +9,7 @@ use crate::get_stream;
 use crate::http_client::{Client, Response};
 use crate::link::Link;
 use crate::upstream::Inner;
-use crate::{retry, Driver, UpstreamError};
+use crate::{retry, Driver};
 use flowguard_config::HttpSpec;
 use flowguard_protocol::sse;
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -98,16 +98,7 @@ impl HttpLink {
         let this = self.clone();
         Some(Box::pin(async move {
             if let Err(reason) = this.deliver(&owner, &msg, &extra, idempotent, true).await {
-                tracing::warn!(server = %owner.id, "{reason}");
-                if let Some(id) = id {
-                    owner.fail_pending(
-                        id,
-                        UpstreamError::Unavailable {
-                            server: owner.id.clone(),
-                            reason,
-                        },
-                    );
-                }
+                owner.undelivered(id, reason);
             }
         }))
     }

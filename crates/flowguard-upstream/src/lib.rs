@@ -11,6 +11,7 @@ mod error;
 mod get_stream;
 mod http;
 mod http_client;
+mod incoming;
 mod keepalive;
 mod link;
 pub mod orphans;
@@ -19,6 +20,7 @@ mod retry;
 mod sse_link;
 mod stderr_ring;
 mod stdio;
+mod supervisor;
 mod tls;
 mod upstream;
 

@@ -7,7 +7,7 @@
 use crate::http::configured_headers;
 use crate::http_client::Client;
 use crate::upstream::Inner;
-use crate::{retry, Driver, UpstreamError};
+use crate::{retry, Driver};
 use flowguard_config::HttpSpec;
 use flowguard_protocol::sse;
 use std::sync::{Arc, Weak};
@@ -134,16 +134,7 @@ impl SseLink {
         let this = self.clone();
         Some(Box::pin(async move {
             if let Err(reason) = this.post(&msg, idempotent).await {
-                tracing::warn!(server = %owner.id, "{reason}");
-                if let Some(id) = id {
-                    owner.fail_pending(
-                        id,
-                        UpstreamError::Unavailable {
-                            server: owner.id.clone(),
-                            reason,
-                        },
-                    );
-                }
+                owner.undelivered(id, reason);
             }
         }))
     }

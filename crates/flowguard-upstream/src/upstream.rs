@@ -2,16 +2,12 @@
 //! or a remote HTTP session), initializes it once and caches the result, rewrites ids, routes
 //! replies back to the request that is waiting, and restarts a dead server with backoff.
 
-use crate::backoff::Backoff;
-use crate::keepalive;
-use crate::link::{self, Link};
+use crate::link::Link;
 use crate::pending::{Pending, PendingRequests, RawReply};
 use crate::stderr_ring::StderrRing;
-use crate::{
-    retry, ClientCall, Forwarded, Frame, Related, SessionKey, UpstreamError, UpstreamEvents,
-};
+use crate::{retry, ClientCall, Forwarded, Frame, SessionKey, UpstreamError, UpstreamEvents};
 use flowguard_config::{ContainerRuntime, Secret, ServerConfig};
-use flowguard_protocol::{encode, methods, versions, Envelope, Kind};
+use flowguard_protocol::{encode, methods, versions};
 use serde_json::value::RawValue;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -65,7 +61,7 @@ pub(crate) struct Inner {
     /// Variables that session set from its `ENV_*` headers; added to the child's environment.
     pub(crate) session_env: Vec<(String, Secret<String>)>,
     pub(crate) settings: UpstreamSettings,
-    events: OnceLock<Arc<dyn UpstreamEvents>>,
+    pub(crate) events: OnceLock<Arc<dyn UpstreamEvents>>,
     pub(crate) pending: PendingRequests,
     next_id: AtomicU64,
     pub(crate) link: RwLock<Option<Link>>,
@@ -151,7 +147,7 @@ impl Upstream {
     /// Starts the supervisor: connect, initialize, and restart on failure until shutdown.
     pub fn start(&self, events: Arc<dyn UpstreamEvents>) {
         let _ = self.inner.events.set(events);
-        let task = tokio::spawn(supervise(self.inner.clone()));
+        let task = tokio::spawn(crate::supervisor::supervise(self.inner.clone()));
         *self.inner.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
     }
 
@@ -456,7 +452,7 @@ impl Inner {
             .map(str::to_string)
     }
 
-    fn set_state(&self, kind: StateKind, detail: Option<String>) {
+    pub(crate) fn set_state(&self, kind: StateKind, detail: Option<String>) {
         self.state.send_modify(|s| {
             if kind == StateKind::Failed {
                 s.failures += 1;
@@ -473,7 +469,7 @@ impl Inner {
     }
 
     /// Fails every pending request at once: the connection they were waiting on is gone.
-    fn fail_all_pending(&self, reason: &str) {
+    pub(crate) fn fail_all_pending(&self, reason: &str) {
         for (_, p) in self.pending.drain() {
             if let Pending::Client {
                 client_id, sink, ..
@@ -486,6 +482,16 @@ impl Inner {
                 let bytes = encode::error(Some(client_id.get()), err.code(), &err.to_string());
                 let _ = sink.send(Frame::Final(bytes.into()));
             }
+        }
+    }
+
+    /// A message to a remote server could not be delivered: logs why and fails its request
+    /// (`id`), if it was one.
+    pub(crate) fn undelivered(&self, id: Option<u64>, reason: String) {
+        tracing::warn!(server = %self.id, "{reason}");
+        if let Some(id) = id {
+            let server = self.id.clone();
+            self.fail_pending(id, UpstreamError::Unavailable { server, reason });
         }
     }
 
@@ -505,7 +511,7 @@ impl Inner {
         }
     }
 
-    fn failure_detail(&self, reason: &str) -> String {
+    pub(crate) fn failure_detail(&self, reason: &str) -> String {
         let tail = self
             .stderr
             .lock()
@@ -515,198 +521,6 @@ impl Inner {
             reason.to_string()
         } else {
             format!("{reason}; last stderr lines:\n    {}", tail.join("\n    "))
-        }
-    }
-
-    fn handle(self: &Arc<Self>) -> Upstream {
-        Upstream {
-            inner: self.clone(),
-        }
-    }
-
-    fn related(&self) -> Option<Related> {
-        self.pending
-            .newest_client()
-            .map(|(session, sink)| Related { session, sink })
-    }
-
-    /// One message from the server.
-    pub(crate) fn handle_message(self: &Arc<Self>, bytes: &[u8]) {
-        let env = match Envelope::parse(bytes) {
-            Ok(env) => env,
-            Err(e) => {
-                let preview = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
-                tracing::warn!(server = %self.id, "ignored output that is not JSON-RPC ({e}): {preview}");
-                return;
-            }
-        };
-        match env.kind() {
-            Ok(Kind::Response) => self.handle_reply(&env),
-            Ok(Kind::Notification) if env.method() == methods::PROGRESS => {
-                self.handle_progress(&env, bytes)
-            }
-            Ok(Kind::Notification) => {
-                if let Some(events) = self.events.get() {
-                    events.server_notification(
-                        &self.handle(),
-                        env.method(),
-                        env.params,
-                        bytes,
-                        self.related(),
-                    );
-                }
-            }
-            Ok(Kind::Request) => {
-                let id = env.id.expect("a request has an id");
-                if env.method() == methods::PING {
-                    let empty = RawValue::from_string("{}".into()).expect("valid JSON");
-                    self.handle().respond(id, Some(&empty), None);
-                } else if let Some(events) = self.events.get() {
-                    events.server_request(
-                        &self.handle(),
-                        id.to_owned(),
-                        env.method(),
-                        env.params,
-                        self.related(),
-                    );
-                }
-            }
-            Err(_) => {}
-        }
-    }
-
-    fn handle_reply(&self, env: &Envelope<'_>) {
-        let Some(id) = env.id.and_then(|i| i.get().parse::<u64>().ok()) else {
-            tracing::warn!(server = %self.id, "reply with an id the gateway never sent: {:?}", env.id.map(|i| i.get()));
-            return;
-        };
-        match self.pending.remove(id) {
-            Some(Pending::Client {
-                client_id, sink, ..
-            }) => {
-                let bytes = encode::response(client_id.get(), env.result, env.error);
-                let _ = sink.send(Frame::Final(bytes.into()));
-            }
-            Some(Pending::Internal(tx)) => {
-                let reply = match (env.result, env.error) {
-                    (Some(r), _) => Ok(r.to_owned()),
-                    (None, Some(e)) => Err(e.to_owned()),
-                    (None, None) => Err(RawValue::from_string("null".into()).expect("valid")),
-                };
-                let _ = tx.send(Ok(reply));
-            }
-            None => tracing::debug!(server = %self.id, id, "late reply dropped"),
-        }
-    }
-
-    /// Progress carries the upstream id as its token (see [`swap_progress_token`]); the client's
-    /// own token is put back and the notification goes on that request's stream.
-    fn handle_progress(self: &Arc<Self>, env: &Envelope<'_>, bytes: &[u8]) {
-        let parsed: Option<serde_json::Map<String, serde_json::Value>> =
-            env.params.and_then(|p| serde_json::from_str(p.get()).ok());
-        let token = parsed
-            .as_ref()
-            .and_then(|p| p.get("progressToken"))
-            .and_then(|t| t.as_u64());
-        let delivered = token.and_then(|t| {
-            self.pending.with_client(t, |_, sink, original| {
-                let mut params = parsed.clone().unwrap_or_default();
-                if let Some(orig) = original.and_then(|o| serde_json::from_str(o.get()).ok()) {
-                    params.insert("progressToken".into(), orig);
-                }
-                let raw = serde_json::value::to_raw_value(&params).expect("a Map serializes");
-                let msg = encode::notification(methods::PROGRESS, Some(&raw));
-                let _ = sink.send(Frame::Message(msg.into()));
-            })
-        });
-        if delivered.is_none() {
-            tracing::debug!(server = %self.id, "progress for no pending request: {}", String::from_utf8_lossy(bytes));
-        }
-    }
-}
-
-/// Resolves when shutdown is requested (the watch guard is dropped before returning, so the
-/// future stays `Send`).
-async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
-
-/// The supervisor: connect, initialize, watch, and restart with backoff until shutdown.
-async fn supervise(inner: Arc<Inner>) {
-    let mut backoff = Backoff::new();
-    let mut shutdown = inner.shutdown.subscribe();
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        inner.set_state(StateKind::Starting, None);
-        let started = Instant::now();
-        let outcome = run_once(&inner, &mut shutdown).await;
-        inner.set_link(None);
-        let stopping = *shutdown.borrow();
-        match outcome {
-            Ok(()) if stopping => break,
-            Ok(()) => {}
-            Err(reason) => {
-                inner.fail_all_pending(&reason);
-                if stopping {
-                    break;
-                }
-                let detail = inner.failure_detail(&reason);
-                tracing::error!(server = %inner.id, "{detail}");
-                inner.set_state(StateKind::Failed, Some(detail));
-            }
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            backoff.reset();
-        }
-        let delay = backoff.next_delay();
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stopped(&mut shutdown) => break,
-        }
-    }
-    inner.fail_all_pending("the gateway is shutting down");
-    inner.set_state(StateKind::Stopped, None);
-}
-
-/// One life of the connection. `Ok` when it ended because of shutdown.
-async fn run_once(inner: &Arc<Inner>, shutdown: &mut watch::Receiver<bool>) -> Result<(), String> {
-    let mut running = link::connect(inner).await?;
-    let init = {
-        // Scoped: a clone of the link kept alive here would hold the child's stdin open, and
-        // `stop` begins by closing stdin so that the server can exit by itself.
-        let link = inner
-            .current_link()
-            .ok_or("the connection closed at once")?;
-        tokio::select! {
-            r = inner.initialize(&link) => r,
-            reason = running.exited() => Err(reason),
-            _ = stopped(shutdown) => Err("shutting down".into()),
-        }
-    };
-    if let Err(reason) = init {
-        running.stop(inner).await;
-        return Err(format!("could not initialize: {reason}"));
-    }
-    let version = inner.negotiated_version().unwrap_or_default();
-    tracing::info!(server = %inner.id, version, "ready");
-    if let Some(link) = inner.current_link() {
-        link.initialized();
-    }
-    inner.set_state(StateKind::Ready, None);
-    tokio::select! {
-        reason = running.exited() => {
-            running.stop(inner).await;
-            Err(reason)
-        }
-        reason = keepalive::run(inner) => {
-            running.stop(inner).await;
-            Err(reason)
-        }
-        _ = stopped(shutdown) => {
-            running.stop(inner).await;
-            Ok(())
         }
     }
 }
