@@ -314,10 +314,7 @@ impl SessionStore for MemorySessions {
 
 /// A new session id: 128 random bits as 32 hex digits (visible ASCII, as the spec requires).
 pub fn new_session_id() -> SessionKey {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).expect("the OS random source is available");
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Arc::from(hex)
+    Arc::from(flowguard_upstream::random_hex(16))
 }
 
 #[cfg(test)]

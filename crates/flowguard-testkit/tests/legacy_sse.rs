@@ -3,51 +3,21 @@
 //! ends the session.
 
 use flowguard_testkit::config::one_fake;
-use flowguard_testkit::http::post_json;
+use flowguard_testkit::http::{next_event, open_events, post_json};
 use flowguard_testkit::GatewayProcess;
 use serde_json::{json, Value};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-/// Opens `path` as an event stream over a raw connection; yields each `data:` line's text.
-async fn open_events(port: u16, path: &str) -> mpsc::UnboundedReceiver<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n"
-    );
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(data) = line.strip_prefix("data: ") {
-                if tx.send(data.to_string()).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    rx
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("an event in time")
-        .expect("stream open")
-}
-
 async fn next_json(rx: &mut mpsc::UnboundedReceiver<String>) -> Value {
-    serde_json::from_str(&next(rx).await).unwrap()
+    serde_json::from_str(&next_event(rx).await).unwrap()
 }
 
 #[tokio::test]
 async fn old_clients_get_the_endpoint_event_and_replies_on_the_stream() {
     let gw = GatewayProcess::start(&one_fake(""), "toml", &[]);
     let mut events = open_events(gw.port(), "/mcp/fake/sse").await;
-    let endpoint = next(&mut events).await;
+    let endpoint = next_event(&mut events).await;
     assert!(
         endpoint.starts_with("/mcp/fake/messages?sessionId="),
         "{endpoint}"
@@ -68,7 +38,9 @@ async fn old_clients_get_the_endpoint_event_and_replies_on_the_stream() {
 
     // The unified endpoint has the same transport at /sse.
     let mut unified = open_events(gw.port(), "/sse").await;
-    assert!(next(&mut unified).await.starts_with("/messages?sessionId="));
+    assert!(next_event(&mut unified)
+        .await
+        .starts_with("/messages?sessionId="));
 }
 
 #[tokio::test]
@@ -78,7 +50,7 @@ async fn unknown_session_is_404_and_a_closed_stream_ends_the_session() {
     let reply = post_json(&gw.url("/mcp/fake/messages?sessionId=nope"), &[], ping).await;
     assert_eq!(reply.status, 404, "{}", reply.text());
     let mut events = open_events(gw.port(), "/mcp/fake/sse").await;
-    let endpoint = next(&mut events).await;
+    let endpoint = next_event(&mut events).await;
     assert_eq!(post_json(&gw.url(&endpoint), &[], ping).await.status, 202);
     assert_eq!(next_json(&mut events).await["result"], json!({}));
     drop(events); // the reader task ends and closes the connection on its next event

@@ -6,14 +6,12 @@ use flowguard_testkit::bins::flowguard_bin;
 use flowguard_testkit::client::initialize_body;
 use flowguard_testkit::client::{error_code, error_message, tool_text};
 use flowguard_testkit::config::fake_server;
-use flowguard_testkit::http::post_json;
+use flowguard_testkit::http::{next_event, open_events, post_json};
 use flowguard_testkit::{GatewayOptions, GatewayProcess, McpClient};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 
 /// Servers `a` and `b` (each knowing its name as `FG_NAME`), `gateway` settings, and `virtuals`.
 fn config(gateway: &str, virtuals: &str) -> String {
@@ -241,36 +239,6 @@ async fn a_members_list_changed_reaches_the_virtual_sessions_stream() {
     assert!(names(&client.tools().await).contains(&"mutated_tool"));
     let called = client.call_tool("mutated_tool", json!({})).await;
     assert_eq!(tool_text(&called), "mutated_tool called");
-}
-
-/// Opens `path` as an event stream over a raw connection; yields each `data:` line's text.
-async fn open_events(port: u16, path: &str) -> mpsc::UnboundedReceiver<String> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n"
-    );
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut lines = tokio::io::BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(data) = line.strip_prefix("data: ") {
-                if tx.send(data.to_string()).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    rx
-}
-
-async fn next_event(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("an event in time")
-        .expect("stream open")
 }
 
 #[tokio::test]

@@ -41,7 +41,7 @@ pub fn command(
     let name = format!(
         "{NAME_PREFIX}{owner_tag}-{}-{}",
         server.to_lowercase(),
-        random_suffix()
+        crate::random_hex(3)
     );
     let mut args: Vec<String> = ["run", "--rm", "-i", "--name", &name]
         .into_iter()
@@ -89,12 +89,6 @@ pub fn command(
         cwd: None,
         container: Some((runtime.to_string(), name)),
     })
-}
-
-fn random_suffix() -> String {
-    let mut b = [0u8; 3];
-    let _ = getrandom::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Removes one container, quietly and with a bound: it may already be gone (`--rm`).

@@ -60,9 +60,7 @@ pub(crate) fn configured_headers(spec: &HttpSpec) -> Result<Vec<(String, String)
 
 /// A random temporary session id, for servers that refuse an `initialize` without one.
 fn temporary_session_id() -> String {
-    let mut bytes = [0u8; 16];
-    let _ = getrandom::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::random_hex(16)
 }
 
 impl HttpLink {

@@ -105,3 +105,11 @@ pub trait UpstreamEvents: Send + Sync + 'static {
         related: Option<Related>,
     );
 }
+
+/// `bytes` random bytes as lower-case hex: session ids, temporary ids, container name suffixes.
+/// Panics only if the OS has no random source, which nothing here can work without.
+pub fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    getrandom::fill(&mut b).expect("the OS random source is available");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

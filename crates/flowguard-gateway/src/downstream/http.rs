@@ -31,7 +31,7 @@ pub const SESSION_HEADER: &str = "mcp-session-id";
 /// The same names as `HeaderName`s: a lookup by `HeaderName` skips parsing and lower-casing
 /// the name, and these run for every message.
 static SESSION: HeaderName = HeaderName::from_static(SESSION_HEADER);
-static VERSION: HeaderName = HeaderName::from_static(VERSION_HEADER);
+pub(crate) static VERSION: HeaderName = HeaderName::from_static(VERSION_HEADER);
 /// The query parameter naming the session on the old HTTP+SSE transport's message URL.
 pub(crate) const SESSION_QUERY: &str = "sessionId";
 const VERSION_HEADER: &str = "mcp-protocol-version";

@@ -58,7 +58,7 @@ pub(crate) fn check(
                 "{META}clientCapabilities\"] is missing or not an object"
             ))
         })?;
-    match header(headers, "mcp-protocol-version") {
+    match header(headers, &crate::downstream::http::VERSION) {
         None => {
             return Err(StatelessError::HeaderMismatch(format!(
                 "the MCP-Protocol-Version header is missing; send MCP-Protocol-Version: {version}"

@@ -36,7 +36,7 @@ pub(crate) fn selects(headers: &HeaderMap, env: &Envelope<'_>, params: &Value) -
     if env.method() == methods::INITIALIZE && params.get("protocolVersion").is_some() {
         return false;
     }
-    match super::http::header(headers, "mcp-protocol-version") {
+    match super::http::header(headers, &crate::downstream::http::VERSION) {
         Some(v) if v == versions::STATELESS || !versions::is_supported(v) => true,
         _ => params
             .pointer("/_meta")
