@@ -182,3 +182,73 @@ async fn stopping_closes_server_stdin_first_instead_of_waiting_for_the_signal_fa
         gw.stderr_text()
     );
 }
+
+/// Threads named like the gateway's HTTP worker threads, from /proc.
+fn worker_threads_of(pid: u32) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("flowguard-worke"))
+        .count()
+}
+
+/// With three worker threads (the connections dealt among them, each thread a runtime of its
+/// own), concurrent calls on many connections all get their own answers and progress, and
+/// `/close` drains a call in flight on any of them and leaves no server behind.
+#[tokio::test]
+async fn worker_threads_serve_many_connections_and_stop_cleanly() {
+    let mut gw = {
+        let _guard = ORPHAN_WINDOW.read().unwrap_or_else(|e| e.into_inner());
+        flowguard_testkit::GatewayOptions::new()
+            .env("FLOWGUARD_WORKER_THREADS", "3")
+            .start(&short_grace(), "toml")
+    };
+    assert_eq!(worker_threads_of(gw.pid()), 2, "main thread + 2 workers");
+    let url = gw.url("/mcp/fake");
+    let clients =
+        futures_util::future::join_all((0..8).map(|_| McpClient::connect(&url, json!({})))).await;
+    let fake_pid: u32 = tool_text(&clients[0].call_tool("pid", json!({})).await)
+        .parse()
+        .expect("a pid");
+    let rounds = clients.iter().enumerate().map(|(i, c)| async move {
+        for n in 0..10 {
+            let message = format!("client {i} call {n}");
+            let reply = c.call_tool("echo", json!({ "message": message })).await;
+            assert_eq!(tool_text(&reply), message);
+        }
+        let token = format!("p{i}");
+        let msgs = c
+            .request(
+                "tools/call",
+                json!({"name": "progress", "arguments": {"steps": 3},
+                       "_meta": {"progressToken": token}}),
+            )
+            .await;
+        let progress: Vec<&Value> = msgs
+            .iter()
+            .filter(|m| m["method"] == "notifications/progress")
+            .collect();
+        assert_eq!(progress.len(), 3, "{msgs:#?}");
+        assert!(progress
+            .iter()
+            .all(|m| m["params"]["progressToken"] == token.as_str()));
+        assert_eq!(
+            tool_text(msgs.last().expect("a reply")),
+            "progress done (3 steps)"
+        );
+    });
+    futures_util::future::join_all(rounds).await;
+    let call = slow_call_in_flight(&gw, &clients[5], 1000).await;
+    let close = http::request("POST", &gw.url("/close"), &[], "").await;
+    assert_eq!(close.status, 200, "{}", close.text());
+    assert_eq!(tool_text(&call.await), "slow done");
+    let status = gw
+        .wait_exit_async(Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("still running; stderr:\n{}", gw.stderr_text()));
+    assert!(status.success(), "{status}; stderr:\n{}", gw.stderr_text());
+    let gone = procs::wait_until_async(Duration::from_secs(2), || !procs::is_alive(fake_pid)).await;
+    assert!(gone, "the fake server {fake_pid} outlived the gateway");
+}

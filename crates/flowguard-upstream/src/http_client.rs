@@ -11,6 +11,7 @@ use crate::tls::{Conn, Tls};
 use std::io;
 use std::path::Path;
 use std::sync::Mutex;
+use std::thread::ThreadId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -120,7 +121,16 @@ pub(crate) struct Client {
     /// For `https://` targets.
     tls: Option<Tls>,
     /// Idle connections with their read buffers, reused so a request allocates no buffer.
-    idle: Mutex<Vec<(Conn, Vec<u8>)>>,
+    idle: Mutex<Vec<Idle>>,
+}
+
+/// An idle connection, with the thread whose runtime it is registered with: it is reused only
+/// there, so its readiness never has to wake another thread (each of the gateway's worker
+/// threads runs a runtime of its own).
+struct Idle {
+    home: ThreadId,
+    conn: Conn,
+    buf: Vec<u8>,
 }
 
 /// A response whose head has been read; the body is read with [`Response::chunk`].
@@ -133,6 +143,7 @@ pub(crate) struct Response<'c> {
 
 struct Body<'c> {
     client: &'c Client,
+    home: ThreadId,
     stream: Option<Conn>,
     buf: Vec<u8>,
     pos: usize,
@@ -179,13 +190,14 @@ impl Client {
         body: Option<&[u8]>,
     ) -> io::Result<Response<'_>> {
         let request = self.encode(method, path, headers, body);
+        let home = std::thread::current().id();
         loop {
-            let (mut stream, mut buf, reused) = match self.take_idle() {
-                Some((s, b)) => (s, b, true),
+            let (mut stream, mut buf, reused) = match self.take_idle(home) {
+                Some(idle) => (idle.conn, idle.buf, true),
                 None => (self.connect().await?, Vec::with_capacity(8192), false),
             };
             match self.exchange(&mut stream, &mut buf, &request).await {
-                Ok(head_len) => return self.response(stream, buf, head_len),
+                Ok(head_len) => return self.response(home, stream, buf, head_len),
                 Err(_) if reused => continue,
                 Err(e) => return Err(e),
             }
@@ -223,18 +235,20 @@ impl Client {
         req
     }
 
-    fn take_idle(&self) -> Option<(Conn, Vec<u8>)> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    fn take_idle(&self, home: ThreadId) -> Option<Idle> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let at = idle.iter().rposition(|i| i.home == home)?;
+        Some(idle.swap_remove(at))
     }
 
-    fn put_idle(&self, stream: Conn, mut buf: Vec<u8>) {
+    fn put_idle(&self, home: ThreadId, conn: Conn, mut buf: Vec<u8>) {
         buf.clear();
         if buf.capacity() > 1024 * 1024 {
             buf = Vec::with_capacity(8192); // one huge reply should not pin its buffer
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE {
-            idle.push((stream, buf));
+            idle.push(Idle { home, conn, buf });
         }
     }
 
@@ -289,7 +303,13 @@ impl Client {
         }
     }
 
-    fn response(&self, stream: Conn, buf: Vec<u8>, head_len: usize) -> io::Result<Response<'_>> {
+    fn response(
+        &self,
+        home: ThreadId,
+        stream: Conn,
+        buf: Vec<u8>,
+        head_len: usize,
+    ) -> io::Result<Response<'_>> {
         let mut headers = [httparse::EMPTY_HEADER; 48];
         let mut parsed = httparse::Response::new(&mut headers);
         parsed.parse(&buf[..head_len]).map_err(|e| {
@@ -323,6 +343,7 @@ impl Client {
             !close && !matches!(framing, Framing::UntilClose) && parsed.version == Some(1);
         let body = Body {
             client: self,
+            home,
             stream: Some(stream),
             buf,
             pos: head_len,
@@ -458,7 +479,8 @@ impl Body<'_> {
     fn release(&mut self) {
         if let Some(stream) = self.stream.take() {
             if self.reusable && self.pos == self.buf.len() {
-                self.client.put_idle(stream, std::mem::take(&mut self.buf));
+                self.client
+                    .put_idle(self.home, stream, std::mem::take(&mut self.buf));
             }
         }
     }

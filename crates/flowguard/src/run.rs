@@ -62,33 +62,46 @@ fn listen_addr(args: &RunArgs, config: &Config) -> Result<SocketAddr, String> {
     }
 }
 
-/// Half the CPUs (at least one), unless `FLOWGUARD_WORKER_THREADS` says otherwise. The gateway
-/// shares the machine with its stdio servers, and on a small machine a second worker thread
-/// costs more in cross-thread wake-ups than it gains: on 2 cores one worker measured 1.5× the
-/// HTTP passthrough throughput of two (docs/benchmarks.md).
-pub(crate) fn worker_threads() -> usize {
+/// Threads serving HTTP connections: `FLOWGUARD_WORKER_THREADS` when set; otherwise one per CPU
+/// when every configured server is remote, and half the CPUs (at least one) when some run on
+/// this machine. Local servers (stdio programs, containers) do the actual work of every call on
+/// the same CPUs, and on two cores a second gateway thread took more from them than it gave (one
+/// thread measured 1.1–1.2× the stdio throughput of two); a gateway of remote servers has the
+/// machine to itself, and there two threads measured more HTTP passthrough throughput than one
+/// (docs/benchmarks.md).
+pub(crate) fn worker_threads(config: &Config) -> usize {
     std::env::var("FLOWGUARD_WORKER_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or_else(|| {
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-            (cpus / 2).max(1)
+            default_workers(cpus, config)
         })
 }
 
-/// The runtime: with one worker, tokio's single-threaded scheduler on the main thread (no
-/// work-stealing queues, no cross-thread wake-ups); with more, the multi-threaded one.
+fn default_workers(cpus: usize, config: &Config) -> usize {
+    let all_remote = !config.servers.is_empty()
+        && config
+            .servers
+            .iter()
+            .all(|s| matches!(s.transport, Transport::Http(_) | Transport::Sse(_)));
+    if all_remote {
+        cpus.max(1)
+    } else {
+        (cpus / 2).max(1)
+    }
+}
+
+/// The main runtime: tokio's single-threaded scheduler on the main thread (no work-stealing
+/// queues, no cross-thread wake-ups). It runs the servers' links and supervisors, the first
+/// share of the HTTP connections, and the stdio front end; further worker threads, each with a
+/// runtime like it, take the other HTTP connections (`downstream::serve`).
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
-    let mut builder = match worker_threads() {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        n => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-    };
-    builder.enable_all().build().expect("a tokio runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
@@ -160,6 +173,7 @@ async fn serve(
     let source = config.source.clone();
     let startup_timeout = config.gateway.startup_timeout;
     let grace = config.gateway.shutdown_grace;
+    let workers = worker_threads(&config);
     let gw = Gateway::new(config, mode, orphans::owner_tag());
     startup::announce_servers(&gw, &source);
     gw.start();
@@ -190,18 +204,20 @@ async fn serve(
         }
     };
     // Connections that outlive the drain (a client holding a stream open) do not hold the exit.
-    flowguard_gateway::downstream::serve::serve(
+    let workers = flowguard_gateway::downstream::serve::serve(
         listener,
         gw.clone(),
         app,
         drain,
         Duration::from_secs(5),
+        workers,
     )
     .await;
     signals.abort();
     sweeper.abort();
     tracing::info!("stopping servers");
     gw.stop_servers().await;
+    workers.stop();
     tracing::info!("stopped");
     Ok(())
 }
@@ -227,5 +243,32 @@ async fn expire_sessions(gw: Arc<Gateway>) {
             tracing::info!("{n} idle session(s) expired");
         }
         gw.expire_idle_instances();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_workers;
+    use flowguard_config::{load_str, Format};
+
+    fn config(text: &str) -> flowguard_config::Config {
+        load_str(text, Format::Toml, "test.toml", &|_| None).expect("a valid config")
+    }
+
+    #[test]
+    fn remote_only_gateways_take_every_cpu_and_local_servers_leave_half() {
+        let remote = config(
+            "[servers.a]\nurl = \"http://127.0.0.1:1/mcp\"\n\
+             [servers.b]\nurl = \"http://127.0.0.1:2/sse\"\ntype = \"sse\"\n",
+        );
+        let mixed = config(
+            "[servers.a]\nurl = \"http://127.0.0.1:1/mcp\"\n\
+             [servers.b]\ncommand = \"echo\"\n",
+        );
+        assert_eq!(default_workers(2, &remote), 2);
+        assert_eq!(default_workers(8, &remote), 8);
+        assert_eq!(default_workers(2, &mixed), 1);
+        assert_eq!(default_workers(8, &mixed), 4);
+        assert_eq!(default_workers(1, &mixed), 1);
     }
 }
