@@ -321,15 +321,22 @@ impl Client {
         let status = parsed.code.unwrap_or(0);
         let (mut content_type, mut session_id, mut length, mut chunked, mut close) =
             (None, None, None, false, false);
+        // Only the two values kept are copied; the rest are read in place.
         for h in parsed.headers.iter() {
-            let value = String::from_utf8_lossy(h.value).trim().to_string();
-            match h.name.to_ascii_lowercase().as_str() {
-                "content-type" => content_type = Some(value),
-                "mcp-session-id" => session_id = Some(value),
-                "content-length" => length = value.parse::<usize>().ok(),
-                "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-                "connection" => close = value.eq_ignore_ascii_case("close"),
-                _ => {}
+            let value = std::str::from_utf8(h.value).unwrap_or("").trim();
+            let name = h.name;
+            if name.eq_ignore_ascii_case("content-type") {
+                content_type = Some(value.to_string());
+            } else if name.eq_ignore_ascii_case("mcp-session-id") {
+                session_id = Some(value.to_string());
+            } else if name.eq_ignore_ascii_case("content-length") {
+                length = value.parse::<usize>().ok();
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value
+                    .split(',')
+                    .any(|c| c.trim().eq_ignore_ascii_case("chunked"));
+            } else if name.eq_ignore_ascii_case("connection") {
+                close = value.eq_ignore_ascii_case("close");
             }
         }
         let no_body = status == 204 || status == 304 || (100..200).contains(&status);
