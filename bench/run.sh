@@ -153,6 +153,18 @@ if ! command -v wrk >/dev/null; then
   { $SUDO apt-get install -y -qq wrk >/dev/null 2>&1 || { $SUDO apt-get update -qq >/dev/null 2>&1 && $SUDO apt-get install -y -qq wrk >/dev/null 2>&1; }; } \
     || die "wrk is missing and could not be installed: apt-get install -y wrk"
 fi
+# nginx: the reference reverse proxy of section 2. Debian starts the system's nginx on install;
+# it is stopped again (this script runs its own, on a loopback port).
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  echo "installing nginx (apt), the reference proxy of section 2" >&2
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  if { $SUDO apt-get install -y -qq nginx >/dev/null 2>&1 || { $SUDO apt-get update -qq >/dev/null 2>&1 && $SUDO apt-get install -y -qq nginx >/dev/null 2>&1; }; }; then
+    $SUDO service nginx stop >/dev/null 2>&1 || true
+  else
+    echo "nginx could not be installed (apt-get install -y nginx); section 2 runs without its reference row" >&2
+  fi
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 step "build (cargo build --release --workspace)"
 cargo build --release --workspace || die "the build failed"
@@ -181,6 +193,27 @@ OUT=$RUN/tables.md
 : >"$OUT"
 emit() { printf '%s\n' "$@" | tee -a "$OUT"; }
 
+nginx_config() { # file port backend-port: nginx as a plain keep-alive reverse proxy, 2 workers
+  cat >"$1" <<NGINX
+worker_processes 2;
+pid nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path tmp-body;
+  proxy_temp_path tmp-proxy;
+  fastcgi_temp_path tmp-fastcgi;
+  uwsgi_temp_path tmp-uwsgi;
+  scgi_temp_path tmp-scgi;
+  upstream backend { server 127.0.0.1:$3; keepalive 64; keepalive_requests 100000000; }
+  server {
+    listen 127.0.0.1:$2;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGINX
+}
 fg_config() { # file servers...: each server "id|command|arg,arg" or "id|url"
   local file=$1; shift
   {
@@ -320,38 +353,52 @@ step "2. HTTP → HTTP passthrough (32 connections, $ROUNDS alternating rounds)"
 # VM's speed drifts by a quarter within a minute, so each round's ratio compares neighbours, and
 # the target uses the median round.
 port; BPORT=$PORT; start "mcp-echo-http" "$ECHO" http "$BPORT"; BPID=$SPID
-S2_ROWS=(); RATIOS=(); PT_ALL=(); BE_ALL=(); S2_OK=1
+S2_ROWS=(); RATIOS=(); PT_ALL=(); BE_ALL=(); NGINX_RATIOS=(); S2_OK=1
 if wait_port "$BPORT" "$BPID" 30; then
   fg_config "$RUN/http.toml" "echo|http://127.0.0.1:$BPORT/"
-  port; start "FlowGuard-http" "$BIN/flowguard" -c "$RUN/http.toml" -l "127.0.0.1:$PORT"; FPID=$SPID
-  if wait_port "$PORT" "$FPID" 30; then
+  port; FPORT=$PORT; start "FlowGuard-http" "$BIN/flowguard" -c "$RUN/http.toml" -l "127.0.0.1:$FPORT"; FPID=$SPID
+  NPID=; NPORT=
+  if [ -x "$NGINX" ]; then
+    port; NPORT=$PORT; nginx_config "$RUN/nginx.conf" "$NPORT" "$BPORT"
+    start "nginx" "$NGINX" -p "$RUN" -c "$RUN/nginx.conf" -e "$RUN/nginx-error.log" -g "daemon off;"; NPID=$SPID
+    wait_port "$NPORT" "$NPID" 10 || { echo "  nginx did not start (reference row left out):" >&2; tail -n 5 "$RUN/nginx-error.log" >&2; NPID=; }
+    NGINX_VERSION=$("$NGINX" -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
+  fi
+  if wait_port "$FPORT" "$FPID" 30; then
     for round in $(seq 1 "$ROUNDS"); do
       j=$(load $((SECS + WARM + 60)) call --url "http://127.0.0.1:$BPORT/" --conns 32 --duration "${SECS}s" --warmup "${WARM}s" --pid "$BPID")
       e=$(jf errors "$j"); e=${e:-1}; BE=$(jf rps "$j")
       S2_ROWS+=("| $round | mcp-echo http alone | $(thousands "$BE") | $(msec "$(jf p50_us "$j")") | $(msec "$(jf p99_us "$j")") | $(int "$(jf cpu_us_per_req "$j")") | $e |")
       note_errors "mcp-echo http (round $round)" "$e"
-      j=$(load $((SECS + WARM + 60)) call --url "http://127.0.0.1:$PORT/mcp/echo" --conns 32 --duration "${SECS}s" --warmup "${WARM}s" --pid "$FPID" --pid "$BPID")
+      j=$(load $((SECS + WARM + 60)) call --url "http://127.0.0.1:$FPORT/mcp/echo" --conns 32 --duration "${SECS}s" --warmup "${WARM}s" --pid "$FPID" --pid "$BPID")
       e=$(jf errors "$j"); e=${e:-1}; PT=$(jf rps "$j")
       S2_ROWS+=("| $round | FlowGuard → mcp-echo http | $(thousands "$PT") | $(msec "$(jf p50_us "$j")") | $(msec "$(jf p99_us "$j")") | $(int "$(jf cpu_us_per_req "$j")") | $e |")
       note_errors "FlowGuard → http (round $round)" "$e"
       [ "$e" = 0 ] || echo "  FlowGuard → http: $(jf first_error "$j")" >&2
       RATIOS+=("$(ratio "$PT" "$BE")"); PT_ALL+=("$PT"); BE_ALL+=("$BE")
+      if [ -n "$NPID" ]; then
+        j=$(load $((SECS + WARM + 60)) call --url "http://127.0.0.1:$NPORT/" --conns 32 --duration "${SECS}s" --warmup "${WARM}s" --pid "$NPID" --pid "$BPID")
+        e=$(jf errors "$j"); e=${e:-1}; NX=$(jf rps "$j")
+        S2_ROWS+=("| $round | nginx $NGINX_VERSION → mcp-echo http (reference) | $(thousands "$NX") | $(msec "$(jf p50_us "$j")") | $(msec "$(jf p99_us "$j")") | $(int "$(jf cpu_us_per_req "$j")") | $e |")
+        if [ "$e" = 0 ]; then NGINX_RATIOS+=("$(ratio "$NX" "$BE")"); else echo "  nginx (reference, not counted): $(jf first_error "$j")" >&2; fi
+      fi
     done
   else
     S2_ROWS+=("| | FlowGuard → mcp-echo http | did not start | | | | 1 |"); note_errors "FlowGuard → http: did not start" 1; S2_OK=0
     tail -n 20 "$RUN/FlowGuard-http.log" >&2
   fi
-  stop "$FPID"
+  stop "$FPID"; [ -n "$NPID" ] && stop "$NPID"
 else
   S2_ROWS+=("| | mcp-echo http alone | did not start | | | | 1 |"); note_errors "mcp-echo http: did not start" 1; S2_OK=0
 fi
 stop "$BPID"
 R_MED=0; [ "$S2_OK" = 1 ] && R_MED=$(median "${RATIOS[@]}")
 emit "" "### 2. HTTP → HTTP passthrough" "" \
-  "\`mcp-echo http\` (JSON replies) alone and behind FlowGuard (\`url = \"http://127.0.0.1:PORT/\"\`, routed at /mcp/echo), both running, measured in turn for ${ROUNDS} rounds; 32 connections, one session; CPU of the gateway and the backend together." "" \
+  "\`mcp-echo http\` (JSON replies) alone and behind FlowGuard (\`url = \"http://127.0.0.1:PORT/\"\`, routed at /mcp/echo), all running, measured in turn for ${ROUNDS} rounds; 32 connections, one session; CPU of the proxy and the backend together. For reference, each round also measures nginx as a plain keep-alive reverse proxy (2 workers, no MCP parsing) in front of the same backend: what any proxy on this machine can reach." "" \
   "| round | server | req/s | p50 | p99 | CPU µs/req | errors |" "|---:|---|---:|---:|---:|---:|---:|" "${S2_ROWS[@]}" "" \
   "| target | measured | ✓/✗ |" "|---|---|:-:|" \
-  "| passthrough ≥ 0.5 × backend alone (median round) | rounds ${RATIOS[*]:-n/a} → ${R_MED}× | $(ok 'a >= 0.5 && b > 0' "$R_MED" "$S2_OK") |"
+  "| passthrough ≥ 0.5 × backend alone (median round) | rounds ${RATIOS[*]:-n/a} → ${R_MED}× | $(ok 'a >= 0.5 && b > 0' "$R_MED" "$S2_OK") |" \
+  "| reference: nginx / backend alone (median round; not a target) | rounds ${NGINX_RATIOS[*]:-n/a} → $( [ ${#NGINX_RATIOS[@]} -gt 0 ] && median "${NGINX_RATIOS[@]}" || echo n/a)× | |"
 
 # ---------------------------------------------------------------------------------------------
 # 3. unified tools/list over 10 servers x 100 tools
