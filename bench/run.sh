@@ -12,7 +12,8 @@
 # or any server did not start.
 #
 #   BENCH_SECONDS=8   measured seconds per load row (after BENCH_WARMUP=2 seconds of warm-up)
-#   BENCH_ROUNDS=5    paired rounds for the ratio targets (FlowGuard / bridge and / best peer, passthrough)
+#   BENCH_ROUNDS=9    paired rounds for the ratio targets (FlowGuard / bridge and / best peer, passthrough),
+#   BENCH_ROUND_SECONDS=3   each side of a round measured this long after 1 s of warm-up
 #   BENCH_NO_DOC=1    do not write docs/benchmarks.md
 #
 # Needs the Rust toolchain, node/npm and python3; installs the peers (npm, PyPI), wrk and nginx (apt)
@@ -46,6 +47,8 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 COMMAND="bench/run.sh"
 [ -n "${BENCH_SECONDS:-}" ] && COMMAND="BENCH_SECONDS=$BENCH_SECONDS $COMMAND"
 [ -n "${BENCH_WARMUP:-}" ] && COMMAND="BENCH_WARMUP=$BENCH_WARMUP $COMMAND"
+[ -n "${BENCH_ROUNDS:-}" ] && COMMAND="BENCH_ROUNDS=$BENCH_ROUNDS $COMMAND"
+[ -n "${BENCH_ROUND_SECONDS:-}" ] && COMMAND="BENCH_ROUND_SECONDS=$BENCH_ROUND_SECONDS $COMMAND"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 die() { echo "error: $*" >&2; exit 2; }
@@ -124,7 +127,10 @@ ok() { # awk condition with a and b → ✓ or ✗
   awk -v a="${2:-0}" -v b="${3:-0}" "BEGIN{ if ($1) print \"✓\"; else print \"✗\" }"; }
 median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-ROUNDS=${BENCH_ROUNDS:-5}
+ROUNDS=${BENCH_ROUNDS:-9}
+# Paired rounds are short, so that the two sides of a ratio see the same machine: this VM's speed
+# drifts by a quarter within a minute, and a long round lets one side run in a slow spell.
+RSECS=${BENCH_ROUND_SECONDS:-3}; RWARM=1
 msecs() { local x out=; for x in "$@"; do out="$out${out:+; }$(msec "$x")"; done; echo "$out"; }
 
 TOTAL_ERRORS=0
@@ -320,15 +326,15 @@ PAIR_ROWS=(); PAIR_RPS=(); PAIR_P99=(); PAIR_PEER=(); PAIR_OK=0
 if wait_port "$FGPORT" "$FGPID" 60 && wait_port "$BRPORT" "$BRPID" 60; then
   PAIR_OK=1
   for round in $(seq 1 "$ROUNDS"); do
-    jb=$(load $((SECS + WARM + 60)) call --url "http://127.0.0.1:$BRPORT/" --conns 32 --duration "${SECS}s" --warmup "${WARM}s" --pid "$BRPID")
-    jg=$(load $((SECS + WARM + 60)) call --url "http://127.0.0.1:$FGPORT/mcp/echo" --conns 32 --duration "${SECS}s" --warmup "${WARM}s" --pid "$FGPID")
+    jb=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$BRPORT/" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$BRPID")
+    jg=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$FGPORT/mcp/echo" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$FGPID")
     eb=$(jf errors "$jb"); eb=${eb:-1}; eg=$(jf errors "$jg"); eg=${eg:-1}
     note_errors "$BR (paired round $round)" "$eb"; note_errors "$FG (paired round $round)" "$eg"
     PAIR_RPS+=("$(ratio "$(jf rps "$jg")" "$(jf rps "$jb")")")
     PAIR_P99+=("$(ratio "$(jf p99_us "$jg")" "$(jf p99_us "$jb")")")
     PEER_CELL="—"
     if [ -n "$PPID_" ]; then
-      jp=$(load $((SECS + WARM + 60)) call --url "http://127.0.0.1:$PPORT/mcp" --conns 32 --duration "${SECS}s" --warmup "${WARM}s" --pid "$PPID_")
+      jp=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$PPORT/mcp" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$PPID_")
       ep=$(jf errors "$jp"); ep=${ep:-1}; note_errors "$BEST_PEER (paired round $round)" "$ep"
       PAIR_PEER+=("$(ratio "$(jf rps "$jg")" "$(jf rps "$jp")")")
       PEER_CELL="$(thousands "$(jf rps "$jg")") / $(thousands "$(jf rps "$jp")") = ${PAIR_PEER[-1]}×"
@@ -356,7 +362,7 @@ emit "" "### 1. tools/call, HTTP → one shared stdio server" "" \
   "| FlowGuard req/s ≥ bridge (median of the paired rounds below) | rounds ${PAIR_RPS[*]:-n/a} → ${PAIR_R}× (table rows: ${R_BR}×) | $(ok 'a >= 1 && b > 0' "$PAIR_R" "$PAIR_OK") |" \
   "| FlowGuard req/s ≥ 5 × best peer (${BEST_PEER:-none}; median of the paired rounds) | rounds ${PAIR_PEER[*]:-n/a} → ${PAIR_PR}× (table rows: $(thousands "$FG32") / $(thousands "$BEST_RPS") = ${R_PEER}×) | $PEER_MARK |" \
   "| FlowGuard p99 ≤ 1.5 × bridge p99 (median of the paired rounds) | rounds ${PAIR_P99[*]:-n/a} → ${PAIR_P}× (table rows: ${R_P99}×) | $(ok 'a <= 1.5 && b > 0' "$PAIR_P" "$PAIR_OK") |" "" \
-  "Paired rounds (all three running, measured in turn, ${SECS} s each after ${WARM} s of warm-up; errors: FlowGuard / peer / bridge):" "" \
+  "Paired rounds (all three running, measured in turn, ${RSECS} s each after ${RWARM} s of warm-up; errors: FlowGuard / peer / bridge):" "" \
   "| round | req/s FlowGuard / bridge | p99 FlowGuard / bridge | req/s FlowGuard / ${BEST_PEER:-peer} | errors |" "|---:|---|---|---|---|" "${PAIR_ROWS[@]}" "" \
   "Cross-check with wrk (\`../shared/bench/call.lua\`, 2 threads, 32 connections, ${SECS} s; status codes only, replies not checked):" "" \
   "| server | req/s | p50 | p99 | wrk errors |" "|---|---:|---:|---:|---|" "${WRK_ROWS[@]}"
@@ -382,18 +388,18 @@ if wait_port "$BPORT" "$BPID" 30; then
   fi
   if wait_port "$FPORT" "$FPID" 30; then
     for round in $(seq 1 "$ROUNDS"); do
-      j=$(load $((SECS + WARM + 60)) call --url "http://127.0.0.1:$BPORT/" --conns 32 --duration "${SECS}s" --warmup "${WARM}s" --pid "$BPID")
+      j=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$BPORT/" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$BPID")
       e=$(jf errors "$j"); e=${e:-1}; BE=$(jf rps "$j")
       S2_ROWS+=("| $round | mcp-echo http alone | $(thousands "$BE") | $(msec "$(jf p50_us "$j")") | $(msec "$(jf p99_us "$j")") | $(int "$(jf cpu_us_per_req "$j")") | $e |")
       note_errors "mcp-echo http (round $round)" "$e"
-      j=$(load $((SECS + WARM + 60)) call --url "http://127.0.0.1:$FPORT/mcp/echo" --conns 32 --duration "${SECS}s" --warmup "${WARM}s" --pid "$FPID" --pid "$BPID")
+      j=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$FPORT/mcp/echo" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$FPID" --pid "$BPID")
       e=$(jf errors "$j"); e=${e:-1}; PT=$(jf rps "$j")
       S2_ROWS+=("| $round | FlowGuard → mcp-echo http | $(thousands "$PT") | $(msec "$(jf p50_us "$j")") | $(msec "$(jf p99_us "$j")") | $(int "$(jf cpu_us_per_req "$j")") | $e |")
       note_errors "FlowGuard → http (round $round)" "$e"
       [ "$e" = 0 ] || echo "  FlowGuard → http: $(jf first_error "$j")" >&2
       RATIOS+=("$(ratio "$PT" "$BE")"); PT_ALL+=("$PT"); BE_ALL+=("$BE")
       if [ -n "$NPID" ]; then
-        j=$(load $((SECS + WARM + 60)) call --url "http://127.0.0.1:$NPORT/" --conns 32 --duration "${SECS}s" --warmup "${WARM}s" --pid "$NPID" --pid "$BPID")
+        j=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$NPORT/" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$NPID" --pid "$BPID")
         e=$(jf errors "$j"); e=${e:-1}; NX=$(jf rps "$j")
         S2_ROWS+=("| $round | nginx $NGINX_VERSION → mcp-echo http (reference) | $(thousands "$NX") | $(msec "$(jf p50_us "$j")") | $(msec "$(jf p99_us "$j")") | $(int "$(jf cpu_us_per_req "$j")") | $e |")
         if [ "$e" = 0 ]; then NGINX_RATIOS+=("$(ratio "$NX" "$BE")"); else echo "  nginx (reference, not counted): $(jf first_error "$j")" >&2; fi
@@ -410,7 +416,7 @@ fi
 stop "$BPID"
 R_MED=0; [ "$S2_OK" = 1 ] && R_MED=$(median "${RATIOS[@]}")
 emit "" "### 2. HTTP → HTTP passthrough" "" \
-  "\`mcp-echo http\` (JSON replies) alone and behind FlowGuard (\`url = \"http://127.0.0.1:PORT/\"\`, routed at /mcp/echo), all running, measured in turn for ${ROUNDS} rounds; 32 connections, one session; CPU of the proxy and the backend together. For reference, each round also measures nginx as a plain keep-alive reverse proxy (2 workers, no MCP parsing) in front of the same backend: what any proxy on this machine can reach." "" \
+  "\`mcp-echo http\` (JSON replies) alone and behind FlowGuard (\`url = \"http://127.0.0.1:PORT/\"\`, routed at /mcp/echo), all running, measured in turn for ${ROUNDS} rounds of ${RSECS} s each (after ${RWARM} s of warm-up); 32 connections, one session; CPU of the proxy and the backend together. For reference, each round also measures nginx as a plain keep-alive reverse proxy (2 workers, no MCP parsing) in front of the same backend: what any proxy on this machine can reach." "" \
   "| round | server | req/s | p50 | p99 | CPU µs/req | errors |" "|---:|---|---:|---:|---:|---:|---:|" "${S2_ROWS[@]}" "" \
   "| target | measured | ✓/✗ |" "|---|---|:-:|" \
   "| passthrough ≥ 0.5 × backend alone (median round) | rounds ${RATIOS[*]:-n/a} → ${R_MED}× | $(ok 'a >= 0.5 && b > 0' "$R_MED" "$S2_OK") |" \
