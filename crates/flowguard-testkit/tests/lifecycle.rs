@@ -205,7 +205,15 @@ async fn worker_threads_serve_many_connections_and_stop_cleanly() {
             .env("FLOWGUARD_WORKER_THREADS", "3")
             .start(&short_grace(), "toml")
     };
-    assert_eq!(worker_threads_of(gw.pid()), 2, "main thread + 2 workers");
+    // The workers start with the server loop, just after the gateway says it is listening.
+    let pid = gw.pid();
+    let started =
+        procs::wait_until_async(Duration::from_secs(5), || worker_threads_of(pid) == 2).await;
+    assert!(
+        started,
+        "main thread + 2 workers, found {}",
+        worker_threads_of(pid)
+    );
     let url = gw.url("/mcp/fake");
     let clients =
         futures_util::future::join_all((0..8).map(|_| McpClient::connect(&url, json!({})))).await;
