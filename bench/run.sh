@@ -326,8 +326,11 @@ PAIR_ROWS=(); PAIR_RPS=(); PAIR_P99=(); PAIR_PEER=(); PAIR_OK=0
 if wait_port "$FGPORT" "$FGPID" 60 && wait_port "$BRPORT" "$BRPID" 60; then
   PAIR_OK=1
   for round in $(seq 1 "$ROUNDS"); do
-    jb=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$BRPORT/" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$BRPID")
-    jg=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$FGPORT/mcp/echo" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$FGPID")
+    # Odd rounds measure the bridge first, even rounds FlowGuard first: a drift within rounds
+    # then favours neither side of the median.
+    load_br() { jb=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$BRPORT/" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$BRPID"); }
+    load_fg() { jg=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$FGPORT/mcp/echo" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$FGPID"); }
+    if [ $((round % 2)) = 1 ]; then load_br; load_fg; else load_fg; load_br; fi
     eb=$(jf errors "$jb"); eb=${eb:-1}; eg=$(jf errors "$jg"); eg=${eg:-1}
     note_errors "$BR (paired round $round)" "$eb"; note_errors "$FG (paired round $round)" "$eg"
     PAIR_RPS+=("$(ratio "$(jf rps "$jg")" "$(jf rps "$jb")")")
@@ -362,7 +365,7 @@ emit "" "### 1. tools/call, HTTP → one shared stdio server" "" \
   "| FlowGuard req/s ≥ bridge (median of the paired rounds below) | rounds ${PAIR_RPS[*]:-n/a} → ${PAIR_R}× (table rows: ${R_BR}×) | $(ok 'a >= 1 && b > 0' "$PAIR_R" "$PAIR_OK") |" \
   "| FlowGuard req/s ≥ 5 × best peer (${BEST_PEER:-none}; median of the paired rounds) | rounds ${PAIR_PEER[*]:-n/a} → ${PAIR_PR}× (table rows: $(thousands "$FG32") / $(thousands "$BEST_RPS") = ${R_PEER}×) | $PEER_MARK |" \
   "| FlowGuard p99 ≤ 1.5 × bridge p99 (median of the paired rounds) | rounds ${PAIR_P99[*]:-n/a} → ${PAIR_P}× (table rows: ${R_P99}×) | $(ok 'a <= 1.5 && b > 0' "$PAIR_P" "$PAIR_OK") |" "" \
-  "Paired rounds (all three running, measured in turn, ${RSECS} s each after ${RWARM} s of warm-up; errors: FlowGuard / peer / bridge):" "" \
+  "Paired rounds (all three running, measured in turn, ${RSECS} s each after ${RWARM} s of warm-up; odd rounds the bridge first, even rounds FlowGuard first, the peer last; errors: FlowGuard / peer / bridge):" "" \
   "| round | req/s FlowGuard / bridge | p99 FlowGuard / bridge | req/s FlowGuard / ${BEST_PEER:-peer} | errors |" "|---:|---|---|---|---|" "${PAIR_ROWS[@]}" "" \
   "Cross-check with wrk (\`../shared/bench/call.lua\`, 2 threads, 32 connections, ${SECS} s; status codes only, replies not checked):" "" \
   "| server | req/s | p50 | p99 | wrk errors |" "|---|---:|---:|---:|---|" "${WRK_ROWS[@]}"
@@ -388,12 +391,14 @@ if wait_port "$BPORT" "$BPID" 30; then
   fi
   if wait_port "$FPORT" "$FPID" 30; then
     for round in $(seq 1 "$ROUNDS"); do
-      j=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$BPORT/" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$BPID")
-      e=$(jf errors "$j"); e=${e:-1}; BE=$(jf rps "$j")
+      # Odd rounds measure the backend alone first, even rounds FlowGuard first (see 1b).
+      load_be() { jbe=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$BPORT/" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$BPID"); }
+      load_pt() { jpt=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$FPORT/mcp/echo" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$FPID" --pid "$BPID"); }
+      if [ $((round % 2)) = 1 ]; then load_be; load_pt; else load_pt; load_be; fi
+      j=$jbe; e=$(jf errors "$j"); e=${e:-1}; BE=$(jf rps "$j")
       S2_ROWS+=("| $round | mcp-echo http alone | $(thousands "$BE") | $(msec "$(jf p50_us "$j")") | $(msec "$(jf p99_us "$j")") | $(int "$(jf cpu_us_per_req "$j")") | $e |")
       note_errors "mcp-echo http (round $round)" "$e"
-      j=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$FPORT/mcp/echo" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$FPID" --pid "$BPID")
-      e=$(jf errors "$j"); e=${e:-1}; PT=$(jf rps "$j")
+      j=$jpt; e=$(jf errors "$j"); e=${e:-1}; PT=$(jf rps "$j")
       S2_ROWS+=("| $round | FlowGuard → mcp-echo http | $(thousands "$PT") | $(msec "$(jf p50_us "$j")") | $(msec "$(jf p99_us "$j")") | $(int "$(jf cpu_us_per_req "$j")") | $e |")
       note_errors "FlowGuard → http (round $round)" "$e"
       [ "$e" = 0 ] || echo "  FlowGuard → http: $(jf first_error "$j")" >&2
@@ -416,7 +421,7 @@ fi
 stop "$BPID"
 R_MED=0; [ "$S2_OK" = 1 ] && R_MED=$(median "${RATIOS[@]}")
 emit "" "### 2. HTTP → HTTP passthrough" "" \
-  "\`mcp-echo http\` (JSON replies) alone and behind FlowGuard (\`url = \"http://127.0.0.1:PORT/\"\`, routed at /mcp/echo), all running, measured in turn for ${ROUNDS} rounds of ${RSECS} s each (after ${RWARM} s of warm-up); 32 connections, one session; CPU of the proxy and the backend together. For reference, each round also measures nginx as a plain keep-alive reverse proxy (2 workers, no MCP parsing) in front of the same backend: what any proxy on this machine can reach." "" \
+  "\`mcp-echo http\` (JSON replies) alone and behind FlowGuard (\`url = \"http://127.0.0.1:PORT/\"\`, routed at /mcp/echo), all running, measured in turn for ${ROUNDS} rounds of ${RSECS} s each (after ${RWARM} s of warm-up; odd rounds the backend alone first, even rounds FlowGuard first, nginx last); 32 connections, one session; CPU of the proxy and the backend together. For reference, each round also measures nginx as a plain keep-alive reverse proxy (2 workers, no MCP parsing) in front of the same backend: what any proxy on this machine can reach." "" \
   "| round | server | req/s | p50 | p99 | CPU µs/req | errors |" "|---:|---|---:|---:|---:|---:|---:|" "${S2_ROWS[@]}" "" \
   "| target | measured | ✓/✗ |" "|---|---|:-:|" \
   "| passthrough ≥ 0.5 × backend alone (median round) | rounds ${RATIOS[*]:-n/a} → ${R_MED}× | $(ok 'a >= 0.5 && b > 0' "$R_MED" "$S2_OK") |" \
