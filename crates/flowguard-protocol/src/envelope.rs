@@ -13,11 +13,11 @@ pub type RawId = Box<RawValue>;
 /// A message borrowed from the buffer it was parsed from.
 #[derive(Debug, Deserialize)]
 pub struct Envelope<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     pub jsonrpc: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "raw_id")]
     pub id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     pub method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub params: Option<&'a RawValue>,
@@ -25,6 +25,14 @@ pub struct Envelope<'a> {
     pub result: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub error: Option<&'a RawValue>,
+}
+
+/// A string borrowed from the message unless it has escapes. (serde borrows a `Cow<str>` field
+/// only when it is not wrapped in an `Option`; wrapped, every `jsonrpc` and `method` was copied.)
+fn borrowed_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'de>>::deserialize(d)?.map(|b| b.0))
 }
 
 /// `"id": null` is kept as absent: a request may never use it, and an error reply to an
@@ -213,6 +221,22 @@ pub mod encode {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn method_and_version_are_borrowed_unless_escaped() {
+        use std::borrow::Cow;
+        let plain = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#;
+        let env = super::Envelope::parse(plain).expect("valid");
+        assert!(matches!(env.method, Some(Cow::Borrowed("tools/call"))));
+        assert!(matches!(env.jsonrpc, Some(Cow::Borrowed("2.0"))));
+        let escaped = br#"{"jsonrpc":"2.0","id":1,"method":"tools\/call"}"#;
+        let env = super::Envelope::parse(escaped).expect("valid");
+        assert_eq!(env.method(), "tools/call");
+        assert!(matches!(env.method, Some(Cow::Owned(_))));
+        let null_method = br#"{"jsonrpc":"2.0","id":1,"method":null,"result":{}}"#;
+        let env = super::Envelope::parse(null_method).expect("valid");
+        assert!(env.method.is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -22,7 +22,7 @@ pub(crate) struct HttpLink {
     pub(crate) client: Client,
     /// Configured headers (credentials among them), checked for header syntax at start.
     pub(crate) headers: Vec<(String, String)>,
-    session: RwLock<Option<String>>,
+    session: RwLock<Option<Arc<str>>>,
     /// How many times an idempotent request is sent again after a transient failure.
     retries: u32,
     /// The GET stream's task, stopped with the link.
@@ -101,15 +101,17 @@ impl HttpLink {
         }))
     }
 
-    pub(crate) fn session(&self) -> Option<String> {
+    pub(crate) fn session(&self) -> Option<Arc<str>> {
         self.session
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    fn set_session(&self, id: Option<String>) {
-        *self.session.write().unwrap_or_else(|e| e.into_inner()) = id;
+    fn set_session(&self, id: Option<&str>) {
+        if self.session().as_deref() != id {
+            *self.session.write().unwrap_or_else(|e| e.into_inner()) = id.map(Arc::from);
+        }
     }
 
     /// After `initialize`: listen on the session's GET stream, if the server gave a session.
@@ -183,7 +185,7 @@ impl HttpLink {
             )
             .await?;
         if let Some(sid) = resp.session_id.take() {
-            self.set_session(Some(sid));
+            self.set_session(Some(&sid));
         }
         if resp.status == 404 && sent_session.is_some() && first_try {
             // The server forgot our session: initialize again, then resend once.
@@ -203,7 +205,7 @@ impl HttpLink {
                 "initialize refused without a session id ({}); retrying with a temporary one",
                 String::from_utf8_lossy(&body[..body.len().min(200)])
             );
-            self.set_session(Some(temporary_session_id()));
+            self.set_session(Some(&temporary_session_id()));
             return Box::pin(self.deliver(owner, msg, extra, idempotent, false)).await;
         }
         let is_sse = resp

@@ -74,7 +74,7 @@ async fn run_once(inner: &Arc<Inner>, shutdown: &mut watch::Receiver<bool>) -> R
         return Err(format!("could not initialize: {reason}"));
     }
     let version = inner.negotiated_version().unwrap_or_default();
-    tracing::info!(server = %inner.id, version, "ready");
+    tracing::info!(server = %inner.id, version = &*version, "ready");
     if let Some(link) = inner.current_link() {
         link.initialized();
     }

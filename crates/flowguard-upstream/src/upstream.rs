@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     pub(crate) link: RwLock<Option<Link>>,
     state: watch::Sender<ServerState>,
     init: RwLock<Option<Arc<serde_json::Value>>>,
+    /// The `protocolVersion` of `init`, kept apart for the header every remote request carries.
+    version: RwLock<Option<Arc<str>>>,
     pub(crate) stderr: Mutex<StderrRing>,
     pub(crate) shutdown: watch::Sender<bool>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -119,6 +121,7 @@ impl Upstream {
                 link: RwLock::new(None),
                 state: watch::Sender::new(state),
                 init: RwLock::new(None),
+                version: RwLock::new(None),
                 stderr: Mutex::new(stderr),
                 shutdown: watch::Sender::new(false),
                 task: Mutex::new(None),
@@ -435,7 +438,12 @@ impl Inner {
                 result.get()
             ));
         }
+        let version = value
+            .get("protocolVersion")
+            .and_then(serde_json::Value::as_str)
+            .map(Arc::from);
         *self.init.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(value));
+        *self.version.write().unwrap_or_else(|e| e.into_inner()) = version;
         link.send(
             encode::notification(methods::INITIALIZED, None),
             None,
@@ -444,12 +452,11 @@ impl Inner {
         Ok(())
     }
 
-    pub(crate) fn negotiated_version(&self) -> Option<String> {
-        let init = self.init.read().unwrap_or_else(|e| e.into_inner());
-        init.as_ref()?
-            .get("protocolVersion")?
-            .as_str()
-            .map(str::to_string)
+    pub(crate) fn negotiated_version(&self) -> Option<Arc<str>> {
+        self.version
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(crate) fn set_state(&self, kind: StateKind, detail: Option<String>) {
