@@ -12,8 +12,8 @@
 # or any server did not start.
 #
 #   BENCH_SECONDS=8   measured seconds per load row (after BENCH_WARMUP=2 seconds of warm-up)
-#   BENCH_ROUNDS=9    paired rounds for the ratio targets (FlowGuard / bridge and / best peer, passthrough),
-#   BENCH_ROUND_SECONDS=3   each side of a round measured this long after 1 s of warm-up
+#   BENCH_ROUNDS=15   paired rounds for the ratio targets (FlowGuard / bridge and / best peer, passthrough),
+#   BENCH_ROUND_SECONDS=2   each side of a round measured this long after 1 s of warm-up
 #   BENCH_NO_DOC=1    do not write docs/benchmarks.md
 #
 # Needs the Rust toolchain, node/npm and python3; installs the peers (npm, PyPI), wrk and nginx (apt)
@@ -127,10 +127,12 @@ ok() { # awk condition with a and b → ✓ or ✗
   awk -v a="${2:-0}" -v b="${3:-0}" "BEGIN{ if ($1) print \"✓\"; else print \"✗\" }"; }
 median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-ROUNDS=${BENCH_ROUNDS:-9}
-# Paired rounds are short, so that the two sides of a ratio see the same machine: this VM's speed
-# drifts by a quarter within a minute, and a long round lets one side run in a slow spell.
-RSECS=${BENCH_ROUND_SECONDS:-3}; RWARM=1
+ROUNDS=${BENCH_ROUNDS:-15}
+# Paired rounds are short and many, so that the two sides of a ratio see the same machine: this
+# VM's speed drifts by a quarter within a minute, and the stdio backend (mcp-echo, whose stdin and
+# stdout go through tokio's blocking threads, a dozen of them) swings between about 6k and 12k
+# req/s from one few-second window to the next, behind any gateway.
+RSECS=${BENCH_ROUND_SECONDS:-2}; RWARM=1
 msecs() { local x out=; for x in "$@"; do out="$out${out:+; }$(msec "$x")"; done; echo "$out"; }
 
 TOTAL_ERRORS=0
