@@ -82,8 +82,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
 
+# Servers get a process group of their own (so that stop can end a server with its children) but
+# stay in this script's session. A new session (setsid) would also be a new scheduling autogroup
+# (kernel.sched_autogroup_enabled=1 here), and the kernel would then share the CPUs equally among
+# the load generator, the proxy and the backend as groups instead of among their threads: the
+# process with the most work per request (the proxy) is held to a third of the machine while the
+# direct measurement splits it in two, which cost the passthrough ratio about a tenth
+# (docs/benchmarks.md).
 start() { # logname cmd...: starts a server in a new process group; sets SPID
-  setsid "${@:2}" >"$RUN/$1.log" 2>&1 </dev/null &
+  python3 -c 'import os, sys; os.setpgid(0, 0); os.execvp(sys.argv[1], sys.argv[1:])' "${@:2}" \
+    >"$RUN/$1.log" 2>&1 </dev/null &
   SPID=$!
   PIDS+=("$SPID")
 }
