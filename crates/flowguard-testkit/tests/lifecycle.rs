@@ -56,6 +56,17 @@ async fn slow_call_in_flight<'a>(
     call
 }
 
+/// The gateway exits with status 0 within 10 s and its server (`fake_pid`) is gone with it.
+async fn exits_cleanly_leaving_no_server(gw: &mut GatewayProcess, fake_pid: u32) {
+    let status = gw
+        .wait_exit_async(Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("still running; stderr:\n{}", gw.stderr_text()));
+    assert!(status.success(), "{status}; stderr:\n{}", gw.stderr_text());
+    let gone = procs::wait_until_async(Duration::from_secs(2), || !procs::is_alive(fake_pid)).await;
+    assert!(gone, "the fake server {fake_pid} outlived the gateway");
+}
+
 #[tokio::test]
 async fn close_answers_200_once_then_410() {
     let gw = start(&short_grace());
@@ -98,13 +109,7 @@ async fn close_drains_calls_in_flight_refuses_new_ones_and_exits_without_leftove
     assert_eq!(fresh.status, 503, "a new session during the drain");
     let resp = call.await;
     assert_eq!(tool_text(&resp), "slow done", "the call in flight finished");
-    let status = gw
-        .wait_exit_async(Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|| panic!("still running; stderr:\n{}", gw.stderr_text()));
-    assert!(status.success(), "{status}; stderr:\n{}", gw.stderr_text());
-    let gone = procs::wait_until_async(Duration::from_secs(2), || !procs::is_alive(fake_pid)).await;
-    assert!(gone, "the fake server {fake_pid} outlived the gateway");
+    exits_cleanly_leaving_no_server(&mut gw, fake_pid).await;
 }
 
 #[tokio::test]
@@ -252,11 +257,5 @@ async fn worker_threads_serve_many_connections_and_stop_cleanly() {
     let close = http::request("POST", &gw.url("/close"), &[], "").await;
     assert_eq!(close.status, 200, "{}", close.text());
     assert_eq!(tool_text(&call.await), "slow done");
-    let status = gw
-        .wait_exit_async(Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|| panic!("still running; stderr:\n{}", gw.stderr_text()));
-    assert!(status.success(), "{status}; stderr:\n{}", gw.stderr_text());
-    let gone = procs::wait_until_async(Duration::from_secs(2), || !procs::is_alive(fake_pid)).await;
-    assert!(gone, "the fake server {fake_pid} outlived the gateway");
+    exits_cleanly_leaving_no_server(&mut gw, fake_pid).await;
 }
