@@ -141,6 +141,15 @@ ROUNDS=${BENCH_ROUNDS:-15}
 # stdout go through tokio's blocking threads, a dozen of them) swings between about 6k and 12k
 # req/s from one few-second window to the next, behind any gateway.
 RSECS=${BENCH_ROUND_SECONDS:-2}; RWARM=1
+round_load() { # url pid...: one side of a paired round, 32 connections; fg-load's JSON
+  local url=$1 a=() p; shift
+  for p in "$@"; do a+=(--pid "$p"); done
+  load $((RSECS + RWARM + 60)) call --url "$url" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" "${a[@]}"
+}
+in_turn() { # round first second: odd rounds run first then second, even rounds the other way, so
+  # that a drift within rounds favours neither side of the median
+  if [ $(($1 % 2)) = 1 ]; then "$2"; "$3"; else "$3"; "$2"; fi
+}
 msecs() { local x out=; for x in "$@"; do out="$out${out:+; }$(msec "$x")"; done; echo "$out"; }
 
 TOTAL_ERRORS=0
@@ -333,21 +342,19 @@ if [ -n "$BEST_PEER" ]; then
   wait_port "$PPORT" "$PPID_" 60 || { note_errors "$BEST_PEER (paired): did not start" 1; PPID_=; }
 fi
 PAIR_ROWS=(); PAIR_RPS=(); PAIR_P99=(); PAIR_PEER=(); PAIR_OK=0
+load_br() { jb=$(round_load "http://127.0.0.1:$BRPORT/" "$BRPID"); }
+load_fg() { jg=$(round_load "http://127.0.0.1:$FGPORT/mcp/echo" "$FGPID"); }
 if wait_port "$FGPORT" "$FGPID" 60 && wait_port "$BRPORT" "$BRPID" 60; then
   PAIR_OK=1
   for round in $(seq 1 "$ROUNDS"); do
-    # Odd rounds measure the bridge first, even rounds FlowGuard first: a drift within rounds
-    # then favours neither side of the median.
-    load_br() { jb=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$BRPORT/" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$BRPID"); }
-    load_fg() { jg=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$FGPORT/mcp/echo" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$FGPID"); }
-    if [ $((round % 2)) = 1 ]; then load_br; load_fg; else load_fg; load_br; fi
+    in_turn "$round" load_br load_fg
     eb=$(jf errors "$jb"); eb=${eb:-1}; eg=$(jf errors "$jg"); eg=${eg:-1}
     note_errors "$BR (paired round $round)" "$eb"; note_errors "$FG (paired round $round)" "$eg"
     PAIR_RPS+=("$(ratio "$(jf rps "$jg")" "$(jf rps "$jb")")")
     PAIR_P99+=("$(ratio "$(jf p99_us "$jg")" "$(jf p99_us "$jb")")")
     PEER_CELL="—"
     if [ -n "$PPID_" ]; then
-      jp=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$PPORT/mcp" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$PPID_")
+      jp=$(round_load "http://127.0.0.1:$PPORT/mcp" "$PPID_")
       ep=$(jf errors "$jp"); ep=${ep:-1}; note_errors "$BEST_PEER (paired round $round)" "$ep"
       PAIR_PEER+=("$(ratio "$(jf rps "$jg")" "$(jf rps "$jp")")")
       PEER_CELL="$(thousands "$(jf rps "$jg")") / $(thousands "$(jf rps "$jp")") = ${PAIR_PEER[-1]}×"
@@ -389,6 +396,8 @@ step "2. HTTP → HTTP passthrough (32 connections, $ROUNDS alternating rounds)"
 # the target uses the median round.
 port; BPORT=$PORT; start "mcp-echo-http" "$ECHO" http "$BPORT"; BPID=$SPID
 S2_ROWS=(); RATIOS=(); PT_ALL=(); BE_ALL=(); NGINX_RATIOS=(); S2_OK=1
+load_be() { jbe=$(round_load "http://127.0.0.1:$BPORT/" "$BPID"); }
+load_pt() { jpt=$(round_load "http://127.0.0.1:$FPORT/mcp/echo" "$FPID" "$BPID"); }
 if wait_port "$BPORT" "$BPID" 30; then
   fg_config "$RUN/http.toml" "echo|http://127.0.0.1:$BPORT/"
   port; FPORT=$PORT; start "FlowGuard-http" "$BIN/flowguard" -c "$RUN/http.toml" -l "127.0.0.1:$FPORT"; FPID=$SPID
@@ -401,10 +410,7 @@ if wait_port "$BPORT" "$BPID" 30; then
   fi
   if wait_port "$FPORT" "$FPID" 30; then
     for round in $(seq 1 "$ROUNDS"); do
-      # Odd rounds measure the backend alone first, even rounds FlowGuard first (see 1b).
-      load_be() { jbe=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$BPORT/" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$BPID"); }
-      load_pt() { jpt=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$FPORT/mcp/echo" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$FPID" --pid "$BPID"); }
-      if [ $((round % 2)) = 1 ]; then load_be; load_pt; else load_pt; load_be; fi
+      in_turn "$round" load_be load_pt
       j=$jbe; e=$(jf errors "$j"); e=${e:-1}; BE=$(jf rps "$j")
       S2_ROWS+=("| $round | mcp-echo http alone | $(thousands "$BE") | $(msec "$(jf p50_us "$j")") | $(msec "$(jf p99_us "$j")") | $(int "$(jf cpu_us_per_req "$j")") | $e |")
       note_errors "mcp-echo http (round $round)" "$e"
@@ -414,7 +420,7 @@ if wait_port "$BPORT" "$BPID" 30; then
       [ "$e" = 0 ] || echo "  FlowGuard → http: $(jf first_error "$j")" >&2
       RATIOS+=("$(ratio "$PT" "$BE")"); PT_ALL+=("$PT"); BE_ALL+=("$BE")
       if [ -n "$NPID" ]; then
-        j=$(load $((RSECS + RWARM + 60)) call --url "http://127.0.0.1:$NPORT/" --conns 32 --duration "${RSECS}s" --warmup "${RWARM}s" --pid "$NPID" --pid "$BPID")
+        j=$(round_load "http://127.0.0.1:$NPORT/" "$NPID" "$BPID")
         e=$(jf errors "$j"); e=${e:-1}; NX=$(jf rps "$j")
         S2_ROWS+=("| $round | nginx $NGINX_VERSION → mcp-echo http (reference) | $(thousands "$NX") | $(msec "$(jf p50_us "$j")") | $(msec "$(jf p99_us "$j")") | $(int "$(jf cpu_us_per_req "$j")") | $e |")
         if [ "$e" = 0 ]; then NGINX_RATIOS+=("$(ratio "$NX" "$BE")"); else echo "  nginx (reference, not counted): $(jf first_error "$j")" >&2; fi
