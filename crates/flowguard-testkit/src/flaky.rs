@@ -1,7 +1,8 @@
 //! [`FlakyServer`]: a minimal remote Streamable HTTP MCP server, run inside the test, that
 //! misbehaves on command: it fails the next N requests of a method with 503, can insist on a
 //! session id even on `initialize` (400 without one), can stop answering `ping`, answers GET
-//! with 405 or (on command) with a short event stream whose events carry ids, and records every
+//! with 405, another status of the test's choosing, or (on command) a short event stream whose
+//! events carry ids, and records every
 //! request it saw (method, session id, `Authorization`, `Last-Event-ID`), so tests can check
 //! what the gateway sent. Only for faults; real behaviour is tested against real servers.
 
@@ -14,7 +15,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// One request as the server saw it.
@@ -33,6 +34,8 @@ struct Flaky {
     session_required: AtomicBool,
     ignore_pings: AtomicBool,
     get_stream: AtomicBool,
+    /// What GET gets when there is no stream; 0 means 405.
+    get_status: AtomicU16,
     events: AtomicUsize,
     sessions: AtomicUsize,
 }
@@ -100,6 +103,12 @@ impl FlakyServer {
     /// of 405).
     pub fn serve_get_stream(&self, on: bool) {
         self.state.get_stream.store(on, Ordering::SeqCst);
+    }
+
+    /// GET without a stream gets this status and an empty body instead of 405 (some servers
+    /// answer 202).
+    pub fn answer_get_with(&self, status: u16) {
+        self.state.get_status.store(status, Ordering::SeqCst);
     }
 
     /// Every request seen so far.
@@ -193,7 +202,11 @@ async fn get_stream(State(state): State<Arc<Flaky>>, headers: HeaderMap) -> Resp
         last_event_id: header(&headers, "last-event-id"),
     });
     if !state.get_stream.load(Ordering::SeqCst) {
-        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+        let status = match state.get_status.load(Ordering::SeqCst) {
+            0 => StatusCode::METHOD_NOT_ALLOWED,
+            s => StatusCode::from_u16(s).unwrap_or(StatusCode::METHOD_NOT_ALLOWED),
+        };
+        return status.into_response();
     }
     let n = state.events.fetch_add(1, Ordering::SeqCst) + 1;
     let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});

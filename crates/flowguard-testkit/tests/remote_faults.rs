@@ -142,11 +142,16 @@ async fn the_client_authorization_never_reaches_the_remote_server() {
 }
 
 #[tokio::test]
-async fn the_get_stream_stops_on_405_and_resumes_with_last_event_id() {
+async fn the_get_stream_stops_on_405_or_a_plain_2xx_and_resumes_with_last_event_id() {
     let without = FlakyServer::start().await;
     let _gw = GatewayProcess::start(&remote(&without.url(), "ping_interval = 0"), "toml", &[]);
+    // A 2xx that is not an event stream (mcp-echo and others answer 202) means the same.
+    let accepts = FlakyServer::start().await;
+    accepts.answer_get_with(202);
+    let _gw2 = GatewayProcess::start(&remote(&accepts.url(), "ping_interval = 0"), "toml", &[]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(without.count("GET"), 1, "{:?}", without.seen());
+    assert_eq!(accepts.count("GET"), 1, "{:?}", accepts.seen());
 
     let flaky = FlakyServer::start().await;
     flaky.serve_get_stream(true);

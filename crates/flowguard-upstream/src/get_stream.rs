@@ -1,7 +1,8 @@
 //! The GET stream of a remote Streamable HTTP session: where the server sends messages that
 //! belong to no request (list changes, `resources/updated`, `roots/list`, logging). They go
-//! into the same path as every other incoming message. A server without one answers 405 and is
-//! not asked again; a stream that ends or fails is reopened with backoff, with `Last-Event-ID`
+//! into the same path as every other incoming message. A server without one answers 405 (or,
+//! against the spec, a 2xx that is not an event stream, as some do with 202) and is not asked
+//! again; a stream that ends or fails is reopened with backoff, with `Last-Event-ID`
 //! when its events had ids, so a server that keeps history can replay what was missed.
 
 use crate::backoff::Backoff;
@@ -12,8 +13,8 @@ use std::sync::{Arc, Weak};
 
 /// How one opening of the stream ended.
 enum Outcome {
-    /// 405: the server offers no GET stream.
-    Unsupported,
+    /// The server offers no GET stream: 405, or a 2xx answer that is not an event stream.
+    Unsupported(String),
     /// The stream ended after `events` events.
     Ended { events: usize },
 }
@@ -27,8 +28,8 @@ pub(crate) async fn listen(link: Weak<HttpLink>, owner: Weak<Inner>) {
             return;
         };
         match open_once(&link, &owner, &mut last_event_id).await {
-            Ok(Outcome::Unsupported) => {
-                tracing::debug!(server = %owner.id, "the server has no GET stream (405)");
+            Ok(Outcome::Unsupported(why)) => {
+                tracing::debug!(server = %owner.id, "the server has no GET stream ({why})");
                 return;
             }
             Ok(Outcome::Ended { events }) => {
@@ -73,8 +74,16 @@ async fn open_once(
         .as_deref()
         .is_some_and(|t| t.starts_with("text/event-stream"));
     match resp.status {
-        405 => return Ok(Outcome::Unsupported),
+        405 => return Ok(Outcome::Unsupported("405".into())),
         200 if is_sse => {}
+        status @ 200..=299 => {
+            // Asking again would get the same answer, forever.
+            let _ = resp.bytes().await;
+            let what = resp.content_type.as_deref().unwrap_or("no content type");
+            return Ok(Outcome::Unsupported(format!(
+                "HTTP {status} with {what}, not an event stream"
+            )));
+        }
         status => {
             // 404 means the session expired; the next request re-initializes, and the next
             // opening uses the new session.
