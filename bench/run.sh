@@ -14,6 +14,9 @@
 #   BENCH_SECONDS=8   measured seconds per load row (after BENCH_WARMUP=2 seconds of warm-up)
 #   BENCH_ROUNDS=15   paired rounds for the ratio targets (FlowGuard / bridge and / best peer, passthrough),
 #   BENCH_ROUND_SECONDS=2   each side of a round measured this long after 1 s of warm-up
+#   BENCH_PIN=1       in the paired rounds of section 1, run the gateways and their backend on CPU 0 and
+#                     the load generator (one thread) on CPU 1 (taskset): CPU cost decides, not where
+#                     the scheduler happens to place the backend's threads (docs/benchmarks.md)
 #   BENCH_NO_DOC=1    do not write docs/benchmarks.md
 #
 # Needs the Rust toolchain, node/npm and python3; installs the peers (npm, PyPI), wrk and nginx (apt)
@@ -49,6 +52,16 @@ COMMAND="bench/run.sh"
 [ -n "${BENCH_WARMUP:-}" ] && COMMAND="BENCH_WARMUP=$BENCH_WARMUP $COMMAND"
 [ -n "${BENCH_ROUNDS:-}" ] && COMMAND="BENCH_ROUNDS=$BENCH_ROUNDS $COMMAND"
 [ -n "${BENCH_ROUND_SECONDS:-}" ] && COMMAND="BENCH_ROUND_SECONDS=$BENCH_ROUND_SECONDS $COMMAND"
+PIN_SERVER=(); PIN_LOAD=()
+if [ -n "${BENCH_PIN:-}" ]; then
+  if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    PIN_SERVER=(taskset -c 0); PIN_LOAD=(taskset -c 1); COMMAND="BENCH_PIN=1 $COMMAND"
+  else
+    echo "warning: BENCH_PIN needs taskset and two CPUs; the paired rounds run unpinned" >&2
+  fi
+fi
+# What start and load put in front of the command: set to the PIN_ arrays for the paired rounds.
+START_PIN=(); LOAD_PIN=()
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 die() { echo "error: $*" >&2; exit 2; }
@@ -90,7 +103,7 @@ trap 'echo "interrupted" >&2; exit 130' INT TERM
 # direct measurement splits it in two, which cost the passthrough ratio about a tenth
 # (docs/benchmarks.md).
 start() { # logname cmd...: starts a server in a new process group; sets SPID
-  python3 -c 'import os, sys; os.setpgid(0, 0); os.execvp(sys.argv[1], sys.argv[1:])' "${@:2}" \
+  "${START_PIN[@]}" python3 -c 'import os, sys; os.setpgid(0, 0); os.execvp(sys.argv[1], sys.argv[1:])' "${@:2}" \
     >"$RUN/$1.log" 2>&1 </dev/null &
   SPID=$!
   PIDS+=("$SPID")
@@ -133,7 +146,6 @@ mb() { awk -v k="${1:-0}" 'BEGIN{printf "%.1f MB", k * 1024 / 1e6}'; }
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 ok() { # awk condition with a and b → ✓ or ✗
   awk -v a="${2:-0}" -v b="${3:-0}" "BEGIN{ if ($1) print \"✓\"; else print \"✗\" }"; }
-median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ROUNDS=${BENCH_ROUNDS:-15}
 # Paired rounds are short and many, so that the two sides of a ratio see the same machine: this
@@ -164,7 +176,8 @@ note_errors() { # row-name errors
 # fg-load with a hard time limit; its JSON on stdout, its complaints in the run log
 load() { # seconds-limit args...
   local limit=$1; shift
-  timeout -k 5 "$limit" "$BIN/fg-load" "$@" --json 2>>"$RUN/fg-load.err"
+  local threads=(); [ ${#LOAD_PIN[@]} = 0 ] || threads=(--threads 1)
+  timeout -k 5 "$limit" "${LOAD_PIN[@]}" "$BIN/fg-load" "$@" "${threads[@]}" --json 2>>"$RUN/fg-load.err"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -333,7 +346,10 @@ done
 # table all running, measured in turn $ROUNDS times (BENCH_ROUNDS) at 32 connections, medians of
 # the per-round ratios (this VM's speed drifts by a quarter within a minute, more than the margins
 # being checked).
-step "1b. FlowGuard, the bridge and ${BEST_PEER:-no peer}, 32 connections, $ROUNDS alternating rounds"
+PIN_NOTE=
+[ ${#PIN_SERVER[@]} = 0 ] || PIN_NOTE=" (pinned: servers on CPU 0, fg-load with one thread on CPU 1)"
+step "1b. FlowGuard, the bridge and ${BEST_PEER:-no peer}, 32 connections, $ROUNDS alternating rounds$PIN_NOTE"
+START_PIN=("${PIN_SERVER[@]}"); LOAD_PIN=("${PIN_LOAD[@]}")
 port; FGPORT=$PORT; start "$FG paired" "$BIN/flowguard" -c "$RUN/echo.toml" -l "127.0.0.1:$FGPORT"; FGPID=$SPID
 port; BRPORT=$PORT; start "$BR paired" "$ECHO" bridge "$BRPORT" "$ECHO" stdio; BRPID=$SPID
 PPID_=; PPORT=
@@ -366,6 +382,7 @@ else
   note_errors "paired rounds: a server did not start" 1
 fi
 stop "$FGPID"; stop "$BRPID"; [ -n "$PPID_" ] && stop "$PPID_"
+START_PIN=(); LOAD_PIN=()
 PAIR_R=0; PAIR_P=99; PAIR_PR=0
 [ "$PAIR_OK" = 1 ] && { PAIR_R=$(median "${PAIR_RPS[@]}"); PAIR_P=$(median "${PAIR_P99[@]}"); }
 [ "$PAIR_OK" = 1 ] && [ ${#PAIR_PEER[@]} -gt 0 ] && PAIR_PR=$(median "${PAIR_PEER[@]}")
@@ -382,7 +399,7 @@ emit "" "### 1. tools/call, HTTP → one shared stdio server" "" \
   "| FlowGuard req/s ≥ bridge (median of the paired rounds below) | rounds ${PAIR_RPS[*]:-n/a} → ${PAIR_R}× (table rows: ${R_BR}×) | $(ok 'a >= 1 && b > 0' "$PAIR_R" "$PAIR_OK") |" \
   "| FlowGuard req/s ≥ 5 × best peer (${BEST_PEER:-none}; median of the paired rounds) | rounds ${PAIR_PEER[*]:-n/a} → ${PAIR_PR}× (table rows: $(thousands "$FG32") / $(thousands "$BEST_RPS") = ${R_PEER}×) | $PEER_MARK |" \
   "| FlowGuard p99 ≤ 1.5 × bridge p99 (median of the paired rounds) | rounds ${PAIR_P99[*]:-n/a} → ${PAIR_P}× (table rows: ${R_P99}×) | $(ok 'a <= 1.5 && b > 0' "$PAIR_P" "$PAIR_OK") |" "" \
-  "Paired rounds (all three running, measured in turn, ${RSECS} s each after ${RWARM} s of warm-up; odd rounds the bridge first, even rounds FlowGuard first, the peer last; errors: FlowGuard / peer / bridge):" "" \
+  "Paired rounds$PIN_NOTE (all three running, measured in turn, ${RSECS} s each after ${RWARM} s of warm-up; odd rounds the bridge first, even rounds FlowGuard first, the peer last; errors: FlowGuard / peer / bridge):" "" \
   "| round | req/s FlowGuard / bridge | p99 FlowGuard / bridge | req/s FlowGuard / ${BEST_PEER:-peer} | errors |" "|---:|---|---|---|---|" "${PAIR_ROWS[@]}" "" \
   "Cross-check with wrk (\`../shared/bench/call.lua\`, 2 threads, 32 connections, ${SECS} s; status codes only, replies not checked):" "" \
   "| server | req/s | p50 | p99 | wrk errors |" "|---|---:|---:|---:|---|" "${WRK_ROWS[@]}"
@@ -446,11 +463,14 @@ emit "" "### 2. HTTP → HTTP passthrough" "" \
 # ---------------------------------------------------------------------------------------------
 # 3. unified tools/list over 10 servers x 100 tools
 
-step "3. unified tools/list, 10 servers × 100 tools (3 fresh starts)"
+# Five fresh starts, medians: latency over one connection moves with any slow spell of the VM
+# (one run of three starts gave 2.7 ms where replays gave 0.6-0.7 ms).
+LIST_STARTS=5
+step "3. unified tools/list, 10 servers × 100 tools ($LIST_STARTS fresh starts)"
 SERVERS=(); for i in $(seq 0 9); do SERVERS+=("s$i|$ECHO|stdio,--tools,100"); done
 fg_config "$RUN/list.toml" "${SERVERS[@]}"
 COLD=(); W50=(); W99=(); ITEMS=(); STARTUP=(); S3_ERR=0
-for n in 1 2 3; do
+for n in $(seq 1 "$LIST_STARTS"); do
   port; t_start=$(date +%s%N)
   start "FlowGuard-list-$n" "$BIN/flowguard" -c "$RUN/list.toml" -l "127.0.0.1:$PORT"
   if wait_port "$PORT" "$SPID" 60; then
@@ -466,12 +486,12 @@ for n in 1 2 3; do
   fi
   stop "$SPID"
 done
-C_MED=$(median3 "${COLD[@]}"); W50_MED=$(median3 "${W50[@]}"); W99_MED=$(median3 "${W99[@]}")
+C_MED=$(median "${COLD[@]}"); W50_MED=$(median "${W50[@]}"); W99_MED=$(median "${W99[@]}")
 ITEMS_MIN=$(printf '%s\n' "${ITEMS[@]}" | sort -n | head -1)
 emit "" "### 3. Unified tools/list, 10 servers × 100 tools" "" \
-  "FlowGuard with servers s0…s9 (\`mcp-echo stdio --tools 100\`), unified endpoint /mcp, default prefixing; 3 fresh starts, each: initialize, then 1,001 sequential tools/list on one connection (the first is cold, the other 1,000 warm); medians of the 3 starts." "" \
+  "FlowGuard with servers s0…s9 (\`mcp-echo stdio --tools 100\`), unified endpoint /mcp, default prefixing; $LIST_STARTS fresh starts, each: initialize, then 1,001 sequential tools/list on one connection (the first is cold, the other 1,000 warm); medians of the $LIST_STARTS starts." "" \
   "| measure | value | per start | target | ✓/✗ |" "|---|---:|---|---|:-:|" \
-  "| start-up until listening (10 servers ready) | $(msec "$(median3 "${STARTUP[@]}")") | $(msecs "${STARTUP[@]}") | — | |" \
+  "| start-up until listening (10 servers ready) | $(msec "$(median "${STARTUP[@]}")") | $(msecs "${STARTUP[@]}") | — | |" \
   "| cold: first tools/list | $(msec "$C_MED") | $(msecs "${COLD[@]}") | — | |" \
   "| warm p50 | $(msec "$W50_MED") | $(msecs "${W50[@]}") | < 1 ms | $(ok 'a < 1000 && a > 0' "$W50_MED") |" \
   "| warm p99 | $(msec "$W99_MED") | $(msecs "${W99[@]}") | — | |" \
