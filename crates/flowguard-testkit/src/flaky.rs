@@ -2,9 +2,9 @@
 //! misbehaves on command: it fails the next N requests of a method with 503, can insist on a
 //! session id even on `initialize` (400 without one), can stop answering `ping`, answers GET
 //! with 405, another status of the test's choosing, or (on command) a short event stream whose
-//! events carry ids, and records every
-//! request it saw (method, session id, `Authorization`, `Last-Event-ID`), so tests can check
-//! what the gateway sent. Only for faults; real behaviour is tested against real servers.
+//! events carry ids, and records every request it saw (method, session id, `Authorization`,
+//! `Last-Event-ID`), so tests can check what the gateway sent. Only for faults; real behaviour
+//! is tested against real servers.
 
 use axum::body::Bytes;
 use axum::extract::State;
