@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh: FlowGuard's benchmark suite. Measures, side by side in one run and with every reply
 # checked (fg-load, crates/flowguard-bench):
-#   1. tools/call from HTTP to a shared stdio server (mcp-echo) at 1, 32 and 256 connections:
-#      FlowGuard, the minimal bridge `mcp-echo bridge`, supergateway, mcp-proxy (node), mcp-proxy (python)
+#   1. tools/call from HTTP to a shared stdio server (fg-echo) at 1, 32 and 256 connections:
+#      FlowGuard, the minimal bridge `mcp-echo bridge`, supergateway, mcp-proxy (node), mcp-proxy (python);
+#      then FlowGuard and the bridge in front of the kit's own `mcp-echo stdio`, for reference
 #   2. HTTP-to-HTTP passthrough: `mcp-echo http` alone, behind FlowGuard, and behind nginx (reference)
 #   3. unified tools/list over 10 servers x 100 tools, cold and warm
 #   4. resident memory: idle with two stdio servers, then with 1,000 and 10,000 open sessions
@@ -44,6 +45,9 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
 BIN=$TARGET_DIR/release
 ECHO=$CACHE/target/release/mcp-echo
+# Section 1's stdio backend: it answers as `mcp-echo stdio` does, on one thread with buffered I/O,
+# so that it is never the bottleneck of the gateways compared in front of it (docs/benchmarks.md).
+STDIO=$BIN/fg-echo
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/flowguard-bench-run.XXXXXX")
 T0=$(date +%s)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -206,7 +210,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 step "build (cargo build --release --workspace)"
 cargo build --release --workspace || die "the build failed"
-for b in flowguard fg-load; do [ -x "$BIN/$b" ] || die "$BIN/$b was not built"; done
+for b in flowguard fg-load fg-echo; do [ -x "$BIN/$b" ] || die "$BIN/$b was not built"; done
 
 step "build mcp-echo from $SHARED/mcp-echo"
 mkdir -p "$CACHE"
@@ -319,14 +323,14 @@ calls_row() { # label logname url-path pid-var-set-by-caller... (server already 
 }
 
 FG="FlowGuard (routed)"; BR="mcp-echo bridge"; PSG="supergateway 4.0.0"; PMN="mcp-proxy 6.7.19 (node)"; PMP="mcp-proxy 0.13.0 (python)"
-fg_config "$RUN/echo.toml" "echo|$ECHO|stdio"
+fg_config "$RUN/echo.toml" "echo|$STDIO|"
 port; start "$FG" "$BIN/flowguard" -c "$RUN/echo.toml" -l "127.0.0.1:$PORT"; calls_row "$FG" /mcp/echo wrk
-port; start "$BR" "$ECHO" bridge "$PORT" "$ECHO" stdio; calls_row "$BR" / wrk
-start_peer() { # label logname port: starts a peer gateway in front of mcp-echo stdio (SPID)
+port; start "$BR" "$ECHO" bridge "$PORT" "$STDIO"; calls_row "$BR" / wrk
+start_peer() { # label logname port: starts a peer gateway in front of fg-echo (SPID)
   case $1 in
-    "$PSG") start "$2" "$SG" --stdio "$ECHO stdio" --outputTransport streamableHttp --stateful --sessionTimeout 600000 --port "$3" --logLevel none ;;
-    "$PMN") start "$2" "$MPN" --host 127.0.0.1 --port "$3" --server stream -- "$ECHO" stdio ;;
-    "$PMP") start "$2" "$MPY" --host 127.0.0.1 --port "$3" --log-level WARNING -- "$ECHO" stdio ;;
+    "$PSG") start "$2" "$SG" --stdio "$STDIO" --outputTransport streamableHttp --stateful --sessionTimeout 600000 --port "$3" --logLevel none ;;
+    "$PMN") start "$2" "$MPN" --host 127.0.0.1 --port "$3" --server stream -- "$STDIO" ;;
+    "$PMP") start "$2" "$MPY" --host 127.0.0.1 --port "$3" --log-level WARNING -- "$STDIO" ;;
   esac
 }
 PEER_MISSING=0
@@ -351,36 +355,42 @@ PIN_NOTE=
 step "1b. FlowGuard, the bridge and ${BEST_PEER:-no peer}, 32 connections, $ROUNDS alternating rounds$PIN_NOTE"
 START_PIN=("${PIN_SERVER[@]}"); LOAD_PIN=("${PIN_LOAD[@]}")
 port; FGPORT=$PORT; start "$FG paired" "$BIN/flowguard" -c "$RUN/echo.toml" -l "127.0.0.1:$FGPORT"; FGPID=$SPID
-port; BRPORT=$PORT; start "$BR paired" "$ECHO" bridge "$BRPORT" "$ECHO" stdio; BRPID=$SPID
+port; BRPORT=$PORT; start "$BR paired" "$ECHO" bridge "$BRPORT" "$STDIO"; BRPID=$SPID
 PPID_=; PPORT=
 if [ -n "$BEST_PEER" ]; then
   port; PPORT=$PORT; start_peer "$BEST_PEER" "$BEST_PEER paired" "$PPORT"; PPID_=$SPID
   wait_port "$PPORT" "$PPID_" 60 || { note_errors "$BEST_PEER (paired): did not start" 1; PPID_=; }
 fi
-PAIR_ROWS=(); PAIR_RPS=(); PAIR_P99=(); PAIR_PEER=(); PAIR_OK=0
 load_br() { jb=$(round_load "http://127.0.0.1:$BRPORT/" "$BRPID"); }
 load_fg() { jg=$(round_load "http://127.0.0.1:$FGPORT/mcp/echo" "$FGPID"); }
-if wait_port "$FGPORT" "$FGPID" 60 && wait_port "$BRPORT" "$BRPID" 60; then
+paired_rounds() { # what: FlowGuard (FGPORT, FGPID), the bridge (BRPORT, BRPID) and, when PPID_ is
+  # set, the peer (PPORT) measured in turn ROUNDS times; fills PAIR_ROWS, PAIR_RPS, PAIR_P99,
+  # PAIR_PEER and sets PAIR_OK
+  local round eb eg ep jp PEER_CELL
+  PAIR_ROWS=(); PAIR_RPS=(); PAIR_P99=(); PAIR_PEER=(); PAIR_OK=0
+  if ! { wait_port "$FGPORT" "$FGPID" 60 && wait_port "$BRPORT" "$BRPID" 60; }; then
+    note_errors "paired rounds ($1): a server did not start" 1
+    return
+  fi
   PAIR_OK=1
   for round in $(seq 1 "$ROUNDS"); do
     in_turn "$round" load_br load_fg
     eb=$(jf errors "$jb"); eb=${eb:-1}; eg=$(jf errors "$jg"); eg=${eg:-1}
-    note_errors "$BR (paired round $round)" "$eb"; note_errors "$FG (paired round $round)" "$eg"
+    note_errors "$BR (paired round $round, $1)" "$eb"; note_errors "$FG (paired round $round, $1)" "$eg"
     PAIR_RPS+=("$(ratio "$(jf rps "$jg")" "$(jf rps "$jb")")")
     PAIR_P99+=("$(ratio "$(jf p99_us "$jg")" "$(jf p99_us "$jb")")")
     PEER_CELL="—"
     if [ -n "$PPID_" ]; then
       jp=$(round_load "http://127.0.0.1:$PPORT/mcp" "$PPID_")
-      ep=$(jf errors "$jp"); ep=${ep:-1}; note_errors "$BEST_PEER (paired round $round)" "$ep"
+      ep=$(jf errors "$jp"); ep=${ep:-1}; note_errors "$BEST_PEER (paired round $round, $1)" "$ep"
       PAIR_PEER+=("$(ratio "$(jf rps "$jg")" "$(jf rps "$jp")")")
       PEER_CELL="$(thousands "$(jf rps "$jg")") / $(thousands "$(jf rps "$jp")") = ${PAIR_PEER[-1]}×"
       eg="$eg / $ep"
     fi
     PAIR_ROWS+=("| $round | $(thousands "$(jf rps "$jg")") / $(thousands "$(jf rps "$jb")") = ${PAIR_RPS[-1]}× | $(msec "$(jf p99_us "$jg")") / $(msec "$(jf p99_us "$jb")") = ${PAIR_P99[-1]}× | $PEER_CELL | $eg / $eb |")
   done
-else
-  note_errors "paired rounds: a server did not start" 1
-fi
+}
+paired_rounds fg-echo
 stop "$FGPID"; stop "$BRPID"; [ -n "$PPID_" ] && stop "$PPID_"
 START_PIN=(); LOAD_PIN=()
 PAIR_R=0; PAIR_P=99; PAIR_PR=0
@@ -392,7 +402,7 @@ R_BR=$(ratio "$FG32" "$BR32"); R_PEER=$(ratio "$FG32" "$BEST_RPS"); R_P99=$(rati
 PEER_MARK=$(ok 'a >= 5 && b > 0' "$PAIR_PR" "$PAIR_OK"); [ "$PEER_MISSING" = 0 ] || PEER_MARK="✗ (a peer is missing)"
 
 emit "" "### 1. tools/call, HTTP → one shared stdio server" "" \
-  "Every server fronts the same backend (\`mcp-echo stdio\`); one session shared by all connections; ${SECS} s measured after ${WARM} s of warm-up per row; CPU is that of the server's process tree (gateway + backend) per request." "" \
+  "Every server fronts the same backend, \`fg-echo\` (crates/flowguard-bench): the replies of \`mcp-echo stdio\` from one thread with buffered I/O, so that the backend is not the bottleneck (section 1c measures the pair in front of \`mcp-echo stdio\` itself). One session shared by all connections; ${SECS} s measured after ${WARM} s of warm-up per row; CPU is that of the server's process tree (gateway + backend) per request." "" \
   "| server | connections | req/s | p50 | p99 | CPU µs/req | errors |" "|---|---:|---:|---:|---:|---:|---:|" "${S1_ROWS[@]}" "" \
   "FlowGuard's VmRSS right after its three rows: $(mb "${FG_RSS_AFTER:-0}")." "" \
   "| target (32 connections) | measured | ✓/✗ |" "|---|---|:-:|" \
@@ -403,6 +413,44 @@ emit "" "### 1. tools/call, HTTP → one shared stdio server" "" \
   "| round | req/s FlowGuard / bridge | p99 FlowGuard / bridge | req/s FlowGuard / ${BEST_PEER:-peer} | errors |" "|---:|---|---|---|---|" "${PAIR_ROWS[@]}" "" \
   "Cross-check with wrk (\`../shared/bench/call.lua\`, 2 threads, 32 connections, ${SECS} s; status codes only, replies not checked):" "" \
   "| server | req/s | p50 | p99 | wrk errors |" "|---|---:|---:|---:|---|" "${WRK_ROWS[@]}"
+
+# ---------------------------------------------------------------------------------------------
+# 1c. The same pair in front of the kit's mcp-echo stdio, reported, not judged: that server is
+# slower alone than either gateway, so in front of it both measure the backend.
+
+step "1c. FlowGuard and the bridge in front of mcp-echo stdio, 32 connections, $ROUNDS alternating rounds$PIN_NOTE"
+CALLS=$RUN/calls.jsonl; NCALLS=20000
+awk -v n=$NCALLS 'BEGIN{ for (i = 1; i <= n; i++) printf "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"message\":\"hello world\"}}}\n", i }' >"$CALLS"
+alone_rate() { # cmd...: calls per second of a stdio server fed $CALLS with no gateway (median of 3)
+  local i t0 t1 got rates=()
+  for i in 1 2 3; do
+    t0=$(date +%s%N)
+    got=$(timeout -k 5 60 "$@" <"$CALLS" | grep -c '"result"')
+    t1=$(date +%s%N)
+    if [ "$got" != "$NCALLS" ]; then
+      note_errors "$* alone: $got of $NCALLS replies" 1; echo 0; return
+    fi
+    rates+=("$(awk -v n=$NCALLS -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", n * 1e9 / ns}')")
+  done
+  median "${rates[@]}"
+}
+KIT_ALONE=$(alone_rate "$ECHO" stdio); OWN_ALONE=$(alone_rate "$STDIO")
+START_PIN=("${PIN_SERVER[@]}"); LOAD_PIN=("${PIN_LOAD[@]}")
+fg_config "$RUN/kit.toml" "echo|$ECHO|stdio"
+port; FGPORT=$PORT; start "$FG kit" "$BIN/flowguard" -c "$RUN/kit.toml" -l "127.0.0.1:$FGPORT"; FGPID=$SPID
+port; BRPORT=$PORT; start "$BR kit" "$ECHO" bridge "$BRPORT" "$ECHO" stdio; BRPID=$SPID
+PPID_=
+paired_rounds "mcp-echo stdio"
+stop "$FGPID"; stop "$BRPID"
+START_PIN=(); LOAD_PIN=()
+KIT_R=n/a; KIT_P=n/a
+[ "$PAIR_OK" = 1 ] && { KIT_R=$(median "${PAIR_RPS[@]}"); KIT_P=$(median "${PAIR_P99[@]}"); }
+emit "" "### 1c. For reference: FlowGuard and the bridge in front of \`mcp-echo stdio\`" "" \
+  "\`mcp-echo stdio\` (../shared/bench) sends each reply through tokio's blocking threads. Fed $(thousands "$NCALLS") calls from a file with no gateway at all, it answered $(thousands "$KIT_ALONE") calls a second (median of 3; \`fg-echo\` the same way: $(thousands "$OWN_ALONE")). Both gateways carry more than that, so in front of it they measure the backend, whose speed on this VM depends on where the scheduler puts its threads (docs/benchmarks.md): reported, not judged." "" \
+  "| measure (32 connections) | rounds | median |" "|---|---|---:|" \
+  "| req/s FlowGuard / bridge | ${PAIR_RPS[*]:-n/a} | ${KIT_R}× |" \
+  "| p99 FlowGuard / bridge | ${PAIR_P99[*]:-n/a} | ${KIT_P}× |" "" \
+  "| round | req/s FlowGuard / bridge | p99 FlowGuard / bridge | peer | errors FlowGuard / bridge |" "|---:|---|---|---|---|" "${PAIR_ROWS[@]}"
 
 # ---------------------------------------------------------------------------------------------
 # 2. HTTP → HTTP
