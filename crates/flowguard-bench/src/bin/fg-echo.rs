@@ -108,3 +108,50 @@ fn tools(n: usize) -> Value {
     });
     Value::Array(std::iter::once(echo).chain(synthetic).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_is_echoed_and_a_notification_gets_no_reply() {
+        let tools = tools(1);
+        let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"message": "hi"}}});
+        assert_eq!(
+            answer(&call, &tools),
+            Some(json!({"jsonrpc": "2.0", "id": 7,
+                "result": {"content": [{"type": "text", "text": "hi"}], "isError": false}}))
+        );
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        assert_eq!(answer(&note, &tools), None);
+    }
+
+    #[test]
+    fn an_unknown_method_is_method_not_found_and_tools_lists_n() {
+        let tools = tools(3);
+        let unknown = json!({"jsonrpc": "2.0", "id": "a", "method": "nope"});
+        assert_eq!(answer(&unknown, &tools).unwrap()["error"]["code"], -32601);
+        let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+        let names: Vec<_> = answer(&list, &tools).unwrap()["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["echo", "tool_1", "tool_2"]);
+    }
+
+    #[test]
+    fn bad_arguments_say_what_was_wrong() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(tool_count(&args(&[])), Ok(1));
+        assert_eq!(tool_count(&args(&["--tools", "100"])), Ok(100));
+        assert!(tool_count(&args(&["--tools", "0"]))
+            .unwrap_err()
+            .contains("at least 1"));
+        assert!(tool_count(&args(&["stdio"]))
+            .unwrap_err()
+            .contains("unexpected"));
+    }
+}
