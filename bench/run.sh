@@ -365,9 +365,9 @@ load_br() { jb=$(round_load "http://127.0.0.1:$BRPORT/" "$BRPID"); }
 load_fg() { jg=$(round_load "http://127.0.0.1:$FGPORT/mcp/echo" "$FGPID"); }
 paired_rounds() { # what: FlowGuard (FGPORT, FGPID), the bridge (BRPORT, BRPID) and, when PPID_ is
   # set, the peer (PPORT) measured in turn ROUNDS times; fills PAIR_ROWS, PAIR_RPS, PAIR_P99,
-  # PAIR_PEER and sets PAIR_OK
+  # PAIR_PEER, PAIR_FG and PAIR_BR (req/s of each side) and sets PAIR_OK
   local round eb eg ep jp PEER_CELL
-  PAIR_ROWS=(); PAIR_RPS=(); PAIR_P99=(); PAIR_PEER=(); PAIR_OK=0
+  PAIR_ROWS=(); PAIR_RPS=(); PAIR_P99=(); PAIR_PEER=(); PAIR_FG=(); PAIR_BR=(); PAIR_OK=0
   if ! { wait_port "$FGPORT" "$FGPID" 60 && wait_port "$BRPORT" "$BRPID" 60; }; then
     note_errors "paired rounds ($1): a server did not start" 1
     return
@@ -377,6 +377,7 @@ paired_rounds() { # what: FlowGuard (FGPORT, FGPID), the bridge (BRPORT, BRPID) 
     in_turn "$round" load_br load_fg
     eb=$(jf errors "$jb"); eb=${eb:-1}; eg=$(jf errors "$jg"); eg=${eg:-1}
     note_errors "$BR (paired round $round, $1)" "$eb"; note_errors "$FG (paired round $round, $1)" "$eg"
+    PAIR_FG+=("$(jf rps "$jg")"); PAIR_BR+=("$(jf rps "$jb")")
     PAIR_RPS+=("$(ratio "$(jf rps "$jg")" "$(jf rps "$jb")")")
     PAIR_P99+=("$(ratio "$(jf p99_us "$jg")" "$(jf p99_us "$jb")")")
     PEER_CELL="—"
@@ -391,6 +392,8 @@ paired_rounds() { # what: FlowGuard (FGPORT, FGPID), the bridge (BRPORT, BRPID) 
   done
 }
 paired_rounds fg-echo
+PAIR_FG_OWN=0; PAIR_BR_OWN=0
+[ "$PAIR_OK" = 1 ] && { PAIR_FG_OWN=$(median "${PAIR_FG[@]}"); PAIR_BR_OWN=$(median "${PAIR_BR[@]}"); }
 stop "$FGPID"; stop "$BRPID"; [ -n "$PPID_" ] && stop "$PPID_"
 START_PIN=(); LOAD_PIN=()
 PAIR_R=0; PAIR_P=99; PAIR_PR=0
@@ -421,20 +424,21 @@ emit "" "### 1. tools/call, HTTP → one shared stdio server" "" \
 step "1c. FlowGuard and the bridge in front of mcp-echo stdio, 32 connections, $ROUNDS alternating rounds$PIN_NOTE"
 CALLS=$RUN/calls.jsonl; NCALLS=20000
 awk -v n=$NCALLS 'BEGIN{ for (i = 1; i <= n; i++) printf "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"message\":\"hello world\"}}}\n", i }' >"$CALLS"
-alone_rate() { # cmd...: calls per second of a stdio server fed $CALLS with no gateway (median of 3)
-  local i t0 t1 got rates=()
+alone_rate() { # var cmd...: sets var to the calls per second of a stdio server fed $CALLS with no
+  # gateway (median of 3 runs; 0, counted as an error, if a reply is missing)
+  local var=$1 i t0 t1 got rates=(); shift
   for i in 1 2 3; do
     t0=$(date +%s%N)
     got=$(timeout -k 5 60 "$@" <"$CALLS" | grep -c '"result"')
     t1=$(date +%s%N)
     if [ "$got" != "$NCALLS" ]; then
-      note_errors "$* alone: $got of $NCALLS replies" 1; echo 0; return
+      note_errors "$* alone: $got of $NCALLS replies" 1; printf -v "$var" 0; return
     fi
     rates+=("$(awk -v n=$NCALLS -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", n * 1e9 / ns}')")
   done
-  median "${rates[@]}"
+  printf -v "$var" '%s' "$(median "${rates[@]}")"
 }
-KIT_ALONE=$(alone_rate "$ECHO" stdio); OWN_ALONE=$(alone_rate "$STDIO")
+alone_rate KIT_ALONE "$ECHO" stdio; alone_rate OWN_ALONE "$STDIO"
 START_PIN=("${PIN_SERVER[@]}"); LOAD_PIN=("${PIN_LOAD[@]}")
 fg_config "$RUN/kit.toml" "echo|$ECHO|stdio"
 port; FGPORT=$PORT; start "$FG kit" "$BIN/flowguard" -c "$RUN/kit.toml" -l "127.0.0.1:$FGPORT"; FGPID=$SPID
@@ -443,10 +447,11 @@ PPID_=
 paired_rounds "mcp-echo stdio"
 stop "$FGPID"; stop "$BRPID"
 START_PIN=(); LOAD_PIN=()
-KIT_R=n/a; KIT_P=n/a
-[ "$PAIR_OK" = 1 ] && { KIT_R=$(median "${PAIR_RPS[@]}"); KIT_P=$(median "${PAIR_P99[@]}"); }
+KIT_R=n/a; KIT_P=n/a; KIT_FG=0; KIT_BR=0
+[ "$PAIR_OK" = 1 ] && { KIT_R=$(median "${PAIR_RPS[@]}"); KIT_P=$(median "${PAIR_P99[@]}")
+  KIT_FG=$(median "${PAIR_FG[@]}"); KIT_BR=$(median "${PAIR_BR[@]}"); }
 emit "" "### 1c. For reference: FlowGuard and the bridge in front of \`mcp-echo stdio\`" "" \
-  "\`mcp-echo stdio\` (../shared/bench) sends each reply through tokio's blocking threads. Fed $(thousands "$NCALLS") calls from a file with no gateway at all, it answered $(thousands "$KIT_ALONE") calls a second (median of 3; \`fg-echo\` the same way: $(thousands "$OWN_ALONE")). Both gateways carry more than that, so in front of it they measure the backend, whose speed on this VM depends on where the scheduler puts its threads (docs/benchmarks.md): reported, not judged." "" \
+  "\`mcp-echo stdio\` (../shared/bench) sends each reply through tokio's blocking threads. Fed $(thousands "$NCALLS") calls from a file with no gateway at all, it answered $(thousands "$KIT_ALONE") calls a second (median of 3; \`fg-echo\` the same way: $(thousands "$OWN_ALONE")); in front of it FlowGuard ran at $(thousands "$KIT_FG") and the bridge at $(thousands "$KIT_BR") (medians of the rounds), against $(thousands "${PAIR_FG_OWN:-0}") and $(thousands "${PAIR_BR_OWN:-0}") in front of \`fg-echo\` (section 1). Where both gateways run at about the backend's own rate they measure the backend, whose speed on this VM depends on where the scheduler puts its threads (docs/benchmarks.md): reported, not judged." "" \
   "| measure (32 connections) | rounds | median |" "|---|---|---:|" \
   "| req/s FlowGuard / bridge | ${PAIR_RPS[*]:-n/a} | ${KIT_R}× |" \
   "| p99 FlowGuard / bridge | ${PAIR_P99[*]:-n/a} | ${KIT_P}× |" "" \

@@ -38,21 +38,26 @@ impl Accept {
                 sse: true,
             };
         };
-        // One pass over the media ranges (this runs for every request).
+        // One pass over the bytes of the media ranges (this runs for every request); media types
+        // are case-insensitive (RFC 9110 §8.3.1).
         let mut accept = Accept {
             json: false,
             sse: false,
         };
-        for range in v.split(',') {
-            let t = range.split(';').next().unwrap_or("").trim();
-            match t {
-                "*/*" => {
-                    accept.json = true;
-                    accept.sse = true;
-                }
-                "application/json" | "application/*" => accept.json = true,
-                "text/event-stream" | "text/*" => accept.sse = true,
-                _ => {}
+        for range in v.as_bytes().split(|&b| b == b',') {
+            let media = range
+                .split(|&b| b == b';')
+                .next()
+                .unwrap_or_default()
+                .trim_ascii();
+            let is = |name: &[u8]| media.eq_ignore_ascii_case(name);
+            if is(b"*/*") {
+                accept.json = true;
+                accept.sse = true;
+            } else if is(b"application/json") || is(b"application/*") {
+                accept.json = true;
+            } else if is(b"text/event-stream") || is(b"text/*") {
+                accept.sse = true;
             }
         }
         accept
@@ -342,6 +347,8 @@ mod tests {
         let a = Accept::parse(Some(" application/json ; charset=utf-8"));
         assert!(a.json && !a.sse);
         let a = Accept::parse(Some("*/*"));
+        assert!(a.json && a.sse);
+        let a = Accept::parse(Some("Application/JSON, Text/Event-Stream"));
         assert!(a.json && a.sse);
         let a = Accept::parse(Some("text/html"));
         assert!(!a.json && !a.sse);
