@@ -69,8 +69,9 @@ impl<'a> Envelope<'a> {
             return Err(EnvelopeError::Batch);
         }
         // One UTF-8 check of the whole message, then serde's `&str` reader, which trusts it:
-        // from bytes, serde validates every string and raw value again (about 1,200 of the 36,000
-        // instructions a routed call costs; docs/benchmarks.md).
+        // from bytes, serde validates every string and raw value again (with the byte-level
+        // `Accept` parse, this took a routed call from 36.5k to 35.5k instructions; History in
+        // docs/benchmarks.md).
         let text = std::str::from_utf8(bytes)
             .map_err(|e| EnvelopeError::Parse(format!("it is not UTF-8 ({e})")))?;
         let env: Envelope<'a> =
