@@ -365,9 +365,11 @@ load_br() { jb=$(round_load "http://127.0.0.1:$BRPORT/" "$BRPID"); }
 load_fg() { jg=$(round_load "http://127.0.0.1:$FGPORT/mcp/echo" "$FGPID"); }
 paired_rounds() { # what: FlowGuard (FGPORT, FGPID), the bridge (BRPORT, BRPID) and, when PPID_ is
   # set, the peer (PPORT) measured in turn ROUNDS times; fills PAIR_ROWS, PAIR_RPS, PAIR_P99,
-  # PAIR_PEER, PAIR_FG and PAIR_BR (req/s of each side) and sets PAIR_OK
+  # PAIR_PEER, PAIR_FG and PAIR_BR (req/s of each side), sets PAIR_OK and the medians MED_RPS,
+  # MED_P99, MED_PEER, MED_FG and MED_BR (0, and 99 for the p99 ratio, if the rounds did not run)
   local round eb eg ep jp PEER_CELL
   PAIR_ROWS=(); PAIR_RPS=(); PAIR_P99=(); PAIR_PEER=(); PAIR_FG=(); PAIR_BR=(); PAIR_OK=0
+  MED_RPS=0; MED_P99=99; MED_PEER=0; MED_FG=0; MED_BR=0
   if ! { wait_port "$FGPORT" "$FGPID" 60 && wait_port "$BRPORT" "$BRPID" 60; }; then
     note_errors "paired rounds ($1): a server did not start" 1
     return
@@ -390,15 +392,14 @@ paired_rounds() { # what: FlowGuard (FGPORT, FGPID), the bridge (BRPORT, BRPID) 
     fi
     PAIR_ROWS+=("| $round | $(thousands "$(jf rps "$jg")") / $(thousands "$(jf rps "$jb")") = ${PAIR_RPS[-1]}× | $(msec "$(jf p99_us "$jg")") / $(msec "$(jf p99_us "$jb")") = ${PAIR_P99[-1]}× | $PEER_CELL | $eg / $eb |")
   done
+  MED_RPS=$(median "${PAIR_RPS[@]}"); MED_P99=$(median "${PAIR_P99[@]}")
+  MED_FG=$(median "${PAIR_FG[@]}"); MED_BR=$(median "${PAIR_BR[@]}")
+  [ ${#PAIR_PEER[@]} = 0 ] || MED_PEER=$(median "${PAIR_PEER[@]}")
 }
 paired_rounds fg-echo
-PAIR_FG_OWN=0; PAIR_BR_OWN=0
-[ "$PAIR_OK" = 1 ] && { PAIR_FG_OWN=$(median "${PAIR_FG[@]}"); PAIR_BR_OWN=$(median "${PAIR_BR[@]}"); }
+PAIR_R=$MED_RPS; PAIR_P=$MED_P99; PAIR_PR=$MED_PEER; PAIR_FG_OWN=$MED_FG; PAIR_BR_OWN=$MED_BR
 stop "$FGPID"; stop "$BRPID"; [ -n "$PPID_" ] && stop "$PPID_"
 START_PIN=(); LOAD_PIN=()
-PAIR_R=0; PAIR_P=99; PAIR_PR=0
-[ "$PAIR_OK" = 1 ] && { PAIR_R=$(median "${PAIR_RPS[@]}"); PAIR_P=$(median "${PAIR_P99[@]}"); }
-[ "$PAIR_OK" = 1 ] && [ ${#PAIR_PEER[@]} -gt 0 ] && PAIR_PR=$(median "${PAIR_PEER[@]}")
 FG32=${RPS["$FG@32"]:-0}; BR32=${RPS["$BR@32"]:-0}
 FGP99=${P99["$FG@32"]:-0}; BRP99=${P99["$BR@32"]:-0}
 R_BR=$(ratio "$FG32" "$BR32"); R_PEER=$(ratio "$FG32" "$BEST_RPS"); R_P99=$(ratio "$FGP99" "$BRP99")
@@ -447,9 +448,8 @@ PPID_=
 paired_rounds "mcp-echo stdio"
 stop "$FGPID"; stop "$BRPID"
 START_PIN=(); LOAD_PIN=()
-KIT_R=n/a; KIT_P=n/a; KIT_FG=0; KIT_BR=0
-[ "$PAIR_OK" = 1 ] && { KIT_R=$(median "${PAIR_RPS[@]}"); KIT_P=$(median "${PAIR_P99[@]}")
-  KIT_FG=$(median "${PAIR_FG[@]}"); KIT_BR=$(median "${PAIR_BR[@]}"); }
+KIT_R=$MED_RPS; KIT_P=$MED_P99; KIT_FG=$MED_FG; KIT_BR=$MED_BR
+[ "$PAIR_OK" = 1 ] || { KIT_R=n/a; KIT_P=n/a; }
 emit "" "### 1c. For reference: FlowGuard and the bridge in front of \`mcp-echo stdio\`" "" \
   "\`mcp-echo stdio\` (../shared/bench) sends each reply through tokio's blocking threads. Fed $(thousands "$NCALLS") calls from a file with no gateway at all, it answered $(thousands "$KIT_ALONE") calls a second (median of 3; \`fg-echo\` the same way: $(thousands "$OWN_ALONE")); in front of it FlowGuard ran at $(thousands "$KIT_FG") and the bridge at $(thousands "$KIT_BR") (medians of the rounds), against $(thousands "${PAIR_FG_OWN:-0}") and $(thousands "${PAIR_BR_OWN:-0}") in front of \`fg-echo\` (section 1). Where both gateways run at about the backend's own rate they measure the backend, whose speed on this VM depends on where the scheduler puts its threads (docs/benchmarks.md, \"Why section 1's stdio backend is fg-echo\"): reported, not judged." "" \
   "| measure (32 connections) | rounds | median |" "|---|---|---:|" \
