@@ -66,12 +66,17 @@ pub(crate) struct Inner {
     next_id: AtomicU64,
     pub(crate) link: RwLock<Option<Link>>,
     state: watch::Sender<ServerState>,
-    init: RwLock<Option<Arc<serde_json::Value>>>,
-    /// The `protocolVersion` of `init`, kept apart for the header every remote request carries.
-    version: RwLock<Option<Arc<str>>>,
+    init: RwLock<Option<Initialized>>,
     pub(crate) stderr: Mutex<StderrRing>,
     pub(crate) shutdown: watch::Sender<bool>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// The server's `InitializeResult`, with its `protocolVersion` taken out once for the header
+/// every remote request carries; one value, so the two never disagree.
+struct Initialized {
+    result: Arc<serde_json::Value>,
+    version: Option<Arc<str>>,
 }
 
 /// How many stderr lines a failure message quotes.
@@ -121,7 +126,6 @@ impl Upstream {
                 link: RwLock::new(None),
                 state: watch::Sender::new(state),
                 init: RwLock::new(None),
-                version: RwLock::new(None),
                 stderr: Mutex::new(stderr),
                 shutdown: watch::Sender::new(false),
                 task: Mutex::new(None),
@@ -178,11 +182,8 @@ impl Upstream {
 
     /// The server's cached `InitializeResult`, once it has been initialized.
     pub fn init_result(&self) -> Option<Arc<serde_json::Value>> {
-        self.inner
-            .init
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let init = self.inner.init.read().unwrap_or_else(|e| e.into_inner());
+        init.as_ref().map(|i| i.result.clone())
     }
 
     pub fn stderr_tail(&self, n: usize) -> Vec<String> {
@@ -442,8 +443,10 @@ impl Inner {
             .get("protocolVersion")
             .and_then(serde_json::Value::as_str)
             .map(Arc::from);
-        *self.init.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(value));
-        *self.version.write().unwrap_or_else(|e| e.into_inner()) = version;
+        *self.init.write().unwrap_or_else(|e| e.into_inner()) = Some(Initialized {
+            result: Arc::new(value),
+            version,
+        });
         link.send(
             encode::notification(methods::INITIALIZED, None),
             None,
@@ -453,10 +456,8 @@ impl Inner {
     }
 
     pub(crate) fn negotiated_version(&self) -> Option<Arc<str>> {
-        self.version
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let init = self.init.read().unwrap_or_else(|e| e.into_inner());
+        init.as_ref()?.version.clone()
     }
 
     pub(crate) fn set_state(&self, kind: StateKind, detail: Option<String>) {
