@@ -153,9 +153,9 @@ ok() { # awk condition with a and b → ✓ or ✗
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ROUNDS=${BENCH_ROUNDS:-15}
 # Paired rounds are short and many, so that the two sides of a ratio see the same machine: this
-# VM's speed drifts by a quarter within a minute, and the stdio backend (mcp-echo, whose stdin and
-# stdout go through tokio's blocking threads, a dozen of them) swings between about 6k and 12k
-# req/s from one few-second window to the next, behind any gateway.
+# VM's speed drifts by a quarter within a minute, and section 1c's backend (mcp-echo stdio, whose
+# stdin and stdout go through tokio's blocking threads) swings between about 3k and 17k req/s from
+# one window to the next, behind any gateway.
 RSECS=${BENCH_ROUND_SECONDS:-2}; RWARM=1
 round_load() { # url pid...: one side of a paired round, 32 connections; fg-load's JSON
   local url=$1 a=() p; shift
