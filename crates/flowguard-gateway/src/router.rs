@@ -10,11 +10,10 @@ use crate::catalog::{self, ListKind};
 use crate::gateway::Gateway;
 use crate::session::{Scope, Session};
 use flowguard_protocol::{encode, methods, versions, Envelope, ErrorCode};
-use flowguard_upstream::{ClientCall, Driver, Frame, Upstream};
+use flowguard_upstream::{reply_channel, ClientCall, Driver, ReplyStream, Upstream};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// What became of a client request.
 pub(crate) enum Outcome {
@@ -24,7 +23,7 @@ pub(crate) enum Outcome {
     Forwarded {
         upstream: Upstream,
         upstream_id: u64,
-        rx: mpsc::UnboundedReceiver<Frame>,
+        rx: ReplyStream,
         /// The remote exchange to poll beside `rx` (remote servers only).
         driver: Option<Driver>,
     },
@@ -127,7 +126,7 @@ async fn forward(
     params: Option<&RawValue>,
 ) -> Outcome {
     let id = env.id.expect("requests have ids");
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = reply_channel();
     let call = ClientCall {
         method: env.method(),
         params: params.or(env.params),

@@ -194,7 +194,12 @@ impl Client {
         loop {
             let (mut stream, mut buf, reused) = match self.take_idle(home) {
                 Some(idle) => (idle.conn, idle.buf, true),
-                None => (self.connect().await?, Vec::with_capacity(8192), false),
+                // Boxed: a TLS handshake's future would otherwise enlarge every request's.
+                None => (
+                    Box::pin(self.connect()).await?,
+                    Vec::with_capacity(8192),
+                    false,
+                ),
             };
             match self.exchange(&mut stream, &mut buf, &request).await {
                 Ok(head_len) => return self.response(home, stream, buf, head_len),

@@ -16,6 +16,7 @@ mod keepalive;
 mod link;
 pub mod orphans;
 mod pending;
+mod reply;
 mod retry;
 mod sse_link;
 mod stderr_ring;
@@ -25,6 +26,7 @@ mod tls;
 mod upstream;
 
 pub use error::UpstreamError;
+pub use reply::{reply_channel, ReplySink, ReplyStream};
 pub use upstream::{ServerState, StateKind, Upstream, UpstreamSettings};
 
 use bytes::Bytes;
@@ -43,9 +45,6 @@ pub enum Frame {
     /// The reply to the request: the last frame of the stream.
     Final(Bytes),
 }
-
-/// The stream one client request's replies go to.
-pub type ReplySink = tokio::sync::mpsc::UnboundedSender<Frame>;
 
 /// The client request a server-initiated message is attributed to: the one in flight (on this
 /// upstream) that started most recently, since stdio carries no other hint of relation.

@@ -64,19 +64,25 @@ pub(crate) async fn post<'c>(
         let result = client.send("POST", path, headers, Some(body)).await;
         if attempt < retries && transient(&result) {
             attempt += 1;
-            let why = match result {
-                Ok(mut r) => {
-                    let _ = r.bytes().await;
-                    format!("HTTP {}", r.status)
-                }
-                Err(e) => e.to_string(),
-            };
-            tracing::info!(url = %client.target().url(), attempt, "retrying after {why}");
-            tokio::time::sleep(pause(attempt)).await;
+            // Boxed: the rare path's futures would otherwise enlarge every request's future.
+            Box::pin(before_retry(client, result, attempt)).await;
             continue;
         }
         return result.map_err(|e| format!("could not reach {}: {e}", client.target().url()));
     }
+}
+
+/// Ends the failed attempt (reading away its body), says why, and waits out the pause.
+async fn before_retry(client: &Client, result: io::Result<Response<'_>>, attempt: u32) {
+    let why = match result {
+        Ok(mut r) => {
+            let _ = r.bytes().await;
+            format!("HTTP {}", r.status)
+        }
+        Err(e) => e.to_string(),
+    };
+    tracing::info!(url = %client.target().url(), attempt, "retrying after {why}");
+    tokio::time::sleep(pause(attempt)).await;
 }
 
 #[cfg(test)]

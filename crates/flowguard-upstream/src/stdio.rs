@@ -275,7 +275,7 @@ async fn read_stdout<R: AsyncBufRead + Unpin>(
                     inner.fail_pending(
                         id,
                         UpstreamError::BadReply {
-                            server: inner.id.clone(),
+                            server: inner.id.to_string(),
                             detail,
                         },
                     );

@@ -54,7 +54,7 @@ pub struct Upstream {
 }
 
 pub(crate) struct Inner {
-    pub(crate) id: String,
+    pub(crate) id: Arc<str>,
     pub(crate) config: ServerConfig,
     /// The client session this instance belongs to (`isolation = "session"`), else `None`.
     pub(crate) session: Option<SessionKey>,
@@ -115,7 +115,7 @@ impl Upstream {
         let stderr = StderrRing::new(settings.stderr_lines);
         Upstream {
             inner: Arc::new(Inner {
-                id: config.id.clone(),
+                id: Arc::from(config.id.as_str()),
                 config,
                 session,
                 session_env,
@@ -135,6 +135,11 @@ impl Upstream {
 
     pub fn id(&self) -> &str {
         &self.inner.id
+    }
+
+    /// The id as a shared string, for keys that outlive a borrow (no copy per request).
+    pub fn shared_id(&self) -> Arc<str> {
+        self.inner.id.clone()
     }
 
     pub fn config(&self) -> &ServerConfig {
@@ -311,7 +316,7 @@ impl Upstream {
                     StateKind::Stopped => return Err(self.inner.err_shutting_down()),
                     StateKind::Failed if s.failures > 1 => {
                         return Err(UpstreamError::Unavailable {
-                            server: self.inner.id.clone(),
+                            server: self.inner.id.to_string(),
                             reason: s.detail.clone().unwrap_or_default(),
                         })
                     }
@@ -323,7 +328,7 @@ impl Upstream {
                 Ok(Err(_)) => return Err(self.inner.err_shutting_down()),
                 Err(_) => {
                     return Err(UpstreamError::Unavailable {
-                        server: self.inner.id.clone(),
+                        server: self.inner.id.to_string(),
                         reason: "it did not become ready in time".into(),
                     })
                 }
@@ -363,7 +368,7 @@ impl Inner {
 
     fn err_shutting_down(&self) -> UpstreamError {
         UpstreamError::ShuttingDown {
-            server: self.id.clone(),
+            server: self.id.to_string(),
         }
     }
 
@@ -397,14 +402,14 @@ impl Inner {
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(UpstreamError::Closed {
-                server: self.id.clone(),
+                server: self.id.to_string(),
                 reason: "the connection was lost".into(),
             }),
             Err(_) => {
                 self.pending.remove(id);
                 self.send_cancel(id, "timed out");
                 Err(UpstreamError::Timeout {
-                    server: self.id.clone(),
+                    server: self.id.to_string(),
                     secs: timeout.as_secs(),
                 })
             }
@@ -484,7 +489,7 @@ impl Inner {
             } = p
             {
                 let err = UpstreamError::Closed {
-                    server: self.id.clone(),
+                    server: self.id.to_string(),
                     reason: reason.into(),
                 };
                 let bytes = encode::error(Some(client_id.get()), err.code(), &err.to_string());
@@ -498,7 +503,7 @@ impl Inner {
     pub(crate) fn undelivered(&self, id: Option<u64>, reason: String) {
         tracing::warn!(server = %self.id, "{reason}");
         if let Some(id) = id {
-            let server = self.id.clone();
+            let server = self.id.to_string();
             self.fail_pending(id, UpstreamError::Unavailable { server, reason });
         }
     }

@@ -98,7 +98,7 @@ fn routed_scope(gw: &Gateway, headers: &HeaderMap, server: &str) -> Result<Scope
         ));
     }
     match gw.server(server) {
-        Some(s) => Ok(Scope::Routed(Arc::from(s.id()))),
+        Some(s) => Ok(Scope::Routed(s.shared_id())),
         None => {
             let ids: Vec<&str> = gw
                 .servers()
@@ -314,7 +314,7 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
         Kind::Request => {
             let client_id = env.id.map_or("null", |i| i.get()).to_string();
             let outcome = router::request(&gw, &session, &env).await;
-            reply::respond(outcome, &client_id, accept, session).await
+            reply::respond(outcome, client_id, accept, session).await
         }
     }
 }
@@ -409,7 +409,7 @@ async fn call_without_session(
     tracing::info!(session = %session.id, "tools/call before initialize: session created transparently");
     let client_id = env.id.map_or("null", |i| i.get()).to_string();
     let outcome = router::request(gw, &session, env).await;
-    let response = reply::respond(outcome, &client_id, accept, session.clone()).await;
+    let response = reply::respond(outcome, client_id, accept, session.clone()).await;
     with_session_header(response, &session)
 }
 

@@ -5,9 +5,8 @@
 use crate::router::Outcome;
 use bytes::Bytes;
 use flowguard_protocol::{encode, ErrorCode};
-use flowguard_upstream::{Driver, Frame, Upstream};
+use flowguard_upstream::{Driver, Frame, ReplyStream, Upstream};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Abandons the upstream request if the reply is dropped before its end (client went away).
@@ -37,7 +36,7 @@ impl Drop for Abandon {
 /// with a remote server, polled here), the deadline, and the guard that cancels it upstream if
 /// the client goes away first.
 pub(crate) struct InFlight {
-    rx: mpsc::UnboundedReceiver<Frame>,
+    rx: ReplyStream,
     driver: Option<Driver>,
     guard: Abandon,
     deadline: Instant,
@@ -56,9 +55,9 @@ impl InFlight {
     pub(crate) fn new(
         upstream: Upstream,
         upstream_id: u64,
-        rx: mpsc::UnboundedReceiver<Frame>,
+        rx: ReplyStream,
         driver: Option<Driver>,
-        client_id: &str,
+        client_id: String,
     ) -> Self {
         let timeout = upstream.request_timeout();
         InFlight {
@@ -71,7 +70,7 @@ impl InFlight {
             },
             deadline: Instant::now() + timeout,
             timeout,
-            client_id: client_id.to_string(),
+            client_id,
         }
     }
 
@@ -128,7 +127,7 @@ fn timeout_error(guard: &Abandon, client_id: &str, timeout: Duration) -> Vec<u8>
 
 /// Hands every frame of a routed request to `out`, ending with its final reply: for transports
 /// where all replies share one stream (stdio, the old HTTP+SSE transport).
-pub(crate) async fn forward_all(outcome: Outcome, client_id: &str, mut out: impl FnMut(Bytes)) {
+pub(crate) async fn forward_all(outcome: Outcome, client_id: String, mut out: impl FnMut(Bytes)) {
     let (upstream, upstream_id, rx, driver) = match outcome {
         Outcome::Reply(bytes) => return out(bytes.into()),
         Outcome::Forwarded {

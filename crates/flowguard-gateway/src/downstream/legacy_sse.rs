@@ -131,7 +131,7 @@ async fn run_request(gw: Arc<Gateway>, session: Arc<Session>, body: Bytes) {
         return;
     }
     let outcome = router::request(&gw, &session, &env).await;
-    forward_all(outcome, &id, |msg| {
+    forward_all(outcome, id, |msg| {
         session.push(msg);
     })
     .await;

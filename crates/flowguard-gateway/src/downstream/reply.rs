@@ -134,7 +134,7 @@ fn sse_once(bytes: Bytes) -> Response {
 
 pub(crate) async fn respond(
     outcome: Outcome,
-    client_id: &str,
+    client_id: String,
     accept: Accept,
     session: Arc<Session>,
 ) -> Response {

@@ -132,7 +132,7 @@ async fn run_request(
     let env = Envelope::parse(&line).expect("parsed once already");
     let client_id = env.id.map_or("null", |i| i.get()).to_string();
     let outcome = router::request(&gw, &session, &env).await;
-    forward_all(outcome, &client_id, |msg| drop(out.send(msg))).await;
+    forward_all(outcome, client_id, |msg| drop(out.send(msg))).await;
 }
 
 /// Creates the session (once) and answers `initialize`. Server-initiated messages that belong

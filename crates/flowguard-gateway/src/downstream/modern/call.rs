@@ -156,7 +156,7 @@ pub(crate) async fn respond(
             upstream_id,
             rx,
             driver,
-        } => InFlight::new(upstream, upstream_id, rx, driver, &call.id),
+        } => InFlight::new(upstream, upstream_id, rx, driver, call.id.clone()),
     };
     run(gw, call, req, accept).await
 }
