@@ -10,6 +10,7 @@
 
 use crate::uri_template::UriTemplate;
 use flowguard_config::{PrefixMode, VirtualServer};
+use flowguard_protocol::encode;
 use flowguard_upstream::{SessionKey, StateKind, Upstream};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -492,9 +493,11 @@ async fn fetch(server: &Upstream, kind: ListKind) -> Result<Vec<Box<RawValue>>, 
     Err(format!("more than {MAX_PAGES} pages"))
 }
 
-/// One page of a view as a list result: `{"<field>":[...],"nextCursor":"..."}`. The cursor is
-/// the offset of the next page; `page_size` 0 means everything at once.
+/// The reply to request `id` with one page of a view: `{"<field>":[...],"nextCursor":"..."}` as
+/// its result, written in one buffer (a unified list can be hundreds of kilobytes). The cursor
+/// is the offset of the next page; `page_size` 0 means everything at once.
 pub fn page(
+    id: &str,
     view: &View,
     kind: ListKind,
     cursor: Option<&str>,
@@ -517,7 +520,8 @@ pub fn page(
         .iter()
         .map(|i| i.get().len() + 1)
         .sum();
-    let mut out = Vec::with_capacity(size + 64);
+    let mut out = Vec::with_capacity(size + id.len() + 96);
+    encode::result_opening(&mut out, id);
     out.extend_from_slice(format!("{{\"{}\":[", kind.field()).as_bytes());
     for (n, item) in view.items[start..end].iter().enumerate() {
         if n > 0 {
@@ -529,7 +533,7 @@ pub fn page(
     if end < view.items.len() {
         out.extend_from_slice(format!(",\"nextCursor\":\"{end}\"").as_bytes());
     }
-    out.push(b'}');
+    out.extend_from_slice(b"}}");
     Ok(out)
 }
 
@@ -552,16 +556,18 @@ mod tests {
     fn pages_walk_the_whole_list() {
         let v = view_of(5);
         let p1: serde_json::Value =
-            serde_json::from_slice(&page(&v, ListKind::Tools, None, 2).unwrap()).unwrap();
+            serde_json::from_slice(&page("7", &v, ListKind::Tools, None, 2).unwrap()).unwrap();
+        assert_eq!(p1["id"], 7);
+        let p1 = &p1["result"];
         assert_eq!(p1["tools"].as_array().unwrap().len(), 2);
         assert_eq!(p1["nextCursor"], "2");
         let p3: serde_json::Value =
-            serde_json::from_slice(&page(&v, ListKind::Tools, Some("4"), 2).unwrap()).unwrap();
-        assert_eq!(p3["tools"][0]["name"], "t4");
-        assert!(p3.get("nextCursor").is_none());
-        assert!(page(&v, ListKind::Tools, Some("x"), 2).is_err());
+            serde_json::from_slice(&page("7", &v, ListKind::Tools, Some("4"), 2).unwrap()).unwrap();
+        assert_eq!(p3["result"]["tools"][0]["name"], "t4");
+        assert!(p3["result"].get("nextCursor").is_none());
+        assert!(page("7", &v, ListKind::Tools, Some("x"), 2).is_err());
         let all: serde_json::Value =
-            serde_json::from_slice(&page(&v, ListKind::Tools, None, 0).unwrap()).unwrap();
-        assert_eq!(all["tools"].as_array().unwrap().len(), 5);
+            serde_json::from_slice(&page("7", &v, ListKind::Tools, None, 0).unwrap()).unwrap();
+        assert_eq!(all["result"]["tools"].as_array().unwrap().len(), 5);
     }
 }

@@ -49,12 +49,13 @@ pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope
         let members = gw.members(session);
         let view = gw.catalog.view(scope_key, &members, kind).await;
         return match catalog::page(
+            id,
             &view,
             kind,
             param_str(&params, "/cursor"),
             gw.settings.page_size,
         ) {
-            Ok(result) => Outcome::Reply(encode::result_json(id, &result)),
+            Ok(reply) => Outcome::Reply(reply),
             Err(e) => error(id, ErrorCode::InvalidParams, &e),
         };
     }

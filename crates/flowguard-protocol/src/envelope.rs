@@ -187,12 +187,18 @@ pub mod encode {
     /// the caller guarantees it is one JSON value).
     pub fn result_json(id: &str, result: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(40 + id.len() + result.len());
-        out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
-        out.extend_from_slice(id.as_bytes());
-        out.extend_from_slice(b",\"result\":");
+        result_opening(&mut out, id);
         out.extend_from_slice(result);
         out.push(b'}');
         out
+    }
+
+    /// The start of a result reply, up to the result itself (which the caller writes, then
+    /// `}`): for results built in place rather than copied in.
+    pub fn result_opening(out: &mut Vec<u8>, id: &str) {
+        out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b",\"result\":");
     }
 
     pub fn result_value(id: &str, result: &serde_json::Value) -> Vec<u8> {

@@ -122,14 +122,68 @@ pub(crate) fn sse_response(body: Body) -> Response {
 }
 
 /// A complete reply as one event: only the media type, since there is no stream to keep
-/// uncached or unbuffered.
+/// uncached or unbuffered. A large reply (a unified list) is sent as it is between the event's
+/// opening and end, not copied into a new buffer: hyper writes the pieces in one `writev`.
 fn sse_once(bytes: Bytes) -> Response {
-    let mut r = Response::new(Body::from(sse::message_event(None, &bytes)));
+    let body = if bytes.len() >= LARGE && !sse::has_newline(&bytes) {
+        Body::new(Pieces::new([
+            Bytes::from_static(sse::MESSAGE_OPENING),
+            bytes,
+            Bytes::from_static(sse::EVENT_END),
+        ]))
+    } else {
+        Body::from(sse::message_event(None, &bytes))
+    };
+    let mut r = Response::new(body);
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),
     );
     r
+}
+
+/// From this size on, a reply is framed without being copied.
+const LARGE: usize = 16 * 1024;
+
+/// A body of a few pieces whose total length is known (so hyper sends a Content-Length).
+struct Pieces<const N: usize> {
+    pieces: [Bytes; N],
+    next: usize,
+}
+
+impl<const N: usize> Pieces<N> {
+    fn new(pieces: [Bytes; N]) -> Self {
+        Pieces { pieces, next: 0 }
+    }
+}
+
+impl<const N: usize> hyper::body::Body for Pieces<N> {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        while self.next < N {
+            let i = self.next;
+            self.next += 1;
+            let piece = std::mem::take(&mut self.pieces[i]);
+            if !piece.is_empty() {
+                return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(piece))));
+            }
+        }
+        std::task::Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.pieces[self.next..].iter().all(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        let left: usize = self.pieces[self.next..].iter().map(Bytes::len).sum();
+        hyper::body::SizeHint::with_exact(left as u64)
+    }
 }
 
 pub(crate) async fn respond(
@@ -336,7 +390,27 @@ pub(crate) fn accepted() -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::Accept;
+    use super::{sse_once, Accept, LARGE};
+    use axum::body::to_bytes;
+    use bytes::Bytes;
+    use flowguard_protocol::sse;
+
+    /// Large replies are framed from pieces, small ones and ones with a newline copied: the
+    /// bytes and their announced length are the same either way.
+    #[tokio::test]
+    async fn a_one_event_reply_is_the_same_however_it_is_framed() {
+        let big = format!("{{\"x\":\"{}\"}}", "a".repeat(LARGE));
+        let with_newline = format!("{{\"x\":\n\"{}\"}}", "b".repeat(LARGE));
+        for data in [r#"{"small":1}"#.to_string(), big, with_newline] {
+            let want = sse::message_event(None, data.as_bytes());
+            let r = sse_once(Bytes::from(data));
+            // hyper writes the Content-Length from the exact size.
+            let exact = hyper::body::Body::size_hint(r.body()).exact();
+            assert_eq!(exact, Some(want.len() as u64));
+            let got = to_bytes(r.into_body(), usize::MAX).await.unwrap();
+            assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn accept_reads_each_media_range_once() {
