@@ -126,11 +126,14 @@ pub(crate) fn sse_response(body: Body) -> Response {
 /// opening and end, not copied into a new buffer: hyper writes the pieces in one `writev`.
 fn sse_once(bytes: Bytes) -> Response {
     let body = if bytes.len() >= LARGE && !sse::has_newline(&bytes) {
-        Body::new(Pieces::new([
-            Bytes::from_static(sse::MESSAGE_OPENING),
-            bytes,
-            Bytes::from_static(sse::EVENT_END),
-        ]))
+        Body::new(Pieces {
+            pieces: [
+                Bytes::from_static(sse::MESSAGE_OPENING),
+                bytes,
+                Bytes::from_static(sse::EVENT_END),
+            ],
+            next: 0,
+        })
     } else {
         Body::from(sse::message_event(None, &bytes))
     };
@@ -145,19 +148,14 @@ fn sse_once(bytes: Bytes) -> Response {
 /// From this size on, a reply is framed without being copied.
 const LARGE: usize = 16 * 1024;
 
-/// A body of a few pieces whose total length is known (so hyper sends a Content-Length).
-struct Pieces<const N: usize> {
-    pieces: [Bytes; N],
+/// A body of three pieces (an event's opening, the reply, its end) whose total length is known,
+/// so hyper sends a Content-Length.
+struct Pieces {
+    pieces: [Bytes; 3],
     next: usize,
 }
 
-impl<const N: usize> Pieces<N> {
-    fn new(pieces: [Bytes; N]) -> Self {
-        Pieces { pieces, next: 0 }
-    }
-}
-
-impl<const N: usize> hyper::body::Body for Pieces<N> {
+impl hyper::body::Body for Pieces {
     type Data = Bytes;
     type Error = Infallible;
 
@@ -165,19 +163,17 @@ impl<const N: usize> hyper::body::Body for Pieces<N> {
         mut self: std::pin::Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
-        while self.next < N {
-            let i = self.next;
-            self.next += 1;
-            let piece = std::mem::take(&mut self.pieces[i]);
-            if !piece.is_empty() {
-                return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(piece))));
-            }
-        }
-        std::task::Poll::Ready(None)
+        let this = &mut *self;
+        let Some(piece) = this.pieces.get_mut(this.next) else {
+            return std::task::Poll::Ready(None);
+        };
+        let piece = std::mem::take(piece);
+        this.next += 1;
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(piece))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.pieces[self.next..].iter().all(Bytes::is_empty)
+        self.next >= self.pieces.len()
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {
