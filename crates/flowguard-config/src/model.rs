@@ -60,6 +60,12 @@ pub struct GatewaySettings {
     pub session_idle_timeout: Duration,
     /// Most per-session children (or containers) one isolated server may have at once.
     pub max_sessions_per_server: usize,
+    /// Most client sessions kept at once.
+    pub max_sessions: usize,
+    /// How long an idle session made for a `tools/call` without `initialize` lives.
+    pub auto_session_idle_timeout: Duration,
+    /// How long a request's body may take to arrive once its headers are in.
+    pub body_timeout: Duration,
     /// How often remote servers are pinged by default; `None` means never.
     pub ping_interval: Option<Duration>,
 }
@@ -86,6 +92,14 @@ pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(6 * 60 * 
 /// Default cap on per-session children of one isolated server: enough for a team's clients, few
 /// enough that a client opening sessions in a loop cannot exhaust the host's processes.
 pub const DEFAULT_MAX_SESSIONS_PER_SERVER: usize = 64;
+/// Default cap on client sessions: about 13 MB of session state (docs/benchmarks.md).
+pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+/// Default life of an idle session made for a `tools/call` without `initialize`: such clients
+/// rarely come back with the id, so their sessions must not pile up for the 6 h of the others.
+pub const DEFAULT_AUTO_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time a request's body may take to arrive: a client that stalls mid-body must not
+/// hold a connection (and the memory of its body) for ever.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for GatewaySettings {
     fn default() -> Self {
@@ -105,6 +119,9 @@ impl Default for GatewaySettings {
             stderr_lines: DEFAULT_STDERR_LINES,
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             max_sessions_per_server: DEFAULT_MAX_SESSIONS_PER_SERVER,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            auto_session_idle_timeout: DEFAULT_AUTO_SESSION_IDLE_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             ping_interval: Some(DEFAULT_PING_INTERVAL),
         }
     }

@@ -15,8 +15,9 @@ use flowguard_upstream::{SessionKey, StateKind, Upstream};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The four lists MCP servers offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,7 +127,17 @@ pub struct Catalog {
     prefix: PrefixMode,
     separator: String,
     views: Mutex<HashMap<ViewKey, Arc<View>>>,
+    /// Servers left out of a view because they were not ready: when one becomes ready, the
+    /// sessions that may have seen that view are told their lists changed (`Gateway::start`).
+    missed: Mutex<HashSet<usize>>,
+    /// [`LIST_WAIT`], or `startup_timeout` when that is shorter.
+    list_wait: Duration,
 }
+
+/// How long a list that aggregates several servers waits for one still starting for the first
+/// time (at most `startup_timeout`): a server that hangs holds up no list for longer, and one
+/// that is ready later is announced with `list_changed`.
+const LIST_WAIT: Duration = Duration::from_secs(10);
 
 /// How many pages of one server's list are read before giving up on a runaway cursor.
 const MAX_PAGES: usize = 100;
@@ -147,6 +158,7 @@ impl Catalog {
         virtuals: &[VirtualServer],
         prefix: PrefixMode,
         separator: String,
+        startup_timeout: Duration,
     ) -> Self {
         let index_of = |id: &str| servers.iter().position(|s| s.id() == id);
         // The config names only configured servers (validated), so nothing is dropped here.
@@ -167,6 +179,8 @@ impl Catalog {
             prefix,
             separator,
             views: Mutex::new(HashMap::new()),
+            missed: Mutex::new(HashSet::new()),
+            list_wait: LIST_WAIT.min(startup_timeout),
         }
     }
 
@@ -236,14 +250,36 @@ impl Catalog {
         view
     }
 
+    fn lock_missed(&self) -> std::sync::MutexGuard<'_, HashSet<usize>> {
+        self.missed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long an aggregated list or `initialize` waits for a server starting for the first time.
+    pub fn list_wait(&self) -> Duration {
+        self.list_wait
+    }
+
+    /// Notes that an answer was built without server `idx` (it was not ready).
+    pub fn missed(&self, idx: usize) {
+        self.lock_missed().insert(idx);
+    }
+
+    /// Whether a view was built without server `idx` since the last call (and forgets it).
+    pub fn take_missed(&self, idx: usize) -> bool {
+        self.lock_missed().remove(&idx)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ViewKey, Arc<View>>> {
         self.views.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn build(&self, members: &Members, kind: ListKind, scope: ScopeKey) -> View {
+        // A routed view (one server) waits for its server as a call would; an aggregated one
+        // does not wait long for any single server.
+        let wait = (members.len() > 1).then_some(self.list_wait);
         let fetches = members.iter().map(|(_, m)| async move {
             match m {
-                Ok(u) => fetch(u, kind).await,
+                Ok(u) => fetch(u, kind, wait).await,
                 Err(e) => Err(e.clone()),
             }
         });
@@ -260,11 +296,15 @@ impl Catalog {
             match result {
                 Ok(items) => lists.push((*i, items)),
                 Err(reason) => {
-                    tracing::warn!(
-                        server = self.servers[*i].id(),
-                        "{} failed: {reason}",
-                        kind.method()
-                    );
+                    if member.is_ok() {
+                        self.lock_missed().insert(*i);
+                    }
+                    let server = self.servers[*i].id();
+                    if reason.starts_with("it is not ready") {
+                        tracing::debug!(server, "{} left out: {reason}", kind.method());
+                    } else {
+                        tracing::warn!(server, "{} failed: {reason}", kind.method());
+                    }
                     view.complete = false;
                 }
             }
@@ -446,10 +486,38 @@ fn fresh(v: &View, members: &Members) -> bool {
     })
 }
 
+/// Waits for a server starting for the first time, at most `wait` since it began; one that
+/// has failed, or is restarting, is not waited for.
+pub(crate) async fn first_start(server: &Upstream, wait: Duration) -> Result<(), String> {
+    let state = server.state();
+    if state.kind == StateKind::Ready {
+        return Ok(());
+    }
+    let first = state.kind == StateKind::Starting && state.restarts == 0 && state.failures == 0;
+    let left = wait.saturating_sub(state.since.elapsed());
+    if !first || left.is_zero() {
+        return Err(format!("it is not ready ({})", state.kind.as_str()));
+    }
+    match tokio::time::timeout(left, server.ready()).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("it is still starting after {wait:?}")),
+    }
+}
+
 /// Reads every page of one server's list; empty when the server does not offer it.
-async fn fetch(server: &Upstream, kind: ListKind) -> Result<Vec<Box<RawValue>>, String> {
+///
+/// `wait`: for an aggregated list, how long a server starting for the first time is waited
+/// for; one that has failed, or is restarting, is left out at once (its calls still wait).
+async fn fetch(
+    server: &Upstream,
+    kind: ListKind,
+    wait: Option<Duration>,
+) -> Result<Vec<Box<RawValue>>, String> {
     if server.state().kind != StateKind::Ready {
-        server.ready().await.map_err(|e| e.to_string())?;
+        match wait {
+            None => server.ready().await.map_err(|e| e.to_string())?,
+            Some(wait) => first_start(server, wait).await?,
+        }
     }
     let offers = server
         .init_result()

@@ -45,6 +45,10 @@ pub enum Rejection {
     TooLarge(usize),
     #[error("Method Not Allowed: {0}")]
     MethodNotAllowed(&'static str),
+    #[error("Service Unavailable: the gateway already holds its maximum of {0} sessions (gateway.max_sessions); end unused sessions with DELETE, or raise max_sessions")]
+    TooManySessions(usize),
+    #[error("Request Timeout: the body did not arrive within {0}s (gateway.body_timeout)")]
+    BodyTimeout(u64),
 }
 
 impl Rejection {
@@ -61,7 +65,10 @@ impl Rejection {
             | Rejection::UnknownEvent(_) => StatusCode::NOT_FOUND,
             Rejection::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
-            Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::ShuttingDown | Rejection::TooManySessions(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Rejection::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Rejection::Forbidden(_) => StatusCode::FORBIDDEN,
             Rejection::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

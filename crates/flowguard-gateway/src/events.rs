@@ -78,6 +78,20 @@ impl UpstreamEvents for EventRouter {
                     .find(|s| s.has_stream() && !s.stateless)
             });
         let Some(session) = target else {
+            if method == methods::ROOTS_LIST {
+                // Servers often ask at start, before any client is there: no client, no roots.
+                // An empty list is the truth, and an error here reads like a failure in the
+                // server's log. The first client with roots to arrive makes the gateway send
+                // the server `notifications/roots/list_changed`, so it asks again.
+                tracing::debug!(
+                    server = upstream.id(),
+                    "roots/list with no client session: answered with no roots"
+                );
+                let empty = RawValue::from_string("{\"roots\":[]}".into()).expect("valid JSON");
+                upstream.respond(&server_id, Some(&empty), None);
+                gw.roots_asked(upstream);
+                return;
+            }
             refuse(
                 upstream,
                 &server_id,
@@ -155,7 +169,7 @@ impl UpstreamEvents for EventRouter {
                         s.subscriptions
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .contains(u)
+                            .contains_key(u)
                     })
                 });
             }

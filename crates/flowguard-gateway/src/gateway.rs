@@ -47,6 +47,9 @@ pub struct Gateway {
     events: OnceLock<Arc<EventRouter>>,
     /// Instances being stopped after their session ended; awaited by `stop_servers`.
     stopping: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Shared servers that asked for roots when no client could answer (they got none): told
+    /// `roots/list_changed` when a client that has roots arrives.
+    roots_asked: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Gateway {
@@ -73,6 +76,7 @@ impl Gateway {
             &config.virtual_servers,
             s.tool_prefix,
             s.separator.clone(),
+            s.startup_timeout,
         );
         let virtuals = config
             .virtual_servers
@@ -95,6 +99,7 @@ impl Gateway {
             instances,
             events: OnceLock::new(),
             stopping: Mutex::new(Vec::new()),
+            roots_asked: Mutex::new(Default::default()),
         })
     }
 
@@ -123,6 +128,38 @@ impl Gateway {
             .get_or_init(|| Arc::new(EventRouter::new(Arc::downgrade(self))));
         for s in self.servers().iter().filter(|s| !is_isolated(s)) {
             s.start(events.clone());
+            tokio::spawn(announce_when_ready(
+                Arc::downgrade(self),
+                s.clone(),
+                events.clone(),
+            ));
+        }
+    }
+
+    /// A server asked for roots with no client there to answer.
+    pub(crate) fn roots_asked(&self, server: &Upstream) {
+        if server.session().is_none() {
+            let mut asked = self.roots_asked.lock().unwrap_or_else(|e| e.into_inner());
+            asked.insert(server.id().to_string());
+        }
+    }
+
+    /// A client that has roots arrived: servers that asked before are told to ask again.
+    pub(crate) fn announce_roots(&self, session: &Session) {
+        if !session
+            .hello()
+            .supports(flowguard_protocol::methods::ROOTS_LIST)
+        {
+            return;
+        }
+        let mut asked = self.roots_asked.lock().unwrap_or_else(|e| e.into_inner());
+        if asked.is_empty() {
+            return;
+        }
+        for s in self.servers() {
+            if session.scope.includes(s.id()) && asked.remove(s.id()) {
+                s.notify(flowguard_protocol::methods::ROOTS_LIST_CHANGED, None);
+            }
         }
     }
 
@@ -146,7 +183,10 @@ impl Gateway {
             .servers()
             .iter()
             .filter_map(|s| s.config().isolation.session().and_then(|i| i.idle_timeout))
-            .chain([self.settings.session_idle_timeout])
+            .chain([
+                self.settings.session_idle_timeout,
+                self.settings.auto_session_idle_timeout,
+            ])
             .min()
             .unwrap_or(Duration::from_secs(60));
         (shortest / 4).clamp(Duration::from_millis(250), Duration::from_secs(30))
@@ -266,6 +306,42 @@ impl Gateway {
         self.lock_outstanding()
             .retain(|_, o| o.session != session.id);
         session.close_stream();
+        self.release_subscriptions(session);
+    }
+
+    /// The resource subscriptions of a session that ended: each server is told to unsubscribe
+    /// from a URI no other session still wants.
+    fn release_subscriptions(&self, session: &Session) {
+        let subs = std::mem::take(
+            &mut *session
+                .subscriptions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        if subs.is_empty() {
+            return;
+        }
+        let others = self.sessions.all().into_iter().chain(self.stateless.all());
+        let wanted: std::collections::HashSet<String> = others
+            .filter(|s| s.id != session.id)
+            .flat_map(|s| {
+                let subs = s.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
+                subs.keys().cloned().collect::<Vec<_>>()
+            })
+            .collect();
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        for (uri, server) in subs.into_iter().filter(|(u, _)| !wanted.contains(u)) {
+            rt.spawn(async move {
+                let params = serde_json::json!({ "uri": uri });
+                let raw = serde_json::value::to_raw_value(&params).expect("a Value serializes");
+                let method = flowguard_protocol::methods::RESOURCES_UNSUBSCRIBE;
+                if let Err(e) = server.request(method, Some(&raw)).await {
+                    tracing::debug!(server = server.id(), uri, "resources/unsubscribe: {e}");
+                }
+            });
+        }
     }
 
     /// Ends a 2026-07-28 request's own session (`Registration`): it leaves the stateless table,
@@ -276,6 +352,7 @@ impl Gateway {
         let own = self.instances.remove_session(&session.id);
         self.stop_instances(own);
         self.catalog.forget_session(&session.id);
+        self.release_subscriptions(session);
     }
 
     /// Ends every server-to-client stream (GET streams, `subscriptions/listen` streams): at
@@ -286,14 +363,42 @@ impl Gateway {
         }
     }
 
-    /// Removes sessions idle for longer than the configured timeout.
+    /// Room for one more session: at `max_sessions`, the longest-idle session made for a
+    /// `tools/call` without `initialize` is ended to make room; when there is none, `false`.
+    pub(crate) fn admit_session(&self) -> bool {
+        let max = self.settings.max_sessions;
+        if self.sessions.len() < max {
+            return true;
+        }
+        let oldest_auto = self
+            .sessions
+            .all()
+            .into_iter()
+            .filter(|s| s.is_auto())
+            .max_by_key(|s| s.idle_for());
+        match oldest_auto {
+            Some(s) => {
+                tracing::debug!(session = %s.id, "max_sessions reached: ended the longest-idle transparent session");
+                self.end_session(&s);
+                true
+            }
+            None => {
+                tracing::warn!("max_sessions ({max}) reached: a new session was refused");
+                false
+            }
+        }
+    }
+
+    /// Removes sessions idle for longer than the configured timeout (a transparent session's
+    /// is `auto_session_idle_timeout`).
     pub fn expire_idle_sessions(&self) -> usize {
         let limit = self.settings.session_idle_timeout;
+        let auto_limit = self.settings.auto_session_idle_timeout;
         let idle: Vec<_> = self
             .sessions
             .all()
             .into_iter()
-            .filter(|s| s.idle_for() > limit)
+            .filter(|s| s.idle_for() > if s.is_auto() { auto_limit } else { limit })
             .collect();
         for s in &idle {
             self.end_session(s);
@@ -331,4 +436,45 @@ impl Gateway {
 /// Whether a server runs one instance per client session.
 pub(crate) fn is_isolated(s: &Upstream) -> bool {
     s.config().isolation.session().is_some()
+}
+
+/// Watches a shared server: each time it becomes ready after a list was built without it (it
+/// was starting, restarting or failed), the lists it offers are announced as changed, as if
+/// the server had said so, so clients that listed early fetch them again.
+async fn announce_when_ready(
+    gw: std::sync::Weak<Gateway>,
+    server: Upstream,
+    events: Arc<EventRouter>,
+) {
+    use flowguard_protocol::{encode, methods};
+    use flowguard_upstream::{StateKind, UpstreamEvents};
+    let mut rx = server.watch_state();
+    while rx.changed().await.is_ok() {
+        let kind = rx.borrow_and_update().kind;
+        match kind {
+            StateKind::Stopped => return,
+            StateKind::Ready => {}
+            _ => continue,
+        }
+        let Some(gw) = gw.upgrade() else { return };
+        let Some(idx) = gw.catalog.index_of(server.id()) else {
+            return;
+        };
+        if !gw.catalog.take_missed(idx) {
+            continue;
+        }
+        let offers = server
+            .init_result()
+            .and_then(|r| r.get("capabilities").cloned());
+        for (cap, method) in [
+            ("tools", methods::TOOLS_LIST_CHANGED),
+            ("prompts", methods::PROMPTS_LIST_CHANGED),
+            ("resources", methods::RESOURCES_LIST_CHANGED),
+        ] {
+            if offers.as_ref().is_some_and(|c| c.get(cap).is_some()) {
+                let msg = encode::notification(method, None);
+                events.server_notification(&server, method, None, &msg, None);
+            }
+        }
+    }
 }

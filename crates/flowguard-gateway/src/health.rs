@@ -22,12 +22,7 @@ pub fn report(gw: &Gateway) -> Value {
             continue;
         }
         let st = s.state();
-        let status = match st.kind {
-            StateKind::Ready => "running",
-            StateKind::Starting => "starting",
-            StateKind::Failed => "error",
-            StateKind::Stopped => "stopped",
-        };
+        let status = st.kind.as_str();
         healthy &= st.kind == StateKind::Ready;
         let mut entry = json!({
             "status": status,
@@ -35,6 +30,11 @@ pub fn report(gw: &Gateway) -> Value {
             "restarts": st.restarts,
             "pending": s.pending_count(),
         });
+        if st.failures > 0 {
+            entry["failures"] = st.failures.into();
+            // Failing at start again and again: calls fail at once, retries keep growing.
+            entry["crashLoop"] = (st.failures > 1).into();
+        }
         if let Some(detail) = st.detail {
             entry["error"] = detail.into();
         }

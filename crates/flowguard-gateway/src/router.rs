@@ -202,13 +202,49 @@ async fn by_name(
             let rewritten = with_name(&params, "/name", &own);
             forward(&server, session, env, rewritten.as_deref()).await
         }
-        // A hidden tool looks exactly like one that does not exist (DESIGN-NOTES §5).
-        None => error(
-            id,
-            ErrorCode::InvalidParams,
-            &format!("Unknown {what}: {name}"),
-        ),
+        None => match unavailable_owner(gw, &members, name) {
+            // Its server is not running: say so, rather than that the name is unknown.
+            Some(why) => error(id, ErrorCode::Unavailable, &why),
+            // A hidden tool looks exactly like one that does not exist (DESIGN-NOTES §5).
+            None => error(
+                id,
+                ErrorCode::InvalidParams,
+                &format!("Unknown {what}: {name}"),
+            ),
+        },
     }
+}
+
+/// For a unified name `<server><separator><name>` whose server is configured for this
+/// endpoint but not ready: why it cannot be reached.
+fn unavailable_owner(gw: &Gateway, members: &catalog::Members, name: &str) -> Option<String> {
+    let (server, _) = name.split_once(gw.settings.separator.as_str())?;
+    let (_, member) = members
+        .iter()
+        .find(|(i, _)| gw.servers().get(*i).is_some_and(|s| s.id() == server))?;
+    let state = match member {
+        Ok(u) => u.state(),
+        Err(e) => return Some(format!("server {server} is unavailable: {e}")),
+    };
+    if state.kind == flowguard_upstream::StateKind::Ready {
+        return None;
+    }
+    let reason = state
+        .detail
+        .unwrap_or_else(|| "it is still starting".into());
+    // One line: the reason, then the server's last stderr lines.
+    let reason: String = reason
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(600)
+        .collect();
+    Some(format!(
+        "server {server} is unavailable ({}): {reason}; GET /health shows its state",
+        state.kind.as_str()
+    ))
 }
 
 async fn by_uri(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Outcome {
@@ -248,7 +284,7 @@ async fn by_uri(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Out
             .unwrap_or_else(|e| e.into_inner());
         match env.method() {
             methods::RESOURCES_SUBSCRIBE => {
-                subs.insert(uri.to_string());
+                subs.insert(uri.to_string(), server.clone());
             }
             methods::RESOURCES_UNSUBSCRIBE => {
                 subs.remove(uri);
@@ -314,8 +350,9 @@ async fn completion(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) ->
 /// A notification from the client.
 pub(crate) fn notification(gw: &Gateway, session: &Session, env: &Envelope<'_>) {
     match env.method() {
-        // Nothing waits on it: sessions serve requests from their `initialize` on.
-        methods::INITIALIZED => {}
+        // Nothing waits on it: sessions serve requests from their `initialize` on. Servers that
+        // asked for roots before any client was there are told to ask again.
+        methods::INITIALIZED => gw.announce_roots(session),
         methods::CANCELLED => {
             let params: Value = env
                 .params
@@ -387,11 +424,22 @@ pub(crate) async fn initialize_result(
         .into_iter()
         .map(|(_, m)| m)
         .collect::<Result<_, _>>()?;
-    // Shared servers answer from what they cached; new per-session instances must start first.
-    let starting = servers.iter().filter(|s| s.session().is_some());
-    futures_util::future::join_all(starting.map(|s| s.ready())).await;
+    // Shared servers answer from what they cached, once started (a server starting for the
+    // first time is waited for briefly, as a list would); new per-session instances must start.
+    let wait = gw.catalog.list_wait();
+    futures_util::future::join_all(servers.iter().map(|s| async move {
+        match s.session() {
+            Some(_) => drop(s.ready().await),
+            None => drop(catalog::first_start(s, wait).await),
+        }
+    }))
+    .await;
     for s in &servers {
         let Some(init) = s.init_result() else {
+            // Announced with `list_changed` once it is ready (`Gateway::start`).
+            if let Some(i) = gw.catalog.index_of(s.id()) {
+                gw.catalog.missed(i);
+            }
             continue;
         };
         if let Some(c) = init.get("capabilities").and_then(Value::as_object) {

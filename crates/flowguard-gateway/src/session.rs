@@ -6,7 +6,7 @@ use crate::replay::{Replay, GET_STREAM};
 use bytes::Bytes;
 use flowguard_config::Secret;
 use flowguard_upstream::SessionKey;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
@@ -118,8 +118,9 @@ pub struct Session {
     get_stream: Mutex<Option<mpsc::UnboundedSender<Sequenced>>>,
     /// The last events of this session's streams, for clients that reconnect.
     pub replay: Replay,
-    /// Resource URIs the client subscribed to.
-    pub subscriptions: Mutex<HashSet<String>>,
+    /// Resource URIs the client subscribed to, with the server that holds each subscription
+    /// (told to unsubscribe when the session ends and no other session wants the URI).
+    pub subscriptions: Mutex<HashMap<String, flowguard_upstream::Upstream>>,
     /// Variables from the `ENV_<NAME>` headers of the request that created the session, for
     /// its per-session instances (`isolated.rs` keeps only the names each server allows).
     header_env: OnceLock<Vec<(String, Secret<String>)>>,
@@ -129,6 +130,9 @@ pub struct Session {
     /// HTTP headers of the client's request to pass on to a remote server (`Mcp-Param-*` of a
     /// 2026-07-28 request); empty for handshake sessions.
     pub forward_headers: Vec<(String, String)>,
+    /// Made for a `tools/call` sent without `initialize`: it lives `auto_session_idle_timeout`
+    /// and is the first to go when the gateway holds `max_sessions`.
+    pub auto: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -147,11 +151,16 @@ impl Session {
             last_seen_ms: AtomicU64::new(0),
             get_stream: Mutex::new(None),
             replay: Replay::default(),
-            subscriptions: Mutex::new(HashSet::new()),
+            subscriptions: Mutex::new(HashMap::new()),
             header_env: OnceLock::new(),
             stateless: false,
             forward_headers: Vec::new(),
+            auto: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    pub fn is_auto(&self) -> bool {
+        self.auto.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The session of one 2026-07-28 request (or listen stream), which has no handshake: the

@@ -68,6 +68,8 @@ pub struct GatewayOptions {
     env_remove: Vec<String>,
     /// Listen on this port instead of a free one (a gateway restarted in place).
     port: Option<u16>,
+    /// Return as soon as it listens, not once every server has started or failed.
+    no_wait_servers: bool,
 }
 
 /// Where the gateway reads its config from.
@@ -96,6 +98,13 @@ impl GatewayOptions {
     /// Listens on `127.0.0.1:port` instead of a free port.
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
+        self
+    }
+
+    /// Returns from `start` as soon as the gateway listens (it listens before its servers are
+    /// up); by default `start` also waits until each server has started or failed.
+    pub fn no_wait_servers(mut self) -> Self {
+        self.no_wait_servers = true;
         self
     }
 
@@ -244,6 +253,7 @@ impl GatewayProcess {
         cmd.stdin(stdin)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        let wait_servers = !opts.no_wait_servers;
         let mut child = cmd.spawn().expect("flowguard starts");
         let owner_tag = procs::start_time(child.id()).map(|t| format!("{}.{t}", child.id()));
         if let (ConfigInput::Stdin(json), Some(mut pipe)) = (input, child.stdin.take()) {
@@ -259,23 +269,27 @@ impl GatewayProcess {
             exit: None,
             dir,
         };
-        gw.port = gw.wait_listening();
+        gw.port = gw.wait_stderr(&format!("`{LISTENING}PORT`"), listening_port);
+        if wait_servers {
+            gw.wait_stderr("a started or failed line for every server", settled);
+        }
         gw
     }
 
-    /// Waits for `Listening on http://127.0.0.1:PORT` and returns PORT.
-    fn wait_listening(&mut self) -> u16 {
+    /// Waits until `check` finds what it looks for in the stderr text so far (`what` names it
+    /// in the failure message).
+    fn wait_stderr<T>(&mut self, what: &str, check: impl Fn(&str) -> Option<T>) -> T {
         let deadline = Instant::now() + LISTEN_TIMEOUT;
         let mut text = self.stderr.text.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(port) = listening_port(&text) {
-                return port;
+            if let Some(found) = check(&text) {
+                return found;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 drop(text);
                 std::thread::sleep(Duration::from_millis(50));
                 panic!(
-                    "the gateway exited ({status}) before listening; stderr:\n{}",
+                    "the gateway exited ({status}) before printing {what}; stderr:\n{}",
                     self.stderr_text()
                 );
             }
@@ -283,8 +297,7 @@ impl GatewayProcess {
             if left.is_zero() {
                 drop(text);
                 panic!(
-                    "the gateway did not print `{LISTENING}PORT` within {LISTEN_TIMEOUT:?}; \
-                     stderr:\n{}",
+                    "the gateway did not print {what} within {LISTEN_TIMEOUT:?}; stderr:\n{}",
                     self.stderr_text()
                 );
             }
@@ -376,6 +389,22 @@ impl GatewayProcess {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// `Some` once the start-up report has a line for every server it announced (`FlowGuard x —
+/// N server(s) from ...`): ready, failed, still starting, or started per session.
+fn settled(text: &str) -> Option<()> {
+    let head = text.find(" server(s) from ")?;
+    let count: usize = text[..head].rsplit(' ').next()?.parse().ok()?;
+    let outcomes = text
+        .lines()
+        .filter(|l| {
+            ["  ✓ ", "  ✗ ", "  … ", "  ◦ "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .count();
+    (outcomes >= count).then_some(())
 }
 
 fn listening_port(text: &str) -> Option<u16> {

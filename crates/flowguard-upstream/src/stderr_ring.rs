@@ -24,6 +24,11 @@ impl StderrRing {
         self.lines.push_back(line);
     }
 
+    /// Forgets every line: a new run of the server starts with an empty tail.
+    pub fn clear(&mut self) {
+        self.lines.clear();
+    }
+
     /// The last `n` lines, oldest first.
     pub fn tail(&self, n: usize) -> Vec<String> {
         self.lines

@@ -90,7 +90,11 @@ pub(crate) async fn launch(inner: &Arc<Inner>, spec: CommandSpec) -> Result<Proc
         )
     })?;
     let pgid = child.id().map(|p| p as i32);
-    tracing::info!(server = %inner.id, pid = ?pgid, "started `{}`", spec.program);
+    if inner.state.borrow().failures > 0 {
+        tracing::debug!(server = %inner.id, pid = ?pgid, "started `{}` again", spec.program);
+    } else {
+        tracing::info!(server = %inner.id, pid = ?pgid, "started `{}`", spec.program);
+    }
     let stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
@@ -307,7 +311,11 @@ async fn read_stderr<R: AsyncBufRead + Unpin>(inner: Arc<Inner>, mut r: R) {
             window = Instant::now();
             (logged, suppressed) = (0, 0);
         }
-        if logged < STDERR_LOG_RATE {
+        if inner.state.borrow().failures > 0 {
+            // A server failing to start again: its first failure was logged with these
+            // lines; repeating them at every retry would bury everything else.
+            tracing::debug!(server = %inner.id, "stderr: {line}");
+        } else if logged < STDERR_LOG_RATE {
             logged += 1;
             tracing::info!(server = %inner.id, "stderr: {line}");
         } else {

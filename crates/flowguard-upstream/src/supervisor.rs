@@ -6,7 +6,7 @@ use crate::keepalive;
 use crate::link;
 use crate::upstream::{Inner, StateKind};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Resolves when shutdown is requested (the watch guard is dropped before returning, so the
@@ -23,11 +23,24 @@ pub(crate) async fn supervise(inner: Arc<Inner>) {
         if *shutdown.borrow() {
             break;
         }
+        // The stderr tail that explains a failure belongs to this run only.
+        inner
+            .stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         inner.set_state(StateKind::Starting, None);
-        let started = Instant::now();
         let outcome = run_once(&inner, &mut shutdown).await;
         inner.set_link(None);
         let stopping = *shutdown.borrow();
+        // A server that ran for a while starts over with short delays; one that fails at
+        // start every time is retried with growing ones.
+        let ran = inner.state.borrow().kind == StateKind::Ready
+            && inner.state.borrow().since.elapsed() > Duration::from_secs(30);
+        if ran {
+            backoff.reset();
+        }
+        let delay = backoff.next_delay();
         match outcome {
             Ok(()) if stopping => break,
             Ok(()) => {}
@@ -37,14 +50,10 @@ pub(crate) async fn supervise(inner: Arc<Inner>) {
                     break;
                 }
                 let detail = inner.failure_detail(&reason);
-                tracing::error!(server = %inner.id, "{detail}");
+                report_failure(&inner.id, inner.state.borrow().failures + 1, &detail, delay);
                 inner.set_state(StateKind::Failed, Some(detail));
             }
         }
-        if started.elapsed() > Duration::from_secs(30) {
-            backoff.reset();
-        }
-        let delay = backoff.next_delay();
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = stopped(&mut shutdown) => break,
@@ -74,7 +83,12 @@ async fn run_once(inner: &Arc<Inner>, shutdown: &mut watch::Receiver<bool>) -> R
         return Err(format!("could not initialize: {reason}"));
     }
     let version = inner.negotiated_version().unwrap_or_default();
-    tracing::info!(server = %inner.id, version = &*version, "ready");
+    match inner.state.borrow().failures {
+        0 => tracing::info!(server = %inner.id, version = &*version, "ready"),
+        n => {
+            tracing::info!(server = %inner.id, version = &*version, "ready after {n} failed attempt(s)")
+        }
+    }
     if let Some(link) = inner.current_link() {
         link.initialized();
     }
@@ -92,5 +106,19 @@ async fn run_once(inner: &Arc<Inner>, shutdown: &mut watch::Receiver<bool>) -> R
             running.stop(inner).await;
             Ok(())
         }
+    }
+}
+
+/// A failure is logged in full the first time; the second in a row is reported once as a
+/// crash loop; later ones only at debug level (`/health` shows the count and the last reason).
+fn report_failure(server: &str, failures: u32, detail: &str, next: Duration) {
+    match failures {
+        1 => tracing::error!(server, "{detail}"),
+        2 => tracing::warn!(
+            server,
+            "failed to start twice in a row: retrying with growing delays (next in {:.1}s, at most 30 s apart) without logging each attempt; calls to it fail at once until it is ready; /health shows its state and last error",
+            next.as_secs_f64()
+        ),
+        n => tracing::debug!(server, failures = n, "failed again: {detail}"),
     }
 }

@@ -35,6 +35,18 @@ pub enum StateKind {
     Stopped,
 }
 
+impl StateKind {
+    /// The state as `/health` names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateKind::Ready => "running",
+            StateKind::Starting => "starting",
+            StateKind::Failed => "error",
+            StateKind::Stopped => "stopped",
+        }
+    }
+}
+
 /// Where a server is in its life, for `/health` and start-up output.
 #[derive(Debug, Clone)]
 pub struct ServerState {
@@ -65,7 +77,7 @@ pub(crate) struct Inner {
     pub(crate) pending: PendingRequests,
     next_id: AtomicU64,
     pub(crate) link: RwLock<Option<Link>>,
-    state: watch::Sender<ServerState>,
+    pub(crate) state: watch::Sender<ServerState>,
     init: RwLock<Option<Initialized>>,
     pub(crate) stderr: Mutex<StderrRing>,
     pub(crate) shutdown: watch::Sender<bool>,
@@ -314,7 +326,9 @@ impl Upstream {
                         }
                     }
                     StateKind::Stopped => return Err(self.inner.err_shutting_down()),
-                    StateKind::Failed if s.failures > 1 => {
+                    // A crash loop (failed twice or more in a row, now failed or trying
+                    // again) fails calls at once instead of making each wait for it.
+                    StateKind::Failed | StateKind::Starting if s.failures > 1 => {
                         return Err(UpstreamError::Unavailable {
                             server: self.inner.id.to_string(),
                             reason: s.detail.clone().unwrap_or_default(),
@@ -475,8 +489,12 @@ impl Inner {
             if kind == StateKind::Starting && s.kind == StateKind::Failed {
                 s.restarts += 1;
             }
+            // A server starting again after failures keeps saying why it failed last.
+            let keep = kind == StateKind::Starting && s.failures > 0 && detail.is_none();
             s.kind = kind;
-            s.detail = detail;
+            if !keep {
+                s.detail = detail;
+            }
             s.since = Instant::now();
         });
     }

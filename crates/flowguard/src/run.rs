@@ -169,6 +169,11 @@ async fn serve(
     listen: SocketAddr,
     print_config: bool,
 ) -> anyhow::Result<()> {
+    // The port first: a busy one is reported before any server starts.
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        anyhow!("cannot listen on {listen}: {e}\nhint: pick another address with -l 127.0.0.1:PORT")
+    })?;
+    let bound = listener.local_addr().context("reading the bound address")?;
     clean_up_predecessors(&config).await;
     let source = config.source.clone();
     let startup_timeout = config.gateway.startup_timeout;
@@ -176,20 +181,16 @@ async fn serve(
     let workers = worker_threads(&config);
     let gw = Gateway::new(config, mode, orphans::owner_tag());
     startup::announce_servers(&gw, &source);
+    // Listen at once: servers start in the background, `/health` shows them `starting`, and a
+    // request to one that is still starting waits for it (bounded) or gets a clear error.
     gw.start();
-    startup::report_progress(&gw, startup_timeout).await;
-    let listener = match tokio::net::TcpListener::bind(listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            gw.stop_servers().await;
-            return Err(anyhow!(
-                "cannot listen on {listen}: {e}\nhint: pick another address with -l 127.0.0.1:PORT"
-            ));
-        }
-    };
-    let bound = listener.local_addr().context("reading the bound address")?;
     startup::announce_endpoints(&gw, bound, print_config);
+    let progress = tokio::spawn({
+        let gw = gw.clone();
+        async move { startup::report_progress(&gw, startup_timeout).await }
+    });
     let signals = tokio::spawn(shutdown_on_signals(gw.clone()));
+    let hangups = tokio::spawn(ignore_hangups());
     let sweeper = tokio::spawn(expire_sessions(gw.clone()));
     let app = flowguard_gateway::downstream::app(gw.clone(), bound);
     let drain = {
@@ -214,12 +215,27 @@ async fn serve(
     )
     .await;
     signals.abort();
+    hangups.abort();
     sweeper.abort();
+    progress.abort();
     tracing::info!("stopping servers");
     gw.stop_servers().await;
     workers.stop();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP (a closed terminal, or an operator expecting a reload) is logged and ignored: its
+/// default action would kill the gateway with every call in flight. Reloading the config is
+/// not supported yet.
+pub(crate) async fn ignore_hangups() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::warn!("SIGHUP ignored: FlowGuard does not reload its config yet; restart it to apply changes (SIGTERM or POST /close drain it first)");
+    }
 }
 
 async fn shutdown_on_signals(gw: Arc<Gateway>) {

@@ -129,7 +129,12 @@ fn serve(config: Config, scope: Scope) -> ExitCode {
         let gw = Gateway::new(config, mode, orphans::owner_tag());
         crate::startup::announce_servers(&gw, &source);
         gw.start();
-        crate::startup::report_progress(&gw, startup_timeout).await;
+        // The client is served at once; a request waits for its server (bounded).
+        let progress = tokio::spawn({
+            let gw = gw.clone();
+            async move { crate::startup::report_progress(&gw, startup_timeout).await }
+        });
+        let hangups = tokio::spawn(crate::run::ignore_hangups());
         // The one stdio session lives as long as stdin; only its instances can idle out.
         let sweeper = tokio::spawn({
             let gw = gw.clone();
@@ -149,6 +154,8 @@ fn serve(config: Config, scope: Scope) -> ExitCode {
         )
         .await;
         sweeper.abort();
+        progress.abort();
+        hangups.abort();
         gw.stop_servers().await;
         match served {
             Ok(()) => ExitCode::SUCCESS,

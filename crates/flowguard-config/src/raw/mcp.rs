@@ -73,6 +73,12 @@ pub(crate) struct McpGateway {
     pub session_idle_timeout: Option<DurationValue>,
     /// Most per-session instances one isolated server may run at once. Default 64.
     pub max_sessions_per_server: Option<Count>,
+    /// Most client sessions the gateway keeps at once. Default 10000.
+    pub max_sessions: Option<Count>,
+    /// How long an idle session made for a `tools/call` without `initialize` lives. Default 60s.
+    pub auto_session_idle_timeout: Option<DurationValue>,
+    /// How long a client may take to send a request's body once its headers are in. Default 30s.
+    pub body_timeout: Option<DurationValue>,
     /// How often remote (`url`) servers are pinged; 0 turns pings off. Default 30s.
     pub ping_interval: Option<IntervalValue>,
 }
@@ -182,6 +188,9 @@ impl McpGateway {
             stderr_lines: self.stderr_lines,
             session_idle_timeout: self.session_idle_timeout,
             max_sessions_per_server: self.max_sessions_per_server,
+            max_sessions: self.max_sessions,
+            auto_session_idle_timeout: self.auto_session_idle_timeout,
+            body_timeout: self.body_timeout,
             ping_interval: self.ping_interval,
         };
         (

@@ -67,6 +67,14 @@ pub(crate) struct RawGateway {
     /// Most per-session instances one `isolation = "session"` server may run at once; a
     /// session beyond it gets an error. Default 64.
     pub max_sessions_per_server: Option<Count>,
+    /// Most client sessions the gateway keeps at once; a new session beyond it first ends the
+    /// longest-idle session made for a `tools/call` without `initialize`, else is refused.
+    /// Default 10000.
+    pub max_sessions: Option<Count>,
+    /// How long an idle session made for a `tools/call` without `initialize` lives. Default 60s.
+    pub auto_session_idle_timeout: Option<DurationValue>,
+    /// How long a client may take to send a request's body once its headers are in. Default 30s.
+    pub body_timeout: Option<DurationValue>,
     /// How often remote (`url`) servers are pinged; 0 turns pings off. Three failed pings in a
     /// row count as a lost connection. stdio servers are pinged only with their own
     /// `ping_interval`. Default 30s.

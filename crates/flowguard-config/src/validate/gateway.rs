@@ -40,6 +40,14 @@ pub(crate) fn settings(
         "max_sessions_per_server",
         ctx,
     )?;
+    let max_sessions = count(raw.max_sessions, defaults.max_sessions, "max_sessions", ctx)?;
+    if max_sessions == 0 {
+        return Err(ctx.invalid(ctx.gateway_path("max_sessions"), "must be at least 1"));
+    }
+    let body_timeout = raw.body_timeout.map_or(defaults.body_timeout, |d| d.0);
+    if body_timeout.is_zero() {
+        return Err(ctx.invalid(ctx.gateway_path("body_timeout"), "must be more than 0s"));
+    }
     if max_sessions_per_server == 0 {
         return Err(ctx.invalid(
             ctx.gateway_path("max_sessions_per_server"),
@@ -76,6 +84,11 @@ pub(crate) fn settings(
             .session_idle_timeout
             .map_or(defaults.session_idle_timeout, |d| d.0),
         max_sessions_per_server,
+        max_sessions,
+        auto_session_idle_timeout: raw
+            .auto_session_idle_timeout
+            .map_or(defaults.auto_session_idle_timeout, |d| d.0),
+        body_timeout,
         ping_interval: raw.ping_interval.map_or(defaults.ping_interval, |i| i.0),
     })
 }

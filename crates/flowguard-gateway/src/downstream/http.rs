@@ -331,6 +331,9 @@ async fn start_session(
     let hello = ClientHello::from_initialize(params, version);
     let agent = identity::agent_from_headers(headers);
     let session = Arc::new(Session::new(new_session_id(), scope, agent, Some(hello)));
+    session
+        .auto
+        .store(params.is_null(), std::sync::atomic::Ordering::Relaxed);
     session.touch();
     if let Ok(env) = env_from_headers(gw, &session.scope, headers) {
         session.set_header_env(env);
@@ -376,6 +379,9 @@ async fn initialize(
     if let Err(r) = env_from_headers(gw, &scope, headers) {
         return r.into_response();
     }
+    if !gw.admit_session() {
+        return Rejection::TooManySessions(gw.settings.max_sessions).into_response();
+    }
     match start_session(gw, scope, headers, &params).await {
         Ok((session, result)) => with_session_header(
             reply::json(encode::result_value(id, &result), accept),
@@ -398,6 +404,9 @@ async fn call_without_session(
 ) -> Response {
     if let Err(r) = env_from_headers(gw, &scope, headers) {
         return r.into_response();
+    }
+    if !gw.admit_session() {
+        return Rejection::TooManySessions(gw.settings.max_sessions).into_response();
     }
     let session = match start_session(gw, scope, headers, &serde_json::Value::Null).await {
         Ok((session, _)) => session,

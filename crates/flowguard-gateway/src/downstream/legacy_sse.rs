@@ -46,6 +46,9 @@ pub(crate) fn open(
         Ok(env) => env,
         Err(r) => return r.into_response(),
     };
+    if !gw.admit_session() {
+        return Rejection::TooManySessions(gw.settings.max_sessions).into_response();
+    }
     let agent = identity::agent_from_headers(headers);
     let session = Arc::new(Session::new(new_session_id(), scope, agent, None));
     session.set_header_env(env);

@@ -265,13 +265,14 @@ fn endpoint(path: &str) -> Option<Endpoint<'_>> {
 async fn dispatch(gw: Arc<Gateway>, router: Router, req: Request<Incoming>) -> Response {
     if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
-        let Some(target) = endpoint(parts.uri.path()) else {
-            let req = Request::from_parts(parts, Body::new(body));
-            return router.oneshot(req).await.unwrap_or_else(|e| match e {});
-        };
-        let body = match read_body(body).await {
+        // Every POST body is read here, bounded in size and in time.
+        let body = match read_body(body, gw.settings.body_timeout).await {
             Ok(b) => b,
             Err(r) => return r,
+        };
+        let Some(target) = endpoint(parts.uri.path()) else {
+            let req = Request::from_parts(parts, Body::from(body));
+            return router.oneshot(req).await.unwrap_or_else(|e| match e {});
         };
         return match target {
             Endpoint::Unified => post_unified_parts(gw, parts.headers, body).await,
@@ -284,8 +285,20 @@ async fn dispatch(gw: Arc<Gateway>, router: Router, req: Request<Incoming>) -> R
         .unwrap_or_else(|e| match e {})
 }
 
-async fn read_body(body: Incoming) -> Result<Bytes, Response> {
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+/// The whole body, at most [`MAX_BODY_BYTES`], within `timeout` of the headers: a client that
+/// stalls mid-body gets 408 and its connection is closed, so it holds neither the connection
+/// nor the memory of a half-sent body.
+async fn read_body(body: Incoming, timeout: Duration) -> Result<Bytes, Response> {
+    let read = tokio::time::timeout(timeout, Limited::new(body, MAX_BODY_BYTES).collect());
+    let Ok(read) = read.await else {
+        let mut r = Rejection::BodyTimeout(timeout.as_secs()).into_response();
+        r.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        return Err(r);
+    };
+    match read {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(Rejection::TooLarge(MAX_BODY_BYTES).into_response())

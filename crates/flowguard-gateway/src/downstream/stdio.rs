@@ -2,15 +2,19 @@
 //! Desktop, Claude Code): one JSON-RPC message per line each way, one client session for the
 //! life of the process. Messages take the same router as over HTTP, so a wrapped server gets
 //! the same routing (and, later, the same security) as one behind the HTTP endpoint. Nothing
-//! but MCP messages is written to stdout; logs go to stderr.
+//! but MCP messages is written to stdout; logs go to stderr. A client that does not initialize
+//! and names the 2026-07-28 revision in its requests' `_meta` (or probes with
+//! `server/discover`) is served statelessly, as over HTTP (`modern::serve_line`).
 
 use super::in_flight::forward_all;
+use super::modern;
 use crate::gateway::Gateway;
 use crate::router;
 use crate::session::{new_session_id, ClientHello, Scope, Session};
 use bytes::Bytes;
 use flowguard_protocol::envelope::EnvelopeError;
 use flowguard_protocol::{encode, methods, Envelope, ErrorCode, Kind};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
@@ -26,6 +30,12 @@ where
     let mut lines = BufReader::new(input);
     let mut line = Vec::new();
     let mut session: Option<Arc<Session>> = None;
+    // Set at the end of input: ends the 2026-07-28 listen subscriptions of this client.
+    let (input_ended, ended_rx) = tokio::sync::watch::channel(false);
+    let mut stateless = Stateless {
+        input_ended: ended_rx,
+        running: HashMap::new(),
+    };
     let max = gw.settings.max_line_bytes;
     loop {
         line.clear();
@@ -41,15 +51,10 @@ where
         if text.is_empty() {
             continue;
         }
-        handle_line(
-            &gw,
-            &scope,
-            &mut session,
-            Bytes::copy_from_slice(text),
-            &out,
-        )
-        .await;
+        let line = Bytes::copy_from_slice(text);
+        handle_line(&gw, &scope, &mut session, line, &out, &mut stateless).await;
     }
+    let _ = input_ended.send(true);
     if let Some(s) = session {
         gw.end_session(&s);
     }
@@ -73,12 +78,21 @@ async fn write_lines<W: AsyncWrite + Unpin>(mut output: W, mut rx: mpsc::Unbound
     }
 }
 
+/// The stateless (2026-07-28) requests of a client that did not initialize, while they run.
+struct Stateless {
+    /// Set at the end of input: ends listen subscriptions.
+    input_ended: tokio::sync::watch::Receiver<bool>,
+    /// Request id (as sent) → its task, for `notifications/cancelled`.
+    running: HashMap<String, tokio::task::AbortHandle>,
+}
+
 async fn handle_line(
     gw: &Arc<Gateway>,
     scope: &Scope,
     session: &mut Option<Arc<Session>>,
     line: Bytes,
     out: &mpsc::UnboundedSender<Bytes>,
+    stateless: &mut Stateless,
 ) {
     let env = match Envelope::parse(&line) {
         Ok(env) => env,
@@ -93,6 +107,35 @@ async fn handle_line(
         }
     };
     let kind = env.kind().expect("parse checked the kind");
+    if session.is_none() {
+        // A client that did not initialize may speak the stateless 2026-07-28 revision: served
+        // as over HTTP, each request on its own (dual-era, like the bare server would be).
+        let params: serde_json::Value = env
+            .params
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or_default();
+        if modern::selects_line(&env, &params) {
+            let id = env.id.map_or("null", |i| i.get()).to_string();
+            drop(env);
+            let (gw, scope, out) = (gw.clone(), scope.clone(), out.clone());
+            let ended = stateless.input_ended.clone();
+            let task = tokio::spawn(modern::serve_line(gw, scope, line, out, ended));
+            stateless.running.retain(|_, t| !t.is_finished());
+            stateless.running.insert(id, task.abort_handle());
+            return;
+        }
+        if !stateless.running.is_empty() && kind != Kind::Request {
+            // A stateless client's cancellation ends its request (dropping it cancels it
+            // upstream); nothing else it sends without a request has anything to act on.
+            if env.method() == methods::CANCELLED {
+                let req = params.get("requestId").map(|v| v.to_string());
+                if let Some(task) = req.and_then(|id| stateless.running.remove(&id)) {
+                    task.abort();
+                }
+            }
+            return;
+        }
+    }
     if kind == Kind::Request && env.method() == methods::INITIALIZE {
         let id = env.id.map_or("null", |i| i.get()).to_string();
         let params: serde_json::Value = env

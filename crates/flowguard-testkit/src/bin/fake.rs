@@ -10,6 +10,9 @@
 //! - `--init-count-file PATH`: append a line (the pid) to PATH on every `initialize`.
 //! - `--fail-start`: print "fatal: configured to fail" to stderr and exit 1.
 //!
+//! Like a dual-era server initialized in the handshake era, it refuses (-32600) any request
+//! whose `params._meta` carries `io.modelcontextprotocol/protocolVersion`.
+//!
 //! Exits 0 on stdin EOF (after letting in-flight replies out, at most 2 s).
 
 use std::collections::HashMap;
@@ -302,6 +305,16 @@ async fn sample(srv: &Arc<Server>, prompt: &str) -> Value {
 
 /// Handle one request (a message with both `method` and `id`).
 async fn handle_request(srv: Arc<Server>, id: Value, method: String, params: Value) {
+    // As a dual-era server (the Python SDK 2.x) does on a connection it initialized in the
+    // handshake era: a request carrying the 2026-07-28 envelope is refused.
+    let enveloped = params
+        .pointer("/_meta")
+        .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
+        .is_some();
+    if enveloped && method != "initialize" {
+        let msg = "enveloped (2026-07-28) request on a handshake-era connection";
+        return srv.reply_err(&id, -32600, msg).await;
+    }
     match method.as_str() {
         "initialize" => {
             if let Some(path) = &srv.init_count_file {

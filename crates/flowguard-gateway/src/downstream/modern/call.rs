@@ -20,6 +20,7 @@ use flowguard_protocol::{encode, methods, sse, Envelope, Kind};
 use serde_json::Value;
 use std::convert::Infallible;
 use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// A stateless request and what its reply needs.
 pub(crate) struct Call {
@@ -274,13 +275,38 @@ pub(crate) async fn resume(
     params: &Value,
     accept: Accept,
 ) -> Response {
+    match take_parked(&gw, retry, params) {
+        Ok((call, req)) => run(gw, call, req, accept).await,
+        Err((id, e)) => e.into_response(&id),
+    }
+}
+
+/// [`resume`] over stdio: what follows goes to `out`, one message per line.
+pub(crate) async fn resume_lines(
+    gw: Arc<Gateway>,
+    retry: Call,
+    params: &Value,
+    out: &mpsc::UnboundedSender<Bytes>,
+) {
+    match take_parked(&gw, retry, params) {
+        Ok((call, req)) => drive_lines(&gw, call, req, out).await,
+        Err((id, e)) => drop(out.send(e.body(&id).into())),
+    }
+}
+
+/// The parked call a retry continues, its server requests answered.
+fn take_parked(
+    gw: &Arc<Gateway>,
+    retry: Call,
+    params: &Value,
+) -> Result<(Call, InFlight), (String, StatelessError)> {
     let state = params
         .get("requestState")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let mut parked = match gw.parked.take(state, &retry) {
         Ok(p) => p,
-        Err(e) => return e.into_response(&retry.id),
+        Err(e) => return Err((retry.id.clone(), e)),
     };
     let responses = params.get("inputResponses").and_then(Value::as_object);
     let missing: Vec<&str> = parked
@@ -295,7 +321,7 @@ pub(crate) async fn resume(
         ));
         let id = retry.id.clone();
         gw.parked.put_back(state, parked);
-        return e.into_response(&id);
+        return Err((id, e));
     }
     for (key, gw_id) in parked.inputs.take() {
         let answer = responses
@@ -309,5 +335,49 @@ pub(crate) async fn resume(
     }
     let Parked { mut call, req, .. } = parked;
     call.adopt(retry);
-    run(gw, call, req, accept).await
+    Ok((call, req))
+}
+
+/// A stateless request over stdio, from what the router made of it: related notifications,
+/// then the final reply (or an input-required result), each a line on `out`.
+pub(crate) async fn respond_lines(
+    gw: Arc<Gateway>,
+    call: Call,
+    outcome: Outcome,
+    out: &mpsc::UnboundedSender<Bytes>,
+) {
+    match outcome {
+        Outcome::Reply(bytes) => drop(out.send(call.finish(&bytes).into())),
+        Outcome::Forwarded {
+            upstream,
+            upstream_id,
+            rx,
+            driver,
+        } => {
+            let req = InFlight::new(upstream, upstream_id, rx, driver, call.id.clone());
+            drive_lines(&gw, call, req, out).await
+        }
+    }
+}
+
+async fn drive_lines(
+    gw: &Arc<Gateway>,
+    call: Call,
+    mut req: InFlight,
+    out: &mpsc::UnboundedSender<Bytes>,
+) {
+    loop {
+        let line = match step(&call, &mut req).await {
+            Step::Notify(m) => {
+                if out.send(m).is_err() {
+                    return; // the client is gone: dropping the call cancels it upstream
+                }
+                continue;
+            }
+            Step::Done(bytes) => bytes,
+            Step::Input(m) => input_required(gw, call, req, &m).1,
+        };
+        let _ = out.send(line.into());
+        return;
+    }
 }

@@ -33,8 +33,10 @@ pub(crate) struct Checked {
     pub log_level: Option<usize>,
 }
 
+/// The checks of a request over HTTP (`headers`), or over stdio (`None`: no headers to mirror
+/// the body).
 pub(crate) fn check(
-    headers: &HeaderMap,
+    headers: Option<&HeaderMap>,
     env: &Envelope<'_>,
     params: &Value,
 ) -> Result<Checked, StatelessError> {
@@ -58,13 +60,14 @@ pub(crate) fn check(
                 "{META}clientCapabilities\"] is missing or not an object"
             ))
         })?;
-    match header(headers, &crate::downstream::http::VERSION) {
-        None => {
+    match headers.map(|h| header(h, &crate::downstream::http::VERSION)) {
+        None => {}
+        Some(None) => {
             return Err(StatelessError::HeaderMismatch(format!(
                 "the MCP-Protocol-Version header is missing; send MCP-Protocol-Version: {version}"
             )))
         }
-        Some(h) if h != version => {
+        Some(Some(h)) if h != version => {
             return Err(StatelessError::HeaderMismatch(format!(
                 "MCP-Protocol-Version header value '{h}' does not match body value '{version}'"
             )))
@@ -75,7 +78,9 @@ pub(crate) fn check(
         return Err(StatelessError::UnsupportedVersion(version.to_string()));
     }
     let method = env.method();
-    mirrored(headers, modern::HEADER_METHOD, "Mcp-Method", Some(method))?;
+    if let Some(headers) = headers {
+        mirrored(headers, modern::HEADER_METHOD, "Mcp-Method", Some(method))?;
+    }
     if !SERVED.contains(&method) {
         return Err(StatelessError::MethodNotFound(format!(
             "{method} is not served to 2026-07-28 requests"
@@ -86,7 +91,7 @@ pub(crate) fn check(
         methods::RESOURCES_READ => Some("uri"),
         _ => None,
     };
-    if let Some(field) = name_field {
+    if let (Some(field), Some(headers)) = (name_field, headers) {
         let value = params.get(field).and_then(Value::as_str);
         mirrored(headers, modern::HEADER_NAME, "Mcp-Name", value)?;
     }

@@ -40,6 +40,15 @@ const LIST_FILTERS: [(&str, &str, &str); 3] = [
     ),
 ];
 
+/// An opened subscription: its acknowledgement, where its notifications arrive, which of
+/// them the client opted into, and the registration that keeps it findable.
+struct Listening {
+    first: Bytes,
+    rx: mpsc::UnboundedReceiver<Sequenced>,
+    allowed: Vec<&'static str>,
+    registration: Registration,
+}
+
 pub(crate) async fn open(
     gw: &Arc<Gateway>,
     scope: Scope,
@@ -48,12 +57,69 @@ pub(crate) async fn open(
     id: &str,
     params: &Value,
 ) -> Response {
+    match subscribe_all(gw, scope, agent, hello, id, params).await {
+        Ok(l) => stream(l.first, l.rx, l.allowed, id.to_string(), l.registration),
+        Err(e) => e.into_response(id),
+    }
+}
+
+/// `subscriptions/listen` over stdio: the acknowledgement and then each notification the
+/// client opted into, as lines on `out`, until the client's input ends (the subscription ends
+/// with it: its resource subscriptions are released).
+pub(crate) async fn open_lines(
+    gw: &Arc<Gateway>,
+    scope: Scope,
+    hello: ClientHello,
+    id: &str,
+    params: &Value,
+    out: mpsc::UnboundedSender<Bytes>,
+    mut input_ended: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut l = match subscribe_all(gw, scope, None, hello, id, params).await {
+        Ok(l) => l,
+        Err(e) => return drop(out.send(e.body(id).into())),
+    };
+    if out.send(l.first).is_err() {
+        return;
+    }
+    let id = id.to_string();
+    tokio::spawn(async move {
+        let _registration = l.registration;
+        loop {
+            let msg = tokio::select! {
+                m = l.rx.recv() => m,
+                _ = out.closed() => return,
+                _ = input_ended.wait_for(|e| *e) => return,
+            };
+            let Some((_, msg)) = msg else {
+                let _ = out.send(closed(&id));
+                return;
+            };
+            let Ok(env) = Envelope::parse(&msg) else {
+                continue;
+            };
+            if l.allowed.contains(&env.method())
+                && out.send(tag(env.method(), env.params, &id)).is_err()
+            {
+                return;
+            }
+        }
+    });
+}
+
+async fn subscribe_all(
+    gw: &Arc<Gateway>,
+    scope: Scope,
+    agent: Option<String>,
+    hello: ClientHello,
+    id: &str,
+    params: &Value,
+) -> Result<Listening, StatelessError> {
     let Some(wanted) = params.get("notifications").and_then(Value::as_object) else {
-        return StatelessError::InvalidMeta(
+        return Err(StatelessError::InvalidMeta(
             "subscriptions/listen needs params.notifications (e.g. {\"toolsListChanged\": true})"
                 .into(),
-        )
-        .into_response(id);
+        ));
     };
     let session = Arc::new(Session::stateless(scope, agent, hello, Vec::new()));
     let registration = Registration::new(gw, session.clone());
@@ -80,7 +146,12 @@ pub(crate) async fn open(
     let ack = serde_json::value::to_raw_value(&ack).expect("a Value serializes");
     let first = tag(methods::SUBSCRIPTIONS_ACKNOWLEDGED, Some(&ack), id);
     tracing::debug!(subscription = id, ?allowed, "listen stream opened");
-    stream(first, rx, allowed, id.to_string(), registration)
+    Ok(Listening {
+        first,
+        rx,
+        allowed,
+        registration,
+    })
 }
 
 /// Subscribes the owning servers to the resources the client listed; returns those accepted.
@@ -125,7 +196,7 @@ async fn subscribe(gw: &Gateway, session: &Session, wanted: &Map<String, Value>)
                     .subscriptions
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(uri.to_string());
+                    .insert(uri.to_string(), server.clone());
                 accepted.push(uri.to_string());
             }
             Err(e) => tracing::warn!(uri, server = server.id(), "resources/subscribe failed: {e}"),

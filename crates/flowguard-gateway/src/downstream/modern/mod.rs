@@ -8,6 +8,7 @@
 
 mod call;
 mod checks;
+mod era;
 mod listen;
 mod parked;
 
@@ -59,7 +60,7 @@ pub(crate) async fn post(
         return reply::accepted();
     }
     let id = env.id.map_or("null", |i| i.get());
-    let checked = match checks::check(headers, env, &params) {
+    let checked = match checks::check(Some(headers), env, &params) {
         Ok(c) => c,
         Err(e) => return e.into_response(id),
     };
@@ -78,11 +79,76 @@ pub(crate) async fn post(
             if params.get("requestState").is_some() {
                 call::resume(gw, call, &params, accept).await
             } else {
-                let outcome = router::request(&gw, &call.session, env).await;
+                let outcome = route(&gw, &call, env, &params).await;
                 call::respond(gw, call, outcome, accept).await
             }
         }
     }
+}
+
+/// Whether a line from a stdio client that has not initialized belongs to the stateless
+/// revision: `server/discover` (a dual-era client's probe), or a request whose `_meta` names a
+/// revision. There are no headers on stdio; the body says it all.
+pub(crate) fn selects_line(env: &Envelope<'_>, params: &Value) -> bool {
+    env.kind() == Ok(Kind::Request)
+        && (env.method() == methods::SERVER_DISCOVER
+            || params
+                .pointer("/_meta")
+                .and_then(|m| m.get(modern::META_PROTOCOL_VERSION))
+                .is_some())
+}
+
+/// Serves one stateless request from a stdio client (`flowguard wrap`, `flowguard stdio`), as
+/// [`post`] does over HTTP without the header rules: its notifications and reply are lines on
+/// `out`. A `subscriptions/listen` lasts until `input_ended`.
+pub(crate) async fn serve_line(
+    gw: Arc<Gateway>,
+    scope: Scope,
+    line: bytes::Bytes,
+    out: tokio::sync::mpsc::UnboundedSender<bytes::Bytes>,
+    input_ended: tokio::sync::watch::Receiver<bool>,
+) {
+    let Ok(env) = Envelope::parse(&line) else {
+        return;
+    };
+    let params: Value = env
+        .params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_default();
+    let id = env.id.map_or("null", |i| i.get());
+    let info = server_info(&gw, &scope);
+    if env.method() == methods::SERVER_DISCOVER {
+        let _ = out.send(discover(&gw, &scope, id, &info).await.into());
+        return;
+    }
+    let checked = match checks::check(None, &env, &params) {
+        Ok(c) => c,
+        Err(e) => return drop(out.send(e.body(id).into())),
+    };
+    tracing::debug!(method = env.method(), endpoint = ?scope, "stateless request (stdio)");
+    let method = env.method();
+    if method == methods::SUBSCRIPTIONS_LISTEN {
+        return listen::open_lines(&gw, scope, checked.hello, id, &params, out, input_ended).await;
+    }
+    let session = Arc::new(Session::stateless(scope, None, checked.hello, Vec::new()));
+    let call = Call::new(&gw, session, id, method, checked.log_level, info);
+    if params.get("requestState").is_some() {
+        return call::resume_lines(gw, call, &params, &out).await;
+    }
+    let outcome = route(&gw, &call, &env, &params).await;
+    call::respond_lines(gw, call, outcome, &out).await
+}
+
+/// Routes a stateless request. The servers behind were initialized in the handshake era: they
+/// get it without the revision's envelope (`era.rs`).
+async fn route(gw: &Gateway, call: &Call, env: &Envelope<'_>, params: &Value) -> router::Outcome {
+    let id = env.id.map_or("null", |i| i.get());
+    if let Some(bytes) = era::handshake_request(id, env.method(), params) {
+        if let Ok(up) = Envelope::parse(&bytes) {
+            return router::request(gw, &call.session, &up).await;
+        }
+    }
+    router::request(gw, &call.session, env).await
 }
 
 /// The `Mcp-Param-*` headers (tool arguments a client mirrors into headers): intermediaries

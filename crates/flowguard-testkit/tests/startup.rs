@@ -1,0 +1,184 @@
+//! Start-up on a bad day: the gateway listens at once, a server that never answers
+//! `initialize` holds nobody up (it shows `starting`, then an error), a server that fails at
+//! every start is a crash loop that calls fail fast on, and SIGHUP is ignored.
+
+use flowguard_testkit::client::{error_message, tool_text};
+use flowguard_testkit::config::{fake_server, quote};
+use flowguard_testkit::{GatewayOptions, McpClient};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// A fake server, and `hung`: a program that never says a word (it never answers `initialize`).
+fn with_hung_server(gateway: &str) -> String {
+    format!(
+        "[gateway]\n{gateway}\n\n{}\n[servers.hung]\ncommand = \"sleep\"\nargs = [\"600\"]\n",
+        fake_server("fake", &[], "")
+    )
+}
+
+#[tokio::test]
+async fn a_server_that_never_initializes_holds_up_neither_health_nor_the_other_servers() {
+    let started = Instant::now();
+    let gw = GatewayOptions::new()
+        .no_wait_servers()
+        .start(&with_hung_server("startup_timeout = \"3s\""), "toml");
+    let health = gw.health().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "/health answered {:?} after the start",
+        started.elapsed()
+    );
+    assert_eq!(
+        health["servers"]["hung"]["status"], "starting",
+        "{health:#}"
+    );
+
+    // Routed: the ready server serves calls while the other one is still starting.
+    let fake = McpClient::connect(&gw.url("/mcp/fake"), json!({})).await;
+    let reply = fake.call_tool("echo", json!({"message": "hi"})).await;
+    assert_eq!(tool_text(&reply), "hi", "{reply}");
+
+    // Unified: the list has the ready server's tools, without waiting for the hung one
+    // longer than the bounded first-start wait (startup_timeout here, 3 s).
+    let unified = McpClient::connect(&gw.url("/mcp"), json!({})).await;
+    let t = Instant::now();
+    let names = unified.tool_names().await;
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "tools/list took {:?}",
+        t.elapsed()
+    );
+    assert!(names.iter().any(|n| n == "fake___echo"), "{names:?}");
+
+    // The hung one ends as an error that says why, and its tools fail with a clear message.
+    let health = gw
+        .wait_health(Duration::from_secs(15), |h| {
+            h["servers"]["hung"]["status"] == "error"
+        })
+        .await;
+    let why = health["servers"]["hung"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("initialize"), "{health:#}");
+    let reply = fake
+        .call_tool("echo", json!({"message": "still here"}))
+        .await;
+    assert_eq!(tool_text(&reply), "still here", "{reply}");
+}
+
+#[tokio::test]
+async fn a_busy_port_is_reported_before_any_server_starts() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = taken.local_addr().expect("bound").port();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let marker = dir.path().join("started");
+    let config = format!(
+        "[servers.marker]\ncommand = \"sh\"\nargs = [\"-c\", {}]\n",
+        quote(&format!("touch {}; sleep 600", marker.display()))
+    );
+    let path = dir.path().join("busy.toml");
+    std::fs::write(&path, config).expect("config written");
+    let out = GatewayOptions::new().run(
+        &[
+            "-c",
+            &path.display().to_string(),
+            "-l",
+            &format!("127.0.0.1:{port}"),
+        ],
+        None,
+    );
+    assert_ne!(out.code(), Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("cannot listen on"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("starting"),
+        "servers were started: {}",
+        out.stderr
+    );
+    assert!(
+        !marker.exists(),
+        "the server was started before the port was checked"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_loop_is_reported_once_and_fails_calls_fast() {
+    let config = format!(
+        "[gateway]\nstartup_timeout = \"5s\"\n\n{}\n{}",
+        fake_server("fake", &[], ""),
+        fake_server("broken", &["--fail-start"], "")
+    );
+    let gw = GatewayOptions::new().start(&config, "toml");
+    let health = gw
+        .wait_health(Duration::from_secs(20), |h| {
+            h["servers"]["broken"]["failures"].as_u64() >= Some(3)
+        })
+        .await;
+    assert_eq!(health["servers"]["broken"]["crashLoop"], true, "{health:#}");
+    let why = health["servers"]["broken"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("fatal: configured to fail"), "{health:#}");
+    // The last stderr lines are those of one run, not of every attempt.
+    assert_eq!(why.matches("fatal: configured to fail").count(), 1, "{why}");
+
+    // Unified: its tool is not "unknown", its server is unavailable, and nobody waits.
+    let client = McpClient::connect(&gw.url("/mcp"), json!({})).await;
+    let t = Instant::now();
+    let reply = client
+        .response(
+            "tools/call",
+            json!({"name": "broken___echo", "arguments": {"message": "x"}}),
+        )
+        .await;
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "the call waited {:?}",
+        t.elapsed()
+    );
+    let msg = error_message(&reply);
+    assert!(
+        msg.contains("server broken is unavailable") && msg.contains("fatal: configured to fail"),
+        "{reply}"
+    );
+    // Routed: initialize fails at once with the reason, instead of waiting for a restart.
+    let t = Instant::now();
+    let reply =
+        flowguard_testkit::client::initialize_reply(&gw.url("/mcp/broken"), &json!({})).await;
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "initialize waited {:?}",
+        t.elapsed()
+    );
+    assert!(reply.text().contains("broken"), "{}", reply.text());
+
+    // Its first failure is told (its stderr line, the error, the start-up report); then one
+    // crash-loop warning, and nothing per attempt.
+    let log = gw.stderr_text();
+    assert_eq!(log.matches("fatal: configured to fail").count(), 3, "{log}");
+    assert_eq!(
+        log.matches("failed to start twice in a row").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("server=broken pid=").count(), 1, "{log}");
+}
+
+#[tokio::test]
+async fn sighup_is_logged_and_ignored() {
+    let gw = GatewayOptions::new().start(&fake_server("fake", &[], ""), "toml");
+    let client = McpClient::connect(&gw.url("/mcp/fake"), json!({})).await;
+    let slow = client.call_tool("slow", json!({"ms": 800}));
+    let hup = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        gw.signal(libc::SIGHUP);
+    };
+    let (reply, ()) = tokio::join!(slow, hup);
+    assert!(!reply.to_string().contains("error"), "{reply}");
+    let again = client.call_tool("echo", json!({"message": "after"})).await;
+    assert_eq!(tool_text(&again), "after", "{again}");
+    assert!(
+        gw.stderr_text().contains("SIGHUP ignored"),
+        "{}",
+        gw.stderr_text()
+    );
+}
