@@ -223,3 +223,96 @@ fn garbage_on_stdin_gets_a_parse_error_and_the_session_goes_on() {
         .unwrap();
     assert_eq!(text(&reply), "still here");
 }
+
+/// `_meta` of a 2026-07-28 request; `caps` are the client's capabilities.
+fn modern_meta(caps: Value) -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": caps,
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "0"}
+    })
+}
+
+#[test]
+fn wrap_serves_2026_07_28_clients_statelessly_as_http_does() {
+    let fake = fake_bin().display().to_string();
+    let mut gw = StdioGateway::start(&["wrap", "--", &fake]);
+    // A dual-era client's probe: answered, naming the revision.
+    gw.send(json!({"jsonrpc":"2.0","id":"d","method":"server/discover","params":{"_meta": modern_meta(json!({}))}}));
+    let discover = gw.until_response(&json!("d")).pop().unwrap();
+    let versions = discover["result"]["supportedVersions"].to_string();
+    assert!(versions.contains("2026-07-28"), "{discover}");
+    assert_eq!(discover["result"]["resultType"], "complete", "{discover}");
+
+    // Requests carry the envelope; the server behind (which refuses enveloped requests on its
+    // handshake connection, as the Python SDK 2.x does) gets them without it.
+    gw.send(json!({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta": modern_meta(json!({}))}}));
+    let list = gw.until_response(&json!(1)).pop().unwrap();
+    assert!(
+        list["result"]["tools"].to_string().contains("\"echo\""),
+        "{list}"
+    );
+    gw.send(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"2026 over stdio"},"_meta": modern_meta(json!({}))}}));
+    let reply = gw.until_response(&json!(2)).pop().unwrap();
+    assert_eq!(text(&reply), "2026 over stdio", "{reply}");
+    assert_eq!(reply["result"]["resultType"], "complete", "{reply}");
+    assert_eq!(
+        reply["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "fake",
+        "{reply}"
+    );
+
+    // A server-to-client request becomes an input-required result; the retry answers it.
+    let caps = json!({"sampling": {}});
+    gw.send(json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"sample","arguments":{"prompt":"hi"},"_meta": modern_meta(caps.clone())}}));
+    let asked = gw.until_response(&json!(3)).pop().unwrap();
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    let requests = asked["result"]["inputRequests"]
+        .as_object()
+        .expect("inputRequests");
+    let (key, request) = requests.iter().next().expect("one request");
+    assert_eq!(request["method"], "sampling/createMessage", "{asked}");
+    let answer =
+        json!({"role":"assistant","content":{"type":"text","text":"answered in 2026"},"model":"m"});
+    gw.send(json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{
+        "name":"sample","arguments":{"prompt":"hi"},"_meta": modern_meta(caps),
+        "requestState": asked["result"]["requestState"], "inputResponses": {key.as_str(): answer}}}));
+    let done = gw.until_response(&json!(4)).pop().unwrap();
+    assert!(text(&done).contains("answered in 2026"), "{done}");
+
+    // A request that breaks the revision's rules gets the revision's error.
+    gw.send(json!({"jsonrpc":"2.0","id":5,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}));
+    let bad = gw.until_response(&json!(5)).pop().unwrap();
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    let status = gw.close_and_wait();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_2026_listen_over_stdio_is_acknowledged_and_ends_with_the_input() {
+    let fake = fake_bin().display().to_string();
+    let mut gw = StdioGateway::start(&["wrap", "--", &fake]);
+    gw.send(
+        json!({"jsonrpc":"2.0","id":"sub","method":"subscriptions/listen","params":{
+        "notifications": {"toolsListChanged": true}, "_meta": modern_meta(json!({}))}}),
+    );
+    let ack = gw.recv();
+    assert_eq!(
+        ack["method"], "notifications/subscriptions/acknowledged",
+        "{ack}"
+    );
+    assert_eq!(
+        ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], "sub",
+        "{ack}"
+    );
+    // The fake's `mutate` changes its tool list and says so.
+    gw.send(json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"mutate","arguments":{},"_meta": modern_meta(json!({}))}}));
+    let msgs = gw.until_response(&json!(7));
+    let changed = msgs
+        .iter()
+        .any(|m| m["method"] == "notifications/tools/list_changed");
+    let changed = changed || gw.recv()["method"] == "notifications/tools/list_changed";
+    assert!(changed, "{msgs:?}");
+    // The listen subscription does not keep the gateway alive after its input ends.
+    let status = gw.close_and_wait();
+    assert!(status.success(), "{status:?}");
+}
