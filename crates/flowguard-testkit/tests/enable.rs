@@ -1,4 +1,4 @@
-//! `flowguard enable` / `flowguard disable` on the config files of all five clients under a
+//! `flowguard enable` / `flowguard disable` on the config files of the clients under a
 //! temporary `$HOME`: enable then disable gives every file back byte for byte, enable is
 //! idempotent, `--dry-run` writes nothing, a wrapped entry really runs its server through
 //! `flowguard wrap`, edits made after enable survive disable, and a broken file is reported
@@ -67,6 +67,8 @@ impl Home {
         let out = Command::new(flowguard_bin())
             .args(args)
             .env("HOME", &self.home)
+            // No installed flowguard on PATH: the binary under test is the one written.
+            .env("PATH", "/usr/bin:/bin")
             .current_dir(&self.project)
             .output()
             .expect("flowguard runs");

@@ -74,17 +74,25 @@ pub enum Command {
         server: Option<String>,
     },
     /// Rewrite the stdio MCP servers of client configs (Claude Code, Claude Desktop, Cursor,
-    /// VS Code, Codex) to run through `flowguard wrap`; a backup is kept for `disable`.
+    /// VS Code, Codex, Gemini CLI) to run through `flowguard wrap`; a backup is kept for
+    /// `disable`.
     Enable {
         /// Only this client (repeatable) [default: every client with a config file].
         #[arg(long, value_enum, value_name = "NAME")]
         client: Vec<crate::enable::Client>,
-        /// Show what would change (as a diff) and write nothing.
+        /// Print what would change as a unified diff on stdout (`patch -d / -p1` applies it)
+        /// and write nothing.
         #[arg(long)]
         dry_run: bool,
-        /// The project whose .mcp.json and .vscode/mcp.json to rewrite [default: current dir].
+        /// The project whose .mcp.json, .vscode/mcp.json and .gemini/settings.json to rewrite
+        /// [default: current dir].
         #[arg(long, value_name = "DIR")]
         project: Option<PathBuf>,
+        /// The flowguard binary the configs run [default: the `flowguard` on PATH, else this
+        /// one]. Use an installed one: a binary in a cargo target/ folder goes away with
+        /// `cargo clean`.
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
     },
     /// Undo `enable`: restore each file from its backup, or un-wrap the entries if the file
     /// was edited since.
@@ -92,10 +100,12 @@ pub enum Command {
         /// Only this client (repeatable) [default: every client with a config file].
         #[arg(long, value_enum, value_name = "NAME")]
         client: Vec<crate::enable::Client>,
-        /// Show what would change (as a diff) and write nothing.
+        /// Print what would change as a unified diff on stdout (`patch -d / -p1` applies it)
+        /// and write nothing.
         #[arg(long)]
         dry_run: bool,
-        /// The project whose .mcp.json and .vscode/mcp.json to restore [default: current dir].
+        /// The project whose .mcp.json, .vscode/mcp.json and .gemini/settings.json to restore
+        /// [default: current dir].
         #[arg(long, value_name = "DIR")]
         project: Option<PathBuf>,
     },

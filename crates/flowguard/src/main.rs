@@ -37,10 +37,12 @@ fn main() -> ExitCode {
             client,
             dry_run,
             project,
+            binary,
         }) => enable::enable(enable::Options {
             clients: client,
             dry_run,
             project,
+            binary,
         }),
         Some(cli::Command::Disable {
             client,
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
             clients: client,
             dry_run,
             project,
+            binary: None,
         }),
         None => run::run(cli.run),
     }

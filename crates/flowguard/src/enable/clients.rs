@@ -1,6 +1,6 @@
 //! The MCP clients `enable` knows, where their config files are (under `$HOME`, and in the
-//! project directory for Claude Code's `.mcp.json` and VS Code's `.vscode/mcp.json`), and
-//! where the server entries are inside each file.
+//! project directory for Claude Code's `.mcp.json`, VS Code's `.vscode/mcp.json` and Gemini
+//! CLI's `.gemini/settings.json`), and where the server entries are inside each file.
 
 use super::edit::{Entry, Format};
 use super::json::Seg;
@@ -13,15 +13,17 @@ pub enum Client {
     Cursor,
     Vscode,
     Codex,
+    Gemini,
 }
 
 impl Client {
-    pub const ALL: [Client; 5] = [
+    pub const ALL: [Client; 6] = [
         Client::ClaudeCode,
         Client::ClaudeDesktop,
         Client::Cursor,
         Client::Vscode,
         Client::Codex,
+        Client::Gemini,
     ];
 
     pub fn label(self) -> &'static str {
@@ -31,6 +33,7 @@ impl Client {
             Client::Cursor => "cursor",
             Client::Vscode => "vscode",
             Client::Codex => "codex",
+            Client::Gemini => "gemini",
         }
     }
 }
@@ -38,17 +41,23 @@ impl Client {
 /// Where the servers are in a file.
 #[derive(Debug, Clone, Copy)]
 pub enum Layout {
-    /// JSON, with these paths to tables of servers.
+    /// JSON (comments and trailing commas allowed), with these paths to tables of servers, each
+    /// server an object with `command`, `args` (and `env`, `cwd`...), or a remote one with
+    /// `url`, Gemini CLI's `httpUrl`, or an http/sse `type`.
     Json(&'static [&'static [Seg]]),
     /// Codex TOML: `[mcp_servers.<name>]`.
     CodexToml,
 }
 
+/// `{"mcpServers": {...}}`: Claude Desktop, Cursor, a project's `.mcp.json`, and Gemini CLI's
+/// `settings.json` (whose other settings are left alone; `cwd`, `env`, `trust`... stay).
 const MCP_SERVERS: &[&[Seg]] = &[&[Seg::Key("mcpServers")]];
+/// Claude Code's `~/.claude.json`: user servers, and each project's.
 const CLAUDE_JSON: &[&[Seg]] = &[
     &[Seg::Key("mcpServers")],
     &[Seg::Key("projects"), Seg::Any, Seg::Key("mcpServers")],
 ];
+/// VS Code's `mcp.json`: `{"servers": {...}, "inputs": [...]}`, often with comments.
 const VSCODE: &[&[Seg]] = &[&[Seg::Key("servers")]];
 
 impl Layout {
@@ -100,6 +109,16 @@ pub fn files(client: Client, home: &Path, project: &Path) -> Vec<ConfigFile> {
             f(project.join(".vscode/mcp.json"), Layout::Json(VSCODE)),
         ],
         Client::Codex => vec![f(home.join(".codex/config.toml"), Layout::CodexToml)],
+        Client::Gemini => vec![
+            f(
+                home.join(".gemini/settings.json"),
+                Layout::Json(MCP_SERVERS),
+            ),
+            f(
+                project.join(".gemini/settings.json"),
+                Layout::Json(MCP_SERVERS),
+            ),
+        ],
     }
 }
 

@@ -2,7 +2,7 @@
 //! `command`, `args`, `env`), found with the spanned parser of the `toml` crate so that edits
 //! splice only the `command` and `args` values and keep comments and layout.
 
-use super::edit::{Entry, Kind, Stdio};
+use super::edit::{Args, Entry, Kind, Stdio};
 use toml::de::{DeTable, DeValue};
 
 pub fn entries(text: &str) -> Result<Vec<Entry>, String> {
@@ -52,7 +52,11 @@ fn kind(text: &str, t: &DeTable) -> Kind {
                 .map(|v| v.get_ref().as_str().map(String::from))
                 .collect();
             match strings {
-                Some(s) => Some((s, span)),
+                Some(values) => Some(Args {
+                    values,
+                    span,
+                    items: a.iter().map(|v| v.span()).collect(),
+                }),
                 None => return Kind::Unusable("args is not a list of strings".into()),
             }
         }
@@ -107,5 +111,9 @@ mod tests {
         let out = wrapped(t);
         assert!(out.ends_with("\n  a.args = [\"wrap\", \"--name\", \"a\", \"--\", \"x\"]\n"));
         assert!(entries(&out).is_ok());
+        assert_eq!(
+            wrapped("[mcp_servers.a]\ncommand = 'x'\nargs = []\n"),
+            "[mcp_servers.a]\ncommand = \"/fg\"\nargs = [\"wrap\", \"--name\", \"a\", \"--\", \"x\"]\n"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! The format-neutral part of `enable`/`disable`: a server entry found in a config file (with the
-//! byte spans of its `command` and `args` values), the text edits that wrap or un-wrap it, and a
-//! unified-diff-like rendering of those edits for `--dry-run`. Edits are splices into the
-//! original text, so everything else in the file keeps its bytes, order and comments.
+//! byte spans of its `command` value and of its `args` array and items), and the text edits that
+//! wrap or un-wrap it. Edits are splices into the original text: the `command` value is
+//! replaced, and `wrap --name <entry> -- CMD` is inserted before the first item of `args` (or
+//! removed from there), so everything else in the file, comments between the args included,
+//! keeps its bytes and order.
 
 use std::ops::Range;
 
@@ -18,11 +20,6 @@ impl Format {
             Format::Json => serde_json::to_string(s).expect("a string serializes"),
             Format::Toml => toml::Value::String(s.to_string()).to_string(),
         }
-    }
-
-    pub fn array(self, items: &[String]) -> String {
-        let items: Vec<String> = items.iter().map(|s| self.quote(s)).collect();
-        format!("[{}]", items.join(", "))
     }
 }
 
@@ -48,10 +45,18 @@ pub enum Kind {
 pub struct Stdio {
     pub command: String,
     pub command_span: Range<usize>,
-    /// The args and the span of the array, when the entry has `args`.
-    pub args: Option<(Vec<String>, Range<usize>)>,
+    /// The entry's `args`, when it has them.
+    pub args: Option<Args>,
     /// Where to insert `args` when it is missing, and the text that goes before the array.
     pub args_insert: (usize, String),
+}
+
+/// An `args` array: its strings, its span (`[` to `]`) and the span of each item.
+#[derive(Debug)]
+pub struct Args {
+    pub values: Vec<String>,
+    pub span: Range<usize>,
+    pub items: Vec<Range<usize>>,
 }
 
 /// A replacement of `range` in the original text by `text`.
@@ -60,47 +65,56 @@ pub type Edit = (Range<usize>, String);
 impl Stdio {
     /// Already wrapped: the args start with `wrap`.
     pub fn is_wrapped(&self) -> bool {
-        matches!(&self.args, Some((a, _)) if a.first().map(String::as_str) == Some("wrap"))
+        matches!(&self.args, Some(a) if a.values.first().map(String::as_str) == Some("wrap"))
     }
 
     /// The edits that run this entry through `flowguard wrap`.
     pub fn wrap_edits(&self, format: Format, flowguard: &str, name: &str) -> Vec<Edit> {
-        let mut args = vec!["wrap".into(), "--name".into(), name.into(), "--".into()];
-        args.push(self.command.clone());
-        if let Some((a, _)) = &self.args {
-            args.extend(a.iter().cloned());
-        }
+        let head = ["wrap", "--name", name, "--", &self.command].map(|s| format.quote(s));
         let mut edits = vec![(self.command_span.clone(), format.quote(flowguard))];
         match &self.args {
-            Some((_, span)) => edits.push((span.clone(), format.array(&args))),
+            Some(a) => match a.items.first() {
+                Some(first) => edits.push((first.start..first.start, head.join(", ") + ", ")),
+                None => edits.push((a.span.start + 1..a.span.start + 1, head.join(", "))),
+            },
             None => {
                 let (at, before) = &self.args_insert;
-                edits.push((*at..*at, format!("{before}{}", format.array(&args))));
+                edits.push((*at..*at, format!("{before}[{}]", head.join(", "))));
             }
         }
         edits
     }
 
-    /// The original command and args of an entry wrapped by `enable`, if it is one: the
-    /// command is a `flowguard` binary and the args are `wrap --name <name> -- CMD ARGS...`
-    /// (entries wrapped by hand in another form are left alone).
-    pub fn unwrapped(&self, name: &str) -> Option<(String, Vec<String>)> {
-        let (args, _) = self.args.as_ref()?;
-        let file = std::path::Path::new(&self.command).file_name()?.to_str()?;
-        if !file.starts_with("flowguard") || args.get(..4)? != ["wrap", "--name", name, "--"] {
+    /// The original command of an entry wrapped by `enable`, if it is one: its args are
+    /// `wrap --name <name> -- CMD ARGS...` (whatever the flowguard binary is called, as
+    /// `--binary` may name it anything; entries wrapped by hand in another form are left alone).
+    pub fn unwrapped(&self, name: &str) -> Option<&str> {
+        let values = &self.args.as_ref()?.values;
+        if values.get(..4)? != ["wrap", "--name", name, "--"] {
             return None;
         }
-        Some((args.get(4)?.clone(), args[5..].to_vec()))
+        values.get(4).map(String::as_str)
     }
 
     /// The edits that put back the original command and args of a wrapped entry.
     pub fn unwrap_edits(&self, format: Format, name: &str) -> Option<Vec<Edit>> {
-        let (command, args) = self.unwrapped(name)?;
-        let (_, span) = self.args.as_ref()?;
+        let command = self.unwrapped(name)?;
+        let a = self.args.as_ref()?;
+        let args = match a.items.get(5) {
+            Some(rest) => (a.items[0].start..rest.start, String::new()),
+            None => (a.span.clone(), "[]".to_string()),
+        };
         Some(vec![
-            (self.command_span.clone(), format.quote(&command)),
-            (span.clone(), format.array(&args)),
+            (self.command_span.clone(), format.quote(command)),
+            args,
         ])
+    }
+
+    /// The edit that points a wrapped entry at another `flowguard` binary, when it is one
+    /// wrapped by `enable` and runs a different one.
+    pub fn rebind_edit(&self, format: Format, flowguard: &str, name: &str) -> Option<Edit> {
+        self.unwrapped(name)?;
+        (self.command != flowguard).then(|| (self.command_span.clone(), format.quote(flowguard)))
     }
 }
 
@@ -119,63 +133,6 @@ pub fn apply(text: &str, edits: &[Edit]) -> String {
     out
 }
 
-/// The changed lines, as `@@ line N @@` hunks of `-` and `+` lines.
-pub fn diff(text: &str, edits: &[Edit]) -> String {
-    let mut sorted: Vec<&Edit> = edits.iter().collect();
-    sorted.sort_by_key(|(r, _)| r.start);
-    let line_start = |i: usize| text[..i].rfind('\n').map_or(0, |p| p + 1);
-    let line_end = |i: usize| text[i..].find('\n').map_or(text.len(), |p| i + p);
-    // Hunks: line-aligned ranges of the original, each with the edits inside it.
-    let mut hunks: Vec<(Range<usize>, Vec<&Edit>)> = vec![];
-    for edit in sorted {
-        let (start, end) = (line_start(edit.0.start), line_end(edit.0.end));
-        match hunks.last_mut() {
-            Some((r, es)) if start <= r.end + 1 => {
-                r.end = r.end.max(end);
-                es.push(edit);
-            }
-            _ => hunks.push((start..end, vec![edit])),
-        }
-    }
-    let mut out = String::new();
-    for (range, es) in hunks {
-        let line_no = text[..range.start].matches('\n').count() + 1;
-        out.push_str(&format!("@@ line {line_no} @@\n"));
-        for line in text[range.clone()].split('\n') {
-            out.push_str(&format!("-{line}\n"));
-        }
-        let shifted: Vec<Edit> = es
-            .iter()
-            .map(|(r, s)| (r.start - range.start..r.end - range.start, s.clone()))
-            .collect();
-        for line in apply(&text[range], &shifted).split('\n') {
-            out.push_str(&format!("+{line}\n"));
-        }
-    }
-    out
-}
-
-/// The lines that differ between `old` and `new` (common first and last lines trimmed).
-pub fn diff_texts(old: &str, new: &str) -> String {
-    let (a, b): (Vec<&str>, Vec<&str>) = (old.split('\n').collect(), new.split('\n').collect());
-    let head = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let max_tail = a.len().min(b.len()) - head;
-    let tail = (0..max_tail)
-        .take_while(|i| a[a.len() - 1 - i] == b[b.len() - 1 - i])
-        .count();
-    if head == a.len() && a.len() == b.len() {
-        return String::new();
-    }
-    let mut out = format!("@@ line {} @@\n", head + 1);
-    for line in &a[head..a.len() - tail] {
-        out.push_str(&format!("-{line}\n"));
-    }
-    for line in &b[head..b.len() - tail] {
-        out.push_str(&format!("+{line}\n"));
-    }
-    out
-}
-
 /// FNV-1a (64 bits) of `bytes`: tells whether a file is still what `enable` wrote.
 pub fn fnv1a(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -190,30 +147,40 @@ pub fn fnv1a(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn stdio(command: &str, args: &[&str]) -> Stdio {
+        Stdio {
+            command: command.into(),
+            command_span: 0..0,
+            args: Some(Args {
+                values: args.iter().map(|s| s.to_string()).collect(),
+                span: 0..0,
+                items: vec![0..0; args.len()],
+            }),
+            args_insert: (0, String::new()),
+        }
+    }
+
     #[test]
-    fn apply_and_diff_splice_only_the_edited_lines() {
-        let text = "a\nb = 1\nc\n";
-        let edits = vec![(6..7, "2".to_string())];
-        assert_eq!(apply(text, &edits), "a\nb = 2\nc\n");
-        assert_eq!(diff(text, &edits), "@@ line 2 @@\n-b = 1\n+b = 2\n");
+    fn apply_splices_only_the_edited_bytes() {
+        let edits = vec![(6..7, "2".to_string()), (0..0, "#".to_string())];
+        assert_eq!(apply("a\nb = 1\nc\n", &edits), "#a\nb = 2\nc\n");
     }
 
     #[test]
     fn unwrapped_reads_the_original_back_from_the_args() {
-        let s = Stdio {
-            command: "/usr/bin/flowguard".into(),
-            command_span: 0..0,
-            args: Some((
-                ["wrap", "--name", "x", "--", "npx", "-y"]
-                    .map(String::from)
-                    .to_vec(),
-                0..0,
-            )),
-            args_insert: (0, String::new()),
-        };
+        let s = stdio(
+            "/usr/bin/flowguard",
+            &["wrap", "--name", "x", "--", "npx", "-y"],
+        );
         assert!(s.is_wrapped());
-        assert_eq!(s.unwrapped("x"), Some(("npx".into(), vec!["-y".into()])));
+        assert_eq!(s.unwrapped("x"), Some("npx"));
         assert_eq!(s.unwrapped("y"), None);
-        assert_eq!(Format::Toml.array(&["a\"b".into()]), r#"['a"b']"#);
+        assert!(s
+            .rebind_edit(Format::Json, "/usr/bin/flowguard", "x")
+            .is_none());
+        assert!(s.rebind_edit(Format::Json, "/opt/flowguard", "x").is_some());
+        let by_hand = stdio("/usr/bin/flowguard", &["wrap", "--", "npx"]);
+        assert!(by_hand.is_wrapped() && by_hand.rebind_edit(Format::Json, "/x", "x").is_none());
+        assert_eq!(Format::Toml.quote("a\"b"), r#"'a"b'"#);
     }
 }

@@ -1,8 +1,9 @@
 //! Server entries of a JSON client config (`mcpServers`, VS Code's `servers`), found with
 //! `serde_json::value::RawValue` so that each value's byte span in the file is known and edits
-//! leave the rest of the file (key order, spacing) as it was.
+//! leave the rest of the file (key order, spacing) as it was. The file may be JSONC (comments,
+//! trailing commas): it is read through [`super::jsonc::blank`], which keeps every offset.
 
-use super::edit::{Entry, Kind, Stdio};
+use super::edit::{Args, Entry, Kind, Stdio};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -17,16 +18,18 @@ pub enum Seg {
 
 type Object<'a> = BTreeMap<String, &'a RawValue>;
 
-/// The entries of `text` under each of `paths`; an error when the file is not a JSON object.
+/// The entries of `text` under each of `paths`; an error when the file is not a JSON (or
+/// JSONC) object. The spans are byte offsets in `text`.
 pub fn entries(text: &str, paths: &[&[Seg]]) -> Result<Vec<Entry>, String> {
-    let root: Object = serde_json::from_str(text).map_err(|e| {
+    let plain = super::jsonc::blank(text)?;
+    let root: Object = serde_json::from_str(&plain).map_err(|e| {
         format!(
             "is not valid JSON or not a JSON object ({e}); fix it or restore it, then run again"
         )
     })?;
     let mut out = vec![];
     for path in paths {
-        walk(text, &root, path, String::new(), &mut out);
+        walk(&plain, &root, path, String::new(), &mut out);
     }
     Ok(out)
 }
@@ -93,7 +96,7 @@ fn kind(text: &str, raw: &RawValue) -> Kind {
         string("type").as_deref(),
         Some("http" | "sse" | "streamable-http" | "streamableHttp")
     );
-    if entry.contains_key("url") || remote_type {
+    if entry.contains_key("url") || entry.contains_key("httpUrl") || remote_type {
         return Kind::Remote;
     }
     let (Some(command), Some(command_raw)) = (string("command"), entry.get("command")) else {
@@ -101,9 +104,9 @@ fn kind(text: &str, raw: &RawValue) -> Kind {
     };
     let args = match entry.get("args") {
         None => None,
-        Some(raw) => match serde_json::from_str::<Vec<String>>(raw.get()) {
-            Ok(a) => Some((a, span(text, raw))),
-            Err(_) => return Kind::Unusable("args is not a list of strings".into()),
+        Some(raw) => match args(text, raw) {
+            Some(a) => Some(a),
+            None => return Kind::Unusable("args is not a list of strings".into()),
         },
     };
     let command_span = span(text, command_raw);
@@ -112,6 +115,19 @@ fn kind(text: &str, raw: &RawValue) -> Kind {
         args_insert: (command_span.end, ", \"args\": ".into()),
         command_span,
         args,
+    })
+}
+
+fn args(text: &str, raw: &RawValue) -> Option<Args> {
+    let items: Vec<&RawValue> = serde_json::from_str(raw.get()).ok()?;
+    let values = items
+        .iter()
+        .map(|r| serde_json::from_str::<String>(r.get()).ok())
+        .collect::<Option<Vec<String>>>()?;
+    Some(Args {
+        values,
+        span: span(text, raw),
+        items: items.iter().map(|r| span(text, r)).collect(),
     })
 }
 
@@ -137,5 +153,22 @@ mod tests {
                 "\"command\": \"/fg\", \"args\": [\"wrap\", \"--name\", \"fs\", \"--\", \"npx\"]"
             )
         );
+    }
+
+    #[test]
+    fn empty_args_and_unwrap_give_the_entry_back() {
+        let text = "{\"mcpServers\": {\"e\": {\"command\": \"a\", \"args\": [ /* none */ ]}}}";
+        let es = entries(text, &[&[Seg::Key("mcpServers")]]).unwrap();
+        let Kind::Stdio(s) = &es[0].kind else {
+            panic!()
+        };
+        let out = apply(text, &s.wrap_edits(Format::Json, "/fg", "e"));
+        assert!(out.contains(r#""args": ["wrap", "--name", "e", "--", "a" /* none */ ]"#));
+        let es = entries(&out, &[&[Seg::Key("mcpServers")]]).unwrap();
+        let Kind::Stdio(s) = &es[0].kind else {
+            panic!()
+        };
+        let back = apply(&out, &s.unwrap_edits(Format::Json, "e").unwrap());
+        assert_eq!(back, text.replace("[ /* none */ ]", "[]"));
     }
 }
