@@ -46,9 +46,9 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
-    load_str(&text, format, &path.display().to_string(), &|name| {
-        std::env::var(name).ok()
-    })
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let env = |name: &str| std::env::var(name).ok();
+    load(&text, format, &path.display().to_string(), &env, base)
 }
 
 /// Loads a configuration from text. `source` names it in errors (a path, or `<stdin>`);
@@ -58,6 +58,19 @@ pub fn load_str(
     format: Format,
     source: &str,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    load(text, format, source, env, None)
+}
+
+/// [`load_str`], with relative `command` paths (`./server`, `bin/server`) and
+/// `working_directory` values resolved against `base` (the config file's folder; `None`: the
+/// current directory). A bare command name (`npx`) is looked up on `PATH` when it starts.
+fn load(
+    text: &str,
+    format: Format,
+    source: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    base: Option<&Path>,
 ) -> Result<Config, ConfigError> {
     let mut tree = format::parse(text, format, source)?;
     let shape = document::detect_shape(&tree, source)?;
@@ -70,6 +83,7 @@ pub fn load_str(
             source,
             shape,
             emptied: &emptied,
+            base,
         },
     )
 }

@@ -188,3 +188,49 @@ fn missing_config_file_fails_with_a_hint() {
     );
     assert!(out.stderr.contains("hint:"), "{}", out.stderr);
 }
+
+/// A folder beside the gateway's config folder (both in the temp dir) holding a link to the
+/// fake server, and the command that names it relative to the config file: `../<dir>/fake`.
+fn fake_beside_config() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(flowguard_testkit::bins::fake_bin(), dir.path().join("fake"))
+        .unwrap();
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    (dir, format!("../{name}/fake"))
+}
+
+#[tokio::test]
+async fn a_relative_command_is_resolved_against_the_config_files_folder() {
+    let (_dir, command) = fake_beside_config();
+    let config = format!("[servers.f]\ncommand = {}\n", quote(&command));
+    // The gateway runs in this crate's folder; the command is relative to the config's.
+    let gw = GatewayOptions::new().start(&config, "toml");
+    let client = McpClient::connect(&gw.url("/mcp/f"), json!({})).await;
+    let reply = client.call_tool("echo", json!({"message": "found"})).await;
+    assert_eq!(tool_text(&reply), "found", "{}", gw.stderr_text());
+}
+
+#[test]
+fn config_check_reports_commands_that_cannot_be_started() {
+    let out = check(
+        "[servers.gone]\ncommand = \"bin/no-such-server\"\n\n\
+         [servers.unknown]\ncommand = \"no-such-program-on-path\"\n",
+        GatewayOptions::new(),
+    );
+    assert_config_error(
+        &out,
+        &[
+            "servers.gone.command:",
+            "bin/no-such-server is not an executable file",
+            "resolved against the config file's folder",
+            "servers.unknown.command: `no-such-program-on-path` is not on PATH",
+        ],
+    );
+    assert!(!out.stdout.contains(": ok"), "{}", out.stdout);
+}

@@ -145,37 +145,62 @@ async fn virtual_servers_are_served_in_unified_and_routed_modes_and_listed() {
     assert!(reply.text().contains("a, b, work"), "{}", reply.text());
 }
 
+/// The printed client config gives one endpoint kind, never tools twice: the unified entry
+/// (or, routed, one per server); a virtual server is offered apart, as a line of its own.
 #[tokio::test]
-async fn print_client_config_includes_virtual_servers() {
+async fn print_client_config_gives_one_endpoint_kind_and_virtual_servers_apart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.toml");
-    std::fs::write(&path, config("mode = \"unified\"", WORK)).unwrap();
-    let mut child = Command::new(flowguard_bin())
-        .args([
-            "-c",
-            path.to_str().unwrap(),
-            "-l",
-            "127.0.0.1:0",
-            "--print-client-config",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
-    let cfg: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    std::fs::write(&path, config("", WORK)).unwrap();
+    let run = |extra: &[&str]| {
+        let mut child = Command::new(flowguard_bin())
+            .args([
+                "-c",
+                path.to_str().unwrap(),
+                "-l",
+                "127.0.0.1:0",
+                "--print-client-config",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let _ = child.kill();
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+        let _ = child.wait();
+        let cfg: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        (cfg, err)
+    };
+    let (cfg, stderr) = run(&[]);
     let servers = cfg["mcpServers"].as_object().unwrap();
     let keys: Vec<&String> = servers.keys().collect();
-    assert_eq!(keys, ["flowguard", "work"], "{cfg}");
-    assert!(servers["work"]["url"]
+    assert_eq!(keys, ["flowguard"], "{cfg}");
+    assert!(servers["flowguard"]["url"]
         .as_str()
         .unwrap()
-        .ends_with("/mcp/work"));
+        .ends_with("/mcp"));
+    assert!(
+        stderr.contains("claude mcp add --transport http flowguard http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("claude mcp add --transport http work http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--transport http --method tools/list"),
+        "{stderr}"
+    );
+
+    let (cfg, _) = run(&["--routed"]);
+    let keys: Vec<&String> = cfg["mcpServers"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["a", "b"], "{cfg}");
 }
 
 #[tokio::test]

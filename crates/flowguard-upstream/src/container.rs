@@ -23,7 +23,7 @@ pub fn detect_runtime(configured: Option<ContainerRuntime>) -> &'static str {
     }
 }
 
-fn on_path(program: &str) -> bool {
+pub(crate) fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }

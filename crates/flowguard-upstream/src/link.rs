@@ -105,7 +105,14 @@ pub(crate) async fn connect(inner: &Arc<Inner>) -> Result<Running, String> {
                 inner.settings.container_runtime,
                 &inner.settings.owner_tag,
             )?;
-            Ok(Running::Process(Box::new(stdio::launch(inner, cmd).await?)))
+            let runtime = cmd.program.clone();
+            match stdio::launch(inner, cmd).await {
+                Ok(p) => Ok(Running::Process(Box::new(p))),
+                Err(_) if !container::on_path(&runtime) => Err(format!(
+                    "no container runtime is installed: `{runtime}` is not on PATH; install podman or docker (or set container_runtime), or run the server as a command"
+                )),
+                Err(e) => Err(e),
+            }
         }
         Transport::Http(spec) => {
             let link = http::HttpLink::new(inner, spec)?;

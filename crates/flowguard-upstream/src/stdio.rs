@@ -84,10 +84,12 @@ pub(crate) async fn launch(inner: &Arc<Inner>, spec: CommandSpec) -> Result<Proc
     }
     orphans::die_with_parent(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
-        format!(
-            "could not start `{}`: {e} (is it installed and on PATH?)",
-            spec.program
-        )
+        let hint = if spec.program.contains('/') {
+            "check the path; a relative command is resolved against the config file's folder"
+        } else {
+            "is it installed and on PATH?"
+        };
+        format!("could not start `{}`: {e} ({hint})", spec.program)
     })?;
     let pgid = child.id().map(|p| p as i32);
     if inner.state.borrow().failures > 0 {

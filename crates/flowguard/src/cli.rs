@@ -149,6 +149,13 @@ pub fn config_command(action: ConfigAction) -> ExitCode {
             }
             match flowguard_config::load_file(&file) {
                 Ok(cfg) => {
+                    let missing = missing_commands(&cfg);
+                    if !missing.is_empty() {
+                        for m in &missing {
+                            eprintln!("{}: {m}", file.display());
+                        }
+                        return ExitCode::from(2);
+                    }
                     println!("{}: ok, {} server(s)", file.display(), cfg.servers.len());
                     for s in &cfg.servers {
                         println!(
@@ -170,6 +177,43 @@ pub fn config_command(action: ConfigAction) -> ExitCode {
             }
         }
     }
+}
+
+/// The stdio servers whose command cannot be started as configured: a path (it has a `/`,
+/// resolved against the config file's folder) that is not an executable file, or a name that
+/// is not on `PATH`.
+fn missing_commands(cfg: &flowguard_config::Config) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    let mut out = Vec::new();
+    for s in &cfg.servers {
+        let flowguard_config::Transport::Stdio(p) = &s.transport else {
+            continue;
+        };
+        let found = if p.command.contains('/') {
+            executable(std::path::Path::new(&p.command))
+        } else {
+            std::env::split_paths(&path_var).any(|d| executable(&d.join(&p.command)))
+        };
+        if !found {
+            out.push(if p.command.contains('/') {
+                format!(
+                    "servers.{}.command: {} is not an executable file (a relative command is resolved against the config file's folder)",
+                    s.id, p.command
+                )
+            } else {
+                format!(
+                    "servers.{}.command: `{}` is not on PATH; install it, or give its path",
+                    s.id, p.command
+                )
+            });
+        }
+    }
+    out
 }
 
 /// `server/tool`, with ` as name` when the virtual server renames it.

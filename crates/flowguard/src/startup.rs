@@ -65,31 +65,41 @@ pub async fn report_progress(gw: &Gateway, timeout: Duration) {
     futures_util::future::join_all(waits).await;
 }
 
+/// The endpoints a client should be given: the unified one, unless the user chose routed
+/// (`--routed`, `mode = "routed"`), then one per server. Never both: a client given both sees
+/// every tool twice. (name, URL) pairs.
+fn chosen_endpoints(gw: &Gateway, base: &str) -> Vec<(String, String)> {
+    if gw.mode == Mode::Routed {
+        gw.servers()
+            .iter()
+            .map(|s| (s.id().to_string(), format!("{base}/mcp/{}", s.id())))
+            .collect()
+    } else {
+        vec![("flowguard".to_string(), format!("{base}/mcp"))]
+    }
+}
+
+/// The client config to paste (`mcpServers`, as Claude Code's `.mcp.json`, Cursor and Claude
+/// Desktop read it): the chosen endpoints only.
 pub fn client_config(gw: &Gateway, addr: SocketAddr) -> serde_json::Value {
     let base = format!("http://{addr}");
-    let mut servers = serde_json::Map::new();
-    if gw.mode != Mode::Routed {
-        servers.insert(
-            "flowguard".into(),
-            json!({ "type": "http", "url": format!("{base}/mcp") }),
-        );
-    }
-    if gw.mode != Mode::Unified {
-        for s in gw.servers() {
-            servers.insert(
-                s.id().to_string(),
-                json!({ "type": "http", "url": format!("{base}/mcp/{}", s.id()) }),
-            );
-        }
-    }
-    // Virtual servers are served in every mode.
-    for v in gw.virtual_servers() {
-        servers.insert(
-            v.name.to_string(),
-            json!({ "type": "http", "url": format!("{base}/mcp/{}", v.name) }),
-        );
-    }
+    let servers: serde_json::Map<String, serde_json::Value> = chosen_endpoints(gw, &base)
+        .into_iter()
+        .map(|(name, url)| (name, json!({ "type": "http", "url": url })))
+        .collect();
     json!({ "mcpServers": servers })
+}
+
+/// Ready-to-run lines that add `name` at `url` to the clients people use.
+fn add_lines(name: &str, url: &str) -> Vec<String> {
+    let vscode = json!({ "name": name, "type": "http", "url": url });
+    vec![
+        format!("Claude Code  claude mcp add --transport http {name} {url}"),
+        format!("Codex        codex mcp add {name} --url {url}"),
+        format!("Gemini CLI   gemini mcp add --transport http {name} {url}"),
+        format!("VS Code      code --add-mcp '{vscode}'"),
+        format!("Cursor       ~/.cursor/mcp.json: {{\"mcpServers\": {{\"{name}\": {{\"url\": \"{url}\"}}}}}}"),
+    ]
 }
 
 pub fn announce_endpoints(gw: &Gateway, addr: SocketAddr, print_config: bool) {
@@ -114,9 +124,36 @@ pub fn announce_endpoints(gw: &Gateway, addr: SocketAddr, print_config: bool) {
         );
     }
     eprintln!("  health   {base}/health     close: POST {base}/close");
+    let chosen = chosen_endpoints(gw, &base);
+    let what = if gw.mode == Mode::Routed {
+        "routed, one entry per server"
+    } else {
+        "unified; --routed for one entry per server"
+    };
+    eprintln!("Add FlowGuard to a client ({what}):");
+    for (name, url) in &chosen {
+        for line in add_lines(name, url) {
+            eprintln!("  {line}");
+        }
+    }
+    if let Some((_, url)) = chosen.iter().find(|(_, u)| u.contains("/mcp/")) {
+        eprintln!("  Inspector    npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/list");
+    } else if let Some(s) = gw.servers().first() {
+        let url = format!("{base}/mcp/{}", s.id());
+        eprintln!("  Inspector    npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/list");
+    }
+    if !gw.virtual_servers().is_empty() {
+        eprintln!("  A virtual server replaces the entry above for a client that should see only its tools:");
+        for v in gw.virtual_servers() {
+            eprintln!(
+                "    claude mcp add --transport http {0} {base}/mcp/{0}",
+                v.name
+            );
+        }
+    }
     let cfg = client_config(gw, addr);
     let pretty = serde_json::to_string_pretty(&cfg).expect("a Value serializes");
-    eprintln!("Client config (Claude Code .mcp.json, Cursor, VS Code):\n{pretty}");
+    eprintln!("Or paste (Claude Code .mcp.json, Claude Desktop, Cursor):\n{pretty}");
     if print_config {
         println!(
             "{}",

@@ -60,6 +60,20 @@ pub(crate) struct Ctx<'a> {
     pub shape: Shape,
     /// Paths of values that `${...}` expansion made empty (not the passthrough marker).
     pub emptied: &'a BTreeSet<String>,
+    /// The config file's folder, against which relative paths are resolved.
+    pub base: Option<&'a std::path::Path>,
+}
+
+impl Ctx<'_> {
+    /// `path` as the config means it: relative paths are relative to the config file's folder.
+    pub(crate) fn resolve(&self, path: &str) -> String {
+        match self.base {
+            Some(base) if std::path::Path::new(path).is_relative() => {
+                base.join(path).display().to_string()
+            }
+            _ => path.to_string(),
+        }
+    }
 }
 
 impl Ctx<'_> {

@@ -59,8 +59,19 @@ pub(crate) fn server(
     let transport = match kind {
         Kind::Process => {
             let command = non_empty(raw.command, &key_path("command"), ctx)?;
+            // A path (it has a `/`) is the config's, relative to its folder; a bare name is
+            // looked up on PATH.
+            let command = if command.contains('/') {
+                ctx.resolve(&command)
+            } else {
+                command
+            };
             let working_directory = match raw.working_directory {
-                Some(dir) => Some(existing_dir(dir, &key_path("working_directory"), ctx)?),
+                Some(dir) => Some(existing_dir(
+                    ctx.resolve(&dir),
+                    &key_path("working_directory"),
+                    ctx,
+                )?),
                 None => None,
             };
             Transport::Stdio(ProcessSpec {
