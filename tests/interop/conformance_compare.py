@@ -2,9 +2,12 @@
 """Compare two conformance result directories (`conformance server -o DIR`) check by check.
 
 Usage: conformance_compare.py DIRECT_DIR GATEWAY_DIR
-Prints `direct: P passed, F failed; gateway: P passed, F failed` and, one per line, every
-check (scenario/id) that passed directly but not through the gateway. Exit status 0 when there
-is none, 1 otherwise, 2 when a directory holds no results.
+Prints `direct: P passed, F failed; gateway: P passed, F failed` (checks, by scenario/id, with
+status SUCCESS / FAILURE), then `counts: PASS_DIRECT PASS_BOTH LOST GAINED FAIL_BOTH` (checks
+passing directly; of those, passing through the gateway too; passing directly but not through
+the gateway; failing directly but passing through it; failing both ways), then, one per line,
+every lost check. Exit status 0 when none is lost, 1 otherwise, 2 when a directory holds no
+results.
 """
 import glob
 import json
@@ -37,6 +40,10 @@ def main():
         return 2
     print(f"direct: {totals(direct)}; gateway: {totals(gateway)}")
     lost = [k for k, s in sorted(direct.items()) if s == "SUCCESS" and gateway.get(k) != "SUCCESS"]
+    pass_direct = sum(1 for s in direct.values() if s == "SUCCESS")
+    gained = sum(1 for k, s in gateway.items() if s == "SUCCESS" and direct.get(k) == "FAILURE")
+    fail_both = sum(1 for k, s in direct.items() if s == "FAILURE" and gateway.get(k) == "FAILURE")
+    print(f"counts: {pass_direct} {pass_direct - len(lost)} {len(lost)} {gained} {fail_both}")
     for scenario, check in lost:
         print(f"lost: {scenario}/{check} ({gateway.get((scenario, check), 'missing')})")
     return 1 if lost else 0

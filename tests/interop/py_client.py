@@ -8,6 +8,9 @@ Prints one JSON line per action: --list -> ["tool", ...];
 --call -> {"content": [...], "isError": bool[, "structuredContent": ...][, "progress": [[p, total, msg], ...]]}.
 A tool result with isError=true still exits 0 (it is in the JSON); any transport/protocol
 failure prints "py_client: error: ..." on stderr and exits 1.
+Once connected it prints "py_client: protocol VERSION (server NAME)" on stderr: the era the
+client really settled on (with --mode auto: 2026-07-28 after a server/discover answer, else the
+initialize handshake's version).
 --sampling-reply / --elicitation-accept declare the client capabilities `sampling` /
 `elicitation` (server-everything only lists trigger-sampling-request /
 trigger-elicitation-request when they are declared).
@@ -92,6 +95,9 @@ def main_with(server_factory, o):
     async def go():
         async with server_factory() as server:
             async with Client(server, **client_kwargs(o)) as client:
+                info = client.server_info
+                print(f"py_client: protocol {client.protocol_version} (server {info.name if info else '?'})",
+                      file=sys.stderr, flush=True)
                 await run_actions(client, o)
     try:
         asyncio.run(asyncio.wait_for(go(), o.timeout))

@@ -33,12 +33,25 @@
 #                     stdio client, as a Claude-Desktop-style server entry: list, call, progress.
 #   6. remote-sse/*   server-everything in `sse` mode (the 2024-11-05 HTTP+SSE transport) as a
 #                     remote `type = "sse"` server: list and call, progress, sampling.
+#   7. pyservers/*    real Python servers from PyPI (mcp-server-time, mcp-server-git against a
+#                     throwaway repo, mcp-server-fetch fetching only a page served on 127.0.0.1)
+#                     plus server-everything, as stdio servers behind one gateway. The Python SDK
+#                     client in each mode (auto, legacy, 2026-07-28) lists and calls, routed
+#                     (/mcp/time) and unified (/mcp, time___*); each check also requires the era
+#                     the mode should give (auto and 2026-07-28: the client settles on 2026-07-28
+#                     and the gateway serves the call statelessly, no session; legacy: a
+#                     handshake session). The same through `flowguard wrap -- mcp-server-time`
+#                     (py_stdio_client.py) and through the npm stdio-to-HTTP bridge mcp-remote
+#                     (`node mcp-remote URL --transport http-only`), routed and unified.
 #
 # Usage: tests/interop/run.sh [BIN_DIR]
 #   BIN_DIR holds flowguard, fixture and fake (default: $FLOWGUARD_BIN_DIR, else target/debug).
 #   Needs scripts/setup-interop.sh to have run (.interop/env.sh). Only 127.0.0.1, free ports.
 # Prints `PASS name` or `FAIL name: why` (plus log tails) per check, then the run time and
-# `interop: N passed, M failed`; exits 1 if anything failed (2 if it could not start at all).
+# `interop: N passed, M failed, K known failing`; exits 1 if anything failed (2 if it could not
+# start at all). A check named in KNOWN_FAILING (below) that fails prints `XFAIL name: why` and
+# counts as known failing, neither passed nor failed; one that passes prints a note to take it
+# off the list.
 # Every gateway and server started here is stopped on exit, including on failure or Ctrl-C;
 # the work directory is kept (and printed) when something failed.
 set -u
@@ -52,7 +65,8 @@ if [[ ! -f "$ENV_SH" ]]; then
 fi
 # shellcheck disable=SC1090
 source "$ENV_SH"
-for v in CONFORMANCE_JS CONFORMANCE_NEXT_JS EVERYTHING_JS FILESYSTEM_JS MEMORY_JS INSPECTOR_BIN PYTHON_MCP FAKE_IMAGE CONTAINERS_CONF; do
+for v in CONFORMANCE_JS CONFORMANCE_NEXT_JS EVERYTHING_JS FILESYSTEM_JS MEMORY_JS INSPECTOR_BIN PYTHON_MCP FAKE_IMAGE CONTAINERS_CONF \
+  TIME_SERVER GIT_SERVER FETCH_SERVER MCP_REMOTE_JS; do
   if [[ -z "${!v:-}" ]]; then
     echo "run.sh: $v not set by $ENV_SH: rerun scripts/setup-interop.sh" >&2
     exit 2
@@ -73,18 +87,44 @@ export NO_COLOR=1
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/flowguard-interop.XXXXXX")
 WORK=$(cd "$WORK" && pwd -P)   # the filesystem server compares resolved paths
 SECONDS=0
-PASSED=0 FAILED=0
+PASSED=0 FAILED=0 XFAILED=0
+
+# Checks that fail today because of a known, open gateway bug. A FAIL of one of these prints
+# `XFAIL name: why` and is counted as known failing (not passed, not failed); when one passes,
+# a note says to take it off. Empty the list as the fixes land; never add a check for good.
+KNOWN_FAILING=(
+)
 PIDS=()      # every background process started here (gateways, fixture)
 GW_PIDS=()   # the gateways among them (their pids name their containers)
 CUR_PID=""   # the client run by `bounded` right now, if any
 
 # ------------------------------------------------------------------ helpers
-pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
+known_failing() {  # known_failing NAME: is NAME listed in KNOWN_FAILING?
+  local k
+  for k in "${KNOWN_FAILING[@]}"; do [[ "$k" == "$1" ]] && return 0; done
+  return 1
+}
 
-# fail NAME WHY [LOGFILE...]: report a failed check with the tail of each log
+# pass "NAME[: details | (details)]"
+pass() {
+  local name=${1%% *}
+  echo "PASS $1"
+  PASSED=$((PASSED + 1))
+  name=${name%:}
+  if known_failing "$name"; then
+    echo "   note: $name passed but is listed in KNOWN_FAILING in $0: take it off the list"
+  fi
+}
+
+# fail NAME WHY [LOGFILE...]: report a failed check with the tail of each log (XFAIL if known)
 fail() {
   local name=$1 why=$2 f
   shift 2
+  if known_failing "$name"; then
+    echo "XFAIL $name: $why"
+    XFAILED=$((XFAILED + 1))
+    return
+  fi
   echo "FAIL $name: $why"
   for f in "$@"; do
     [[ -s "$f" ]] || continue
@@ -168,7 +208,7 @@ cleanup() {
 }
 summary() {
   echo "interop: run time ${SECONDS}s"
-  echo "interop: $PASSED passed, $FAILED failed"
+  echo "interop: $PASSED passed, $FAILED failed, $XFAILED known failing"
 }
 on_signal() {
   echo "FAIL interrupted: got SIG$1 during the run; stopping everything"
@@ -239,17 +279,30 @@ conf_next() {
 }
 next_total() { grep -E '^Total: ' "$1" 2>/dev/null | tail -n 1; }
 # conf_next_gateway NAME URL: runs the alpha suite through a gateway, compares check by check
+# (conformance_compare.py: checks by scenario/id; the suite's own `Total:` counts differ a little)
 conf_next_gateway() {
-  local req out rc totals
+  local req out rc msg pd pb lost gained fb
   conf_next "$1" "$2"
   for req in "${NEXT_REQS[@]}"; do
     out=$("$PYTHON_MCP" "$CONF_COMPARE" "$WORK/next-direct-$req" "$WORK/next-$1-$req" 2>&1)
     rc=$?
-    totals="direct '$(next_total "$WORK/next-direct-$req.log")', FlowGuard '$(next_total "$WORK/next-$1-$req.log")'"
-    if [[ $rc -eq 0 ]]; then
-      pass "conformance-next/$req/$1 (every check passing directly passes; $totals)"
+    read -r pd pb lost gained fb < <(sed -n 's/^counts: //p' <<<"$out")
+    if [[ $rc -eq 0 && -n "$fb" ]]; then
+      msg="every check that passes directly ($pd) passes through FlowGuard"
+      if ((gained + fb > 0)); then
+        msg+="; $((gained + fb)) checks fail directly"
+        if [[ $req == 2026-07-28 ]]; then
+          msg+=" (the fixture speaks only the handshake era)"
+        else
+          msg+=" (failing in the fixture itself)"
+        fi
+        msg+=": $gained of them pass through FlowGuard, $fb fail both ways"
+      fi
+      pass "conformance-next/$req/$1: $msg"
+    elif [[ -n "$lost" ]]; then
+      fail "conformance-next/$req/$1" "$lost of the $pd checks that pass directly do not pass through FlowGuard: $(grep '^lost: ' <<<"$out" | sed 's/^lost: //' | tr '\n' ' ' | head -c 800)" "$WORK/next-$1-$req.log" "$GW_LOG"
     else
-      fail "conformance-next/$req/$1" "$totals; $(tr '\n' ' ' <<<"$out" | head -c 800)" "$WORK/next-$1-$req.log" "$GW_LOG"
+      fail "conformance-next/$req/$1" "no comparison (compare exit $rc): $(tr '\n' ' ' <<<"$out" | head -c 600)" "$WORK/next-$1-$req.log" "$GW_LOG"
     fi
   done
 }
@@ -280,7 +333,7 @@ else
   fi
   conf_next direct "$FIX_URL"
   for req in "${NEXT_REQS[@]}"; do
-    echo "   conformance-next/$req/direct: $(next_total "$WORK/next-direct-$req.log")"
+    echo "   conformance-next/$req/direct (the reference run, not a check): suite says '$(next_total "$WORK/next-direct-$req.log")'"
   done
 fi
 
@@ -640,7 +693,13 @@ EOF
     fail container/orphan "first gateway did not start" "$GW_LOG"
   else
     dead=$GW_PID dead_log=$GW_LOG
-    running=$(containers_of "$dead")
+    # the gateway listens before podman has created the container: wait for it to be listed
+    running=""
+    for ((i = 0; i < 300; i++)); do
+      running=$(containers_of "$dead")
+      [[ -n "$running" ]] && break
+      sleep 0.1
+    done
     { kill -KILL "$dead"; wait "$dead"; } 2>/dev/null   # (wait also hides bash's "Killed" notice)
     listed_at_kill=$(containers_of "$dead")
     sleep 1
@@ -648,7 +707,7 @@ EOF
     tag=$(sed -E 's/^flowguard-([0-9]+\.[0-9]+)-.*/\1/' <<<"${running%%$'\n'*}")
     planted="flowguard-$tag-box-planted"
     if [[ -z "$running" ]]; then
-      fail container/orphan "no flowguard-$dead.* container listed while the first gateway ran" "$dead_log"
+      fail container/orphan "no flowguard-$dead.* container listed within 30 s of the first gateway's start" "$dead_log"
     elif ! timeout 60 podman run -d -i --network none --name "$planted" "$FAKE_IMAGE" /bin/fake >/dev/null 2>"$WORK/plant.err"; then
       fail container/orphan "could not plant $planted" "$WORK/plant.err"
     else
@@ -805,6 +864,181 @@ else
 fi
 kill -TERM "$SSE_PID" 2>/dev/null
 wait_gone "$SSE_PID" 5 || kill -KILL "$SSE_PID" 2>/dev/null
+
+# ------------------------------------------------------------------ 7. Python servers from PyPI
+pys_versions=$("$(dirname "$TIME_SERVER")/python" -c 'import importlib.metadata as m; print(", ".join(f"{p} {m.version(p)}" for p in ("mcp-server-time", "mcp-server-git", "mcp-server-fetch", "mcp")))' 2>/dev/null)
+echo "== 7. Python servers from PyPI ($pys_versions) through FlowGuard, flowguard wrap and mcp-remote $("$NODE" -p "require('$(dirname "$(dirname "$MCP_REMOTE_JS")")/package.json').version" 2>/dev/null)"
+PY_MODES=(auto legacy 2026-07-28)
+PYS_CHECKS=()
+for m in "${PY_MODES[@]}"; do PYS_CHECKS+=("pyservers/time/routed/$m" "pyservers/time/unified/$m"); done
+PYS_CHECKS+=(pyservers/git/routed pyservers/git/unified pyservers/fetch/routed)
+for m in "${PY_MODES[@]}"; do PYS_CHECKS+=("pyservers/mcp-remote/routed/$m" "pyservers/mcp-remote/unified/$m"); done
+PYS_CHECKS+=(pyservers/mcp-remote/protocol-auto)
+
+# A throwaway repository for mcp-server-git: one commit, one untracked file.
+PYS_TOKEN="pys$RANDOM$RANDOM"
+REPO=$WORK/gitrepo
+git init -q "$REPO" &&
+  printf 'hello\n' >"$REPO/a.txt" &&
+  git -C "$REPO" add a.txt &&
+  git -C "$REPO" -c user.name="FlowGuard interop" -c user.email=interop@localhost -c commit.gpgsign=false \
+    commit -q -m "interop commit $PYS_TOKEN" &&
+  printf 'x\n' >"$REPO/untracked-$PYS_TOKEN.txt"
+REPO_OK=$?
+# A page for mcp-server-fetch, served on 127.0.0.1 only (it is never let out to the network).
+mkdir -p "$WORK/www"
+printf '<html><head><title>interop</title></head><body><h1>Interop page</h1><p>fetched %s through FlowGuard</p></body></html>\n' \
+  "$PYS_TOKEN" >"$WORK/www/page.html"
+WWW_PORT=$("$PYTHON_MCP" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$PYTHON_MCP" -m http.server -b 127.0.0.1 -d "$WORK/www" "$WWW_PORT" >"$WORK/www.log" 2>&1 </dev/null &
+WWW_PID=$!
+PIDS+=("$WWW_PID")
+PAGE_URL="http://127.0.0.1:$WWW_PORT/page.html"
+
+cat >"$WORK/pyservers.toml" <<TOML
+[servers.time]
+command = "$TIME_SERVER"
+
+[servers.git]
+command = "$GIT_SERVER"
+args = ["--repository", "$REPO"]
+
+[servers.fetch]
+command = "$FETCH_SERVER"
+args = ["--ignore-robots-txt", "--allow-private-ips"]
+
+[servers.everything]
+command = "$NODE"
+args = ["$EVERYTHING_JS", "stdio"]
+TOML
+# mcp-remote keeps its state (OAuth client info, tokens: none here) in this directory
+export MCP_REMOTE_CONFIG_DIR=$WORK/mcp-auth
+
+# jq programs over the client's output (slurped: first = tool list, last = call result)
+JQ_NOW_UTC='last | (.isError | not) and (.content[0].text | fromjson | .timezone == "UTC"
+  and ((.datetime | sub("\\+00:00$"; "Z") | fromdateiso8601) - now | . > -300 and . < 300))'
+JQ_TOKYO='last | (.isError | not) and (.content[0].text | fromjson | .source.timezone == "UTC"
+  and .source.datetime[11:] == "12:00:00+00:00" and .target.timezone == "Asia/Tokyo"
+  and .target.datetime[11:] == "21:00:00+09:00")'
+UTC_ARGS='{"timezone":"UTC"}'
+TOKYO_ARGS='{"source_timezone":"UTC","time":"12:00","target_timezone":"Asia/Tokyo"}'
+UNIFIED_WANT='["time___get_current_time","time___convert_time","git___git_log","git___git_status","fetch___fetch","everything___echo"]'
+
+# pys_check CHECK RUN ERA WANT_TOOLS CALL_JQ CMD...: run CMD (bounded; a py_client or
+# py_stdio_client command line) into $WORK/RUN.{out,err}, then require exit 0, every name of
+# the JSON array WANT_TOOLS in the tool list (skipped when ""), CALL_JQ true on the call result,
+# and the era ERA:
+#   2026       the client settled on 2026-07-28 ("py_client: protocol" line)
+#   handshake  the client settled on a handshake version (initialize)
+#   2026-gw    2026, and the gateway ($PYS_LOG) served >= 1 tools/call statelessly, no session
+#   handshake-gw  handshake, and the gateway started a session, served no stateless tools/call
+#   stateless-gw  the gateway served >= 1 tools/call statelessly (whatever the client settled on)
+#   any        no requirement (the PASS line still says what happened)
+pys_check() {
+  local check=$1 n=$2 era=$3 want=$4 callq=$5 rc proto calls0=0 sess0=0 calls=0 sess=0 why="" missing info
+  shift 5
+  if [[ -n "${PYS_LOG:-}" ]]; then
+    calls0=$(grep -c 'stateless request method="tools/call"' "$PYS_LOG")
+    sess0=$(grep -c 'session started' "$PYS_LOG")
+  fi
+  bounded 90 "$@" >"$WORK/$n.out" 2>"$WORK/$n.err"
+  rc=$?
+  if [[ -n "${PYS_LOG:-}" ]]; then
+    calls=$(($(grep -c 'stateless request method="tools/call"' "$PYS_LOG") - calls0))
+    sess=$(($(grep -c 'session started' "$PYS_LOG") - sess0))
+  fi
+  proto=$(sed -n 's/^py_client: protocol \([^ ]*\).*/\1/p' "$WORK/$n.err" | tail -n 1)
+  info="client on ${proto:-?}"
+  [[ -n "${PYS_LOG:-}" ]] && info+="; gateway: $calls stateless tools/call, $sess new sessions"
+  missing=""
+  if [[ $rc -eq 0 && -n "$want" ]]; then
+    missing=$(jq -sr --argjson want "$want" '$want - first | join(", ")' "$WORK/$n.out" 2>/dev/null) ||
+      missing="everything (no tool list in the output)"
+  fi
+  if [[ $rc -ne 0 ]]; then
+    # the client's error (a pydantic error spans lines), without the server's log lines
+    why="client exit $rc: $(sed -n '/^py_client: error/,+8p' "$WORK/$n.err" | grep -vE '^(20[0-9]{2}-|\[[0-9]+\]| *For further)' |
+      tr '\n' ' ' | tr -s ' ' | cut -c1-600)"
+    [[ "$why" == "client exit $rc: " ]] && why+=$(tail -n 1 "$WORK/$n.err" | cut -c1-400)
+  elif [[ -n "$missing" ]]; then
+    why="tool list lacks $missing: $(head -n 1 "$WORK/$n.out" | cut -c1-300)"
+  elif ! jq -se "$callq" "$WORK/$n.out" >/dev/null 2>&1; then
+    why="unexpected call result: $(tail -n 1 "$WORK/$n.out" | cut -c1-500)"
+  else
+    case $era in
+      2026 | 2026-gw) [[ "$proto" == 2026-07-28 ]] || why="worked, but the client settled on '${proto:-?}', not 2026-07-28" ;;
+      handshake | handshake-gw)
+        [[ "$proto" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ && "$proto" != 2026-07-28 ]] ||
+          why="worked, but the client settled on '${proto:-?}', not a handshake version" ;;
+    esac
+    if [[ -z "$why" ]]; then
+      case $era in
+        2026-gw) [[ $calls -ge 1 && $sess -eq 0 ]] || why="worked, but not on the 2026 path: $info" ;;
+        handshake-gw) [[ $calls -eq 0 && $sess -ge 1 ]] || why="worked, but not in a handshake session: $info" ;;
+        stateless-gw) [[ $calls -ge 1 ]] || why="worked, but the gateway served no tools/call statelessly: $info" ;;
+      esac
+    fi
+  fi
+  if [[ -z "$why" ]]; then
+    pass "$check ($info)"
+  else
+    fail "$check" "$why" "$WORK/$n.err" ${PYS_LOG:+"$PYS_LOG"}
+  fi
+}
+era_of() { case $1 in legacy) echo handshake ;; *) echo 2026 ;; esac; }  # auto picks 2026 after server/discover
+PY_STDIO="$(dirname "$PY_CLIENT")/py_stdio_client.py"
+
+PYS_LOG=""
+if [[ $REPO_OK -ne 0 ]]; then
+  for c in "${PYS_CHECKS[@]}"; do fail "$c" "could not make the throwaway git repository $REPO"; done
+elif ! FLOWGUARD_LOG="info,flowguard_gateway::downstream::modern=debug" start_gw pyservers -c "$WORK/pyservers.toml"; then
+  for c in "${PYS_CHECKS[@]}"; do fail "$c" "gateway with time/git/fetch/everything did not start" "$GW_LOG"; done
+else
+  PYS_U=$GW_URL PYS_LOG=$GW_LOG
+  # the Python SDK over HTTP, every client mode, routed and unified
+  for m in "${PY_MODES[@]}"; do
+    pys_check "pyservers/time/routed/$m" "pys-routed-$m" "$(era_of "$m")-gw" '["get_current_time","convert_time"]' "$JQ_NOW_UTC" \
+      "$PYTHON_MCP" "$PY_CLIENT" "$PYS_U/mcp/time" --timeout 75 --mode "$m" --list --call get_current_time --args "$UTC_ARGS"
+    pys_check "pyservers/time/unified/$m" "pys-unified-$m" "$(era_of "$m")-gw" "$UNIFIED_WANT" "$JQ_TOKYO" \
+      "$PYTHON_MCP" "$PY_CLIENT" "$PYS_U/mcp" --timeout 75 --mode "$m" --list --call time___convert_time --args "$TOKYO_ARGS"
+  done
+  pys_check pyservers/git/routed pys-git-log 2026-gw '["git_log","git_status"]' \
+    "last | (.isError | not) and (.content[0].text | contains(\"interop commit $PYS_TOKEN\"))" \
+    "$PYTHON_MCP" "$PY_CLIENT" "$PYS_U/mcp/git" --timeout 75 --list --call git_log --args "{\"repo_path\":\"$REPO\"}"
+  pys_check pyservers/git/unified pys-git-status 2026-gw "" \
+    "last | (.isError | not) and (.content[0].text | contains(\"untracked-$PYS_TOKEN.txt\"))" \
+    "$PYTHON_MCP" "$PY_CLIENT" "$PYS_U/mcp" --timeout 75 --call git___git_status --args "{\"repo_path\":\"$REPO\"}"
+  pys_check pyservers/fetch/routed pys-fetch 2026-gw '["fetch"]' \
+    "last | (.isError | not) and (.content[0].text | contains(\"Interop page\") and contains(\"fetched $PYS_TOKEN through FlowGuard\"))" \
+    "$PYTHON_MCP" "$PY_CLIENT" "$PYS_U/mcp/fetch" --timeout 75 --list --call fetch --args "{\"url\":\"$PAGE_URL\"}"
+
+  # mcp-remote, launched by the SDK's stdio client as a desktop host would (`npx mcp-remote URL`):
+  # it relays the client's own requests, so every client mode reaches the gateway in its own era.
+  for m in "${PY_MODES[@]}"; do
+    pys_check "pyservers/mcp-remote/routed/$m" "pys-remote-routed-$m" any '["get_current_time","convert_time"]' "$JQ_NOW_UTC" \
+      "$PYTHON_MCP" "$PY_STDIO" --timeout 75 --mode "$m" --list --call get_current_time --args "$UTC_ARGS" \
+      "$NODE" "$MCP_REMOTE_JS" "$PYS_U/mcp/time" --transport http-only
+    pys_check "pyservers/mcp-remote/unified/$m" "pys-remote-unified-$m" any "$UNIFIED_WANT" "$JQ_TOKYO" \
+      "$PYTHON_MCP" "$PY_STDIO" --timeout 75 --mode "$m" --list --call time___convert_time --args "$TOKYO_ARGS" \
+      "$NODE" "$MCP_REMOTE_JS" "$PYS_U/mcp" --transport http-only
+  done
+  # `--protocol auto`: mcp-remote itself probes server/discover and, FlowGuard answering it,
+  # speaks 2026-07-28 to the gateway for a legacy (initialize) client.
+  pys_check pyservers/mcp-remote/protocol-auto pys-remote-proto-auto stateless-gw "$UNIFIED_WANT" "$JQ_NOW_UTC" \
+    "$PYTHON_MCP" "$PY_STDIO" --timeout 75 --mode legacy --list --call time___get_current_time --args "$UTC_ARGS" \
+    "$NODE" "$MCP_REMOTE_JS" "$PYS_U/mcp" --transport http-only --protocol auto
+  stop_gw "$GW_PID" "$PYS_U"
+fi
+PYS_LOG=""
+
+# flowguard wrap as the stdio server entry, every client mode
+for m in "${PY_MODES[@]}"; do
+  pys_check "pyservers/wrap/$m" "pys-wrap-$m" "$(era_of "$m")" '["get_current_time","convert_time"]' "$JQ_NOW_UTC" \
+    "$PYTHON_MCP" "$PY_STDIO" --timeout 75 --mode "$m" --list --call get_current_time --args "$UTC_ARGS" \
+    "$FG" wrap -- "$TIME_SERVER"
+done
+kill -TERM "$WWW_PID" 2>/dev/null
+wait_gone "$WWW_PID" 5 || kill -KILL "$WWW_PID" 2>/dev/null
 
 # ------------------------------------------------------------------ summary
 cleanup

@@ -139,6 +139,17 @@ pub enum Mode {
     Both,
 }
 
+impl Mode {
+    /// The config file's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Routed => "routed",
+            Mode::Unified => "unified",
+            Mode::Both => "both",
+        }
+    }
+}
+
 /// When aggregated tool names carry the server id as a prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]

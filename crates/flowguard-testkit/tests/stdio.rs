@@ -316,3 +316,13 @@ fn a_2026_listen_over_stdio_is_acknowledged_and_ends_with_the_input() {
     let status = gw.close_and_wait();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_server_asking_a_2026_client_without_roots_for_roots_carries_on() {
+    let fake = fake_bin().display().to_string();
+    let mut gw = StdioGateway::start(&["wrap", "--", &fake]);
+    gw.send(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"roots","arguments":{},"_meta": modern_meta(json!({}))}}));
+    let reply = gw.until_response(&json!(1)).pop().unwrap();
+    assert!(text(&reply).starts_with("no roots ("), "{reply}");
+    assert_eq!(reply["result"]["resultType"], "complete", "{reply}");
+}

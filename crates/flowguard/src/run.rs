@@ -17,8 +17,17 @@ use std::time::Duration;
 /// Exit code for a configuration the gateway cannot run with.
 pub(crate) const EXIT_CONFIG: u8 = 2;
 
+/// Sets the variables of a `.env` file that the environment does not already have: a value
+/// given in the shell wins, as with docker compose and dotenv.
 pub fn load_env_file(path: &Path) -> Result<(), flowguard_config::ConfigError> {
     for (k, v) in flowguard_config::load_env_file(path)? {
+        if std::env::var_os(&k).is_some() {
+            eprintln!(
+                "note: {k} is set in the environment; its value in {} is not used",
+                path.display()
+            );
+            continue;
+        }
         // Single-threaded here: the runtime has not started yet.
         std::env::set_var(k, v);
     }
@@ -124,6 +133,14 @@ pub fn run(args: RunArgs) -> ExitCode {
         (_, true) => Mode::Unified,
         _ => config.gateway.mode.unwrap_or(Mode::Both),
     };
+    if let Some(configured) = config.gateway.mode.filter(|m| *m != mode) {
+        eprintln!(
+            "note: {} overrides mode = \"{}\" from {}",
+            if args.routed { "--routed" } else { "--unified" },
+            configured.as_str(),
+            config.source
+        );
+    }
     let runtime = runtime();
     match runtime.block_on(serve(config, mode, listen, args.print_client_config)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -234,7 +234,9 @@ fn session_for(
     scope: &Scope,
     headers: &HeaderMap,
 ) -> Result<Arc<Session>, Rejection> {
-    let id = header(headers, &SESSION).ok_or(Rejection::MissingSession)?;
+    let value = headers.get(&SESSION).ok_or(Rejection::MissingSession)?;
+    // An id that is not even text names no session: 404, as for any unknown id.
+    let id = value.to_str().map_err(|_| Rejection::UnknownSession)?;
     let session = gw
         .sessions
         .get(id)
@@ -271,7 +273,7 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
         Ok(env) => env,
         Err(r) => return r.into_response(),
     };
-    let no_session = header(&headers, &SESSION).is_none();
+    let no_session = !headers.contains_key(&SESSION);
     if no_session {
         // Only requests without a session can be of the stateless revision (dual-era).
         let params: serde_json::Value = env

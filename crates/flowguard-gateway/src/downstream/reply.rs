@@ -70,10 +70,13 @@ pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), Rejection> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let is_json = content_type
-        .trim_start()
+    // The media type exactly (RFC 9110: case-insensitive), then nothing or its parameters:
+    // `application/jsonx` is another type.
+    let t = content_type.trim_start();
+    let is_json = t
         .get(..16)
-        .is_some_and(|t| t.eq_ignore_ascii_case("application/json"));
+        .is_some_and(|m| m.eq_ignore_ascii_case("application/json"))
+        && t[16..].trim_start().chars().next().is_none_or(|c| c == ';');
     if is_json {
         Ok(())
     } else {

@@ -136,6 +136,12 @@ fn tool_list(mutated: bool) -> Value {
             json!({"prompt": s}),
             &["prompt"],
         ),
+        tool(
+            "roots",
+            "Ask the client for its roots, carry on without them",
+            json!({}),
+            &[],
+        ),
         tool("mutate", "Add a tool and send list_changed", json!({}), &[]),
         tool("pid", "Reply with the process id", json!({}), &[]),
         tool(
@@ -255,9 +261,31 @@ async fn call_tool(srv: &Arc<Server>, params: &Value) -> Result<Option<Value>, (
             Err(e) => error_result(format!("current_dir: {e}")),
         },
         "big" => text_result("x".repeat(arg_u64(args, "bytes", 0) as usize)),
+        "roots" => roots(srv).await,
         other => return Err((-32602, format!("Unknown tool: {other}"))),
     };
     Ok(Some(result))
+}
+
+/// Ask the client for `roots/list`, as servers do mid-call; a refusal is not a failure: the
+/// result says `no roots (<error>)`, else the root URIs.
+async fn roots(srv: &Arc<Server>) -> Value {
+    let id = format!(
+        "fake-r-{}",
+        srv.next_sample_id.fetch_add(1, Ordering::SeqCst) + 1
+    );
+    let (tx, rx) = oneshot::channel();
+    srv.pending.lock().unwrap().insert(id.clone(), tx);
+    srv.send(&json!({"jsonrpc": "2.0", "id": id, "method": "roots/list"}))
+        .await;
+    let Ok(resp) = rx.await else {
+        return error_result("roots: no response");
+    };
+    match (resp.get("result"), resp.get("error")) {
+        (_, Some(err)) => text_result(format!("no roots ({})", err["message"])),
+        (Some(r), _) => text_result(format!("roots: {}", r["roots"])),
+        _ => error_result("roots: an empty response"),
+    }
 }
 
 /// Send `sampling/createMessage` to the client and turn its answer into a tool result.

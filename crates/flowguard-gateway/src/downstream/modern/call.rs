@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 pub(crate) struct Call {
     pub session: Arc<Session>,
     /// Keeps the session findable (for the server's requests) while the call lasts.
-    _registration: Registration,
+    registration: Registration,
     /// The id of the request being answered now (a retry's own id after `inputResponses`).
     pub id: String,
     pub method: String,
@@ -44,7 +44,7 @@ impl Call {
         server_info: String,
     ) -> Self {
         Call {
-            _registration: Registration::new(gw, session.clone()),
+            registration: Registration::new(gw, session.clone()),
             session,
             id: id.to_string(),
             method: method.to_string(),
@@ -132,6 +132,25 @@ async fn step(call: &Call, req: &mut InFlight) -> Step {
                     continue;
                 };
                 if env.kind() == Ok(Kind::Request) {
+                    if env.method() == methods::ROOTS_LIST
+                        && !call.session.hello().supports(methods::ROOTS_LIST)
+                    {
+                        // Asking for roots is the server's own business (servers ask and carry
+                        // on without them): the server hears that this client has none, as a
+                        // handshake client without the capability would answer, and the call
+                        // goes on. Sampling and elicitation are what a call needs: -32021.
+                        let gw_id: u64 = env.id.and_then(|i| i.get().parse().ok()).unwrap_or(0);
+                        if let Some(gw) = call.registration.gateway() {
+                            let why = "the client did not declare the roots capability";
+                            refuse_with(
+                                &gw,
+                                gw_id,
+                                flowguard_protocol::ErrorCode::MethodNotFound,
+                                why,
+                            );
+                        }
+                        continue;
+                    }
                     return Step::Input(m);
                 }
                 if env.method() == methods::LOG_MESSAGE && !call.wants_log(&env) {
@@ -256,9 +275,18 @@ fn input_required(
 
 /// Answers a server's request the client cannot serve, so the server is not left waiting.
 pub(super) fn refuse_server_request(gw: &Gateway, gw_id: u64, message: &str) {
+    refuse_with(
+        gw,
+        gw_id,
+        flowguard_protocol::ErrorCode::MissingCapability,
+        message,
+    );
+}
+
+fn refuse_with(gw: &Gateway, gw_id: u64, code: flowguard_protocol::ErrorCode, message: &str) {
     if let Some(o) = gw.take_outstanding(gw_id) {
         let err = serde_json::json!({
-            "code": flowguard_protocol::ErrorCode::MissingCapability as i64,
+            "code": code as i64,
             "message": message,
         });
         let raw = serde_json::value::to_raw_value(&err).expect("a Value serializes");

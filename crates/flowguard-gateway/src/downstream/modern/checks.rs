@@ -41,6 +41,13 @@ pub(crate) fn check(
     params: &Value,
 ) -> Result<Checked, StatelessError> {
     const META: &str = "params._meta[\"io.modelcontextprotocol/";
+    // A version header naming no revision the gateway knows: the revision's own answer, which
+    // names the versions spoken, before anything else is looked at.
+    if let Some(v) = headers.and_then(|h| header(h, &crate::downstream::http::VERSION)) {
+        if !versions::is_supported(v) {
+            return Err(StatelessError::UnsupportedVersion(v.to_string()));
+        }
+    }
     let meta = params.get("_meta").and_then(Value::as_object).ok_or_else(|| {
         StatelessError::InvalidMeta(
             "params._meta is missing; a 2026-07-28 request names its protocolVersion and clientCapabilities there".into(),

@@ -130,6 +130,11 @@ impl Registration {
         }
     }
 
+    /// The gateway, while it runs.
+    pub(crate) fn gateway(&self) -> Option<Arc<Gateway>> {
+        self.gateway.upgrade()
+    }
+
     /// Whether the stream of a listen session already sent its closing result.
     pub(crate) fn ended(&self) -> bool {
         self.ended
