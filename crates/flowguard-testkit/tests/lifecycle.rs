@@ -126,6 +126,31 @@ async fn sigterm_exits_0_within_the_grace_period() {
     assert!(status.success(), "{status}; stderr:\n{}", gw.stderr_text());
 }
 
+/// A call that outlasts the grace period does not stretch the exit: `shutdown_grace = 2s`
+/// once took 9 s (2 s of drain, 5 s of connection linger, 2 s of server stop).
+#[tokio::test]
+async fn a_call_past_the_grace_period_does_not_stretch_the_exit() {
+    let mut gw = start(&one_fake("shutdown_grace = \"2s\""));
+    let client = McpClient::connect(&gw.url("/mcp/fake"), json!({})).await;
+    let call = slow_call_in_flight(&gw, &client, 30_000).await;
+    let t = std::time::Instant::now();
+    gw.signal(libc::SIGTERM);
+    let status = gw.wait_exit_async(Duration::from_secs(10)).await;
+    let took = t.elapsed();
+    drop(call);
+    assert!(
+        status.is_some(),
+        "still running 10 s after SIGTERM:\n{}",
+        gw.stderr_text()
+    );
+    // The documented bound: shutdown_grace + about 3 s (docs/config.md).
+    assert!(
+        took < Duration::from_secs(6),
+        "exit took {took:?}:\n{}",
+        gw.stderr_text()
+    );
+}
+
 #[tokio::test]
 async fn grandchild_left_by_a_sigkilled_gateway_is_killed_by_the_next_start() {
     let script = format!("sleep 300 & exec {}", fake_path().trim_matches('"'));

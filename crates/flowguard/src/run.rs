@@ -221,13 +221,16 @@ async fn serve(
             gw.close_streams();
         }
     };
-    // Connections that outlive the drain (a client holding a stream open) do not hold the exit.
+    // Connections that outlive the drain (a client holding a stream open, a request past the
+    // grace period) get at most a second more: the exit takes about `shutdown_grace`, then
+    // the servers' own stop (docs/config.md).
+    let linger = grace.min(Duration::from_secs(1));
     let workers = flowguard_gateway::downstream::serve::serve(
         listener,
         gw.clone(),
         app,
         drain,
-        Duration::from_secs(5),
+        linger,
         workers,
     )
     .await;
