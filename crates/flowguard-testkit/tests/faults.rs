@@ -279,3 +279,24 @@ async fn missing_program_still_listens_shows_error_in_health_and_names_the_serve
         "ok"
     );
 }
+
+/// A server that cannot read a request answers with `"id": null`; the one request waiting
+/// fails at once with the server's error, instead of after the 60 s request timeout.
+#[tokio::test]
+async fn an_error_without_an_id_fails_the_one_request_waiting_at_once() {
+    let gw = GatewayProcess::start(&one_fake(""), "toml", &[]);
+    let client = McpClient::connect(&gw.url("/mcp/fake"), json!({})).await;
+    let reply = within(
+        Duration::from_secs(5),
+        "the unreadable call",
+        client.call_tool("unreadable", json!({})),
+    )
+    .await;
+    assert_eq!(error_code(&reply), Some(-32700), "{reply}");
+    assert!(
+        error_message(&reply).contains("unreadable request"),
+        "{reply}"
+    );
+    let after = client.call_tool("echo", json!({"message": "next"})).await;
+    assert_eq!(tool_text(&after), "next", "{after}");
+}

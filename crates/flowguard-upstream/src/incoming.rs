@@ -68,6 +68,9 @@ impl Inner {
     }
 
     fn handle_reply(&self, env: &Envelope<'_>) {
+        if env.id.is_none() && env.error.is_some() {
+            return self.handle_idless_error(env);
+        }
         let Some(id) = env.id.and_then(|i| i.get().parse::<u64>().ok()) else {
             tracing::warn!(server = %self.id, "reply with an id the gateway never sent: {:?}", env.id.map(|i| i.get()));
             return;
@@ -88,6 +91,39 @@ impl Inner {
                 let _ = tx.send(Ok(reply));
             }
             None => tracing::debug!(server = %self.id, id, "late reply dropped"),
+        }
+    }
+
+    /// An error with `"id": null`: the server could not read a request (JSON-RPC: -32700 or
+    /// -32600). When one request is waiting, it is the one: it fails now with the server's
+    /// error instead of timing out. With several, which one is unknown: they wait for their
+    /// own replies or timeouts, and the error is logged.
+    fn handle_idless_error(&self, env: &Envelope<'_>) {
+        let error = env.error.map_or("", |e| e.get());
+        let preview: String = error.chars().take(300).collect();
+        match self
+            .pending
+            .only()
+            .and_then(|id| Some((id, self.pending.remove(id)?)))
+        {
+            Some((
+                _,
+                Pending::Client {
+                    client_id, sink, ..
+                },
+            )) => {
+                tracing::warn!(server = %self.id, "the server could not read a request: {preview}");
+                let bytes = encode::response(client_id.get(), None, env.error);
+                let _ = sink.send(Frame::Final(bytes.into()));
+            }
+            Some((_, Pending::Internal(tx))) => {
+                let _ = tx.send(Ok(Err(env.error.expect("checked").to_owned())));
+            }
+            None => tracing::warn!(
+                server = %self.id,
+                pending = self.pending.len(),
+                "an error without an id (the server could not read a request), not matched to one of the requests waiting: {preview}"
+            ),
         }
     }
 

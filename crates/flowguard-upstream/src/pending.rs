@@ -67,6 +67,16 @@ impl PendingRequests {
             .map(|(_, s, k)| (s.clone(), k.clone()))
     }
 
+    /// The id of the only request waiting, when exactly one is.
+    pub fn only(&self) -> Option<u64> {
+        let map = self.lock();
+        let mut ids = map.keys();
+        match (ids.next(), ids.next()) {
+            (Some(id), None) => Some(*id),
+            _ => None,
+        }
+    }
+
     /// The upstream id of a client's request, found by the client's session and id. A scan: it
     /// runs only for cancellations, and keeps the hot path free of a second index.
     pub fn find_client(&self, session: &str, client_id: &str) -> Option<u64> {

@@ -107,6 +107,12 @@ fn tool_list(mutated: bool) -> Value {
         tool("crash", "Exit with code 3 without replying", json!({}), &[]),
         tool("hang", "Never reply", json!({}), &[]),
         tool(
+            "unreadable",
+            "Answer as if the request could not be parsed (id null), and never reply",
+            json!({}),
+            &[],
+        ),
+        tool(
             "garbage",
             "Write a non-JSON line, then reply",
             json!({}),
@@ -198,6 +204,12 @@ async fn call_tool(srv: &Arc<Server>, params: &Value) -> Result<Option<Value>, (
         }
         "crash" => std::process::exit(3),
         "hang" => return Ok(None),
+        "unreadable" => {
+            // As a server that could not parse the request: an error with a null id, no reply.
+            let err = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: unreadable request"}}"#;
+            srv.write_line(err).await;
+            return Ok(None);
+        }
         "garbage" => {
             srv.write_line("this is not json").await;
             text_result("after garbage")
