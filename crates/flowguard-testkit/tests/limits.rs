@@ -98,3 +98,63 @@ async fn a_body_that_stalls_after_its_headers_gets_408_and_the_connection_closes
     let reply = client.call_tool("echo", json!({"message": "fine"})).await;
     assert_eq!(tool_text(&reply), "fine", "{reply}");
 }
+
+/// Sends a `slow` call of 30 s raw, waits until the gateway has it in flight, closes the
+/// connection, and returns how long until the call was no longer pending upstream.
+async fn vanish_mid_call(
+    gw: &GatewayProcess,
+    headers: &str,
+    params_meta: serde_json::Value,
+) -> Duration {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "slow", "arguments": {"ms": 30000}, "_meta": params_meta}})
+    .to_string();
+    let req = format!(
+        "POST /mcp/fake HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         {headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", gw.port()))
+        .await
+        .expect("connects");
+    conn.write_all(req.as_bytes()).await.expect("sent");
+    gw.wait_health(Duration::from_secs(10), |h| {
+        h["servers"]["fake"]["pending"] == 1
+    })
+    .await;
+    drop(conn);
+    let t = Instant::now();
+    let health = gw
+        .wait_health(Duration::from_secs(10), |h| {
+            h["servers"]["fake"]["pending"] == 0
+        })
+        .await;
+    assert_eq!(health["servers"]["fake"]["pending"], 0, "{health:#}");
+    t.elapsed()
+}
+
+/// A client that disconnects while its reply is pending has its call cancelled upstream at
+/// once (hyper watches the connection while the handler runs and drops the handler, which
+/// cancels the call), not left running until its reply or the request timeout.
+#[tokio::test]
+async fn a_client_that_vanishes_mid_call_has_its_call_cancelled() {
+    let gw = GatewayProcess::start(&one_fake(""), "toml", &[]);
+    let json_only = vanish_mid_call(&gw, "Accept: application/json\r\n", json!({})).await;
+    assert!(
+        json_only < Duration::from_secs(3),
+        "JSON client: noticed after {json_only:?}"
+    );
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientCapabilities": {}});
+    let modern = vanish_mid_call(
+        &gw,
+        "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n\
+         Mcp-Method: tools/call\r\nMcp-Name: slow\r\n",
+        meta,
+    )
+    .await;
+    assert!(
+        modern < Duration::from_secs(3),
+        "2026 client: noticed after {modern:?}"
+    );
+}
