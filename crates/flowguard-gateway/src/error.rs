@@ -49,6 +49,8 @@ pub enum Rejection {
     TooManySessions(usize),
     #[error("Request Timeout: the body did not arrive within {0}s (gateway.body_timeout)")]
     BodyTimeout(u64),
+    #[error("Service Unavailable: large request bodies arriving now already hold the gateway's {0} MiB for them; retry shortly")]
+    BodiesOverBudget(usize),
 }
 
 impl Rejection {
@@ -65,9 +67,9 @@ impl Rejection {
             | Rejection::UnknownEvent(_) => StatusCode::NOT_FOUND,
             Rejection::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
-            Rejection::ShuttingDown | Rejection::TooManySessions(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Rejection::ShuttingDown
+            | Rejection::TooManySessions(_)
+            | Rejection::BodiesOverBudget(_) => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Rejection::Forbidden(_) => StatusCode::FORBIDDEN,
             Rejection::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,

@@ -158,3 +158,37 @@ async fn a_client_that_vanishes_mid_call_has_its_call_cancelled() {
         "2026 client: noticed after {modern:?}"
     );
 }
+
+/// Large bodies arriving slowly share one budget: once it is held, more are refused (503) and
+/// their connections closed, while ordinary messages are served.
+#[tokio::test]
+async fn large_bodies_share_a_budget_and_ordinary_messages_pass() {
+    let gw = GatewayProcess::start(&one_fake("body_timeout = \"20s\""), "toml", &[]);
+    let head = "POST /mcp/fake HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+                Accept: application/json\r\nContent-Length: 2000000\r\n\r\n";
+    let part = vec![b' '; 1_900_000];
+    let mut conns = Vec::new();
+    for _ in 0..45 {
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", gw.port()))
+            .await
+            .expect("connects");
+        c.write_all(head.as_bytes()).await.expect("head sent");
+        let _ = c.write_all(&part).await;
+        conns.push(c);
+    }
+    // 45 × 1.9 MB is more than the 64 MiB budget: some were refused and closed at once.
+    let answers = futures_util::future::join_all(conns.iter_mut().map(|c| async move {
+        let mut answer = vec![0u8; 12];
+        let read = tokio::time::timeout(Duration::from_millis(500), c.read_exact(&mut answer));
+        matches!(read.await, Ok(Ok(_))).then(|| String::from_utf8_lossy(&answer).into_owned())
+    }))
+    .await;
+    let refused = answers.iter().flatten().count();
+    for status in answers.iter().flatten() {
+        assert_eq!(status, "HTTP/1.1 503", "{answers:?}");
+    }
+    assert!(refused >= 5, "only {refused} of 45 large bodies refused");
+    let client = McpClient::connect(&gw.url("/mcp/fake"), json!({})).await;
+    let reply = client.call_tool("echo", json!({"message": "small"})).await;
+    assert_eq!(tool_text(&reply), "small", "{reply}");
+}

@@ -1,9 +1,10 @@
 //! `flowguard`: parses the command line, starts logging, runs the gateway or a config command,
 //! and turns errors into exit codes (2 for a bad configuration, 1 for anything else).
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod cli;
 mod enable;
+mod memory;
 mod run;
 mod startup;
 mod stdio;

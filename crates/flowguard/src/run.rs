@@ -209,6 +209,7 @@ async fn serve(
     let signals = tokio::spawn(shutdown_on_signals(gw.clone()));
     let hangups = tokio::spawn(ignore_hangups());
     let sweeper = tokio::spawn(expire_sessions(gw.clone()));
+    flowguard_gateway::downstream::serve::set_housekeeping(crate::memory::collect);
     let app = flowguard_gateway::downstream::app(gw.clone(), bound);
     let drain = {
         let gw = gw.clone();

@@ -2,6 +2,7 @@
 //! 2025-11-25 with sessions, and the stateless 2026-07-28 beside them), the old HTTP+SSE transport (2024-11-05: `/sse` and `/messages`), and stdio
 //! (`flowguard wrap`, `flowguard stdio`). All of them call the same router.
 
+mod body;
 mod env_headers;
 pub mod guard;
 pub mod http;

@@ -6,13 +6,10 @@
 //! path every message takes and nowhere else.
 
 use super::http::{post_routed_parts, post_unified_parts};
-use crate::error::Rejection;
 use crate::gateway::Gateway;
 use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -25,8 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tower::ServiceExt;
 
-/// The largest POST body accepted (the same as axum's default limit).
-pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+pub use super::body::MAX_BODY_BYTES;
 
 /// Serves `listener` until `shutdown` completes, then lets open connections finish their
 /// current exchange (at most `linger`) and returns the worker threads, which keep running what
@@ -92,6 +88,19 @@ pub async fn serve(
     Workers { shards }
 }
 
+/// What each serving thread runs every [`HOUSEKEEPING_EVERY`] (set by the binary: giving
+/// memory freed after a burst of large messages back to the system).
+static HOUSEKEEPING: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
+
+/// The most a connection's read buffer may grow to (hyper's minimum is 8 kB).
+const READ_BUFFER_MAX: usize = 64 * 1024;
+
+/// Sets the housekeeping of every serving thread (once, before [`serve`]).
+pub fn set_housekeeping(f: fn()) {
+    let _ = HOUSEKEEPING.set(f);
+}
+
 /// The connections served on one runtime, stopped together.
 struct Connections {
     gw: Arc<Gateway>,
@@ -104,6 +113,19 @@ impl Connections {
     fn new(gw: Arc<Gateway>, router: Router) -> Self {
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new());
+        // A connection's read buffer grows with what arrives, up to this (hyper's default is
+        // about 400 kB): MCP messages are small, and 200 slow uploads must not hold 80 MB.
+        http.max_buf_size(READ_BUFFER_MAX);
+        if let Some(f) = HOUSEKEEPING.get().copied() {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    f();
+                }
+            });
+        }
         Connections {
             gw,
             router,
@@ -266,7 +288,7 @@ async fn dispatch(gw: Arc<Gateway>, router: Router, req: Request<Incoming>) -> R
     if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
         // Every POST body is read here, bounded in size and in time.
-        let body = match read_body(body, gw.settings.body_timeout).await {
+        let body = match super::body::read(body, gw.settings.body_timeout).await {
             Ok(b) => b,
             Err(r) => return r,
         };
@@ -283,28 +305,6 @@ async fn dispatch(gw: Arc<Gateway>, router: Router, req: Request<Incoming>) -> R
         .oneshot(req.map(Body::new))
         .await
         .unwrap_or_else(|e| match e {})
-}
-
-/// The whole body, at most [`MAX_BODY_BYTES`], within `timeout` of the headers: a client that
-/// stalls mid-body gets 408 and its connection is closed, so it holds neither the connection
-/// nor the memory of a half-sent body.
-async fn read_body(body: Incoming, timeout: Duration) -> Result<Bytes, Response> {
-    let read = tokio::time::timeout(timeout, Limited::new(body, MAX_BODY_BYTES).collect());
-    let Ok(read) = read.await else {
-        let mut r = Rejection::BodyTimeout(timeout.as_secs()).into_response();
-        r.headers_mut().insert(
-            axum::http::header::CONNECTION,
-            axum::http::HeaderValue::from_static("close"),
-        );
-        return Err(r);
-    };
-    match read {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(Rejection::TooLarge(MAX_BODY_BYTES).into_response())
-        }
-        Err(e) => Err(Rejection::Invalid(format!("reading the request body: {e}")).into_response()),
-    }
 }
 
 #[cfg(test)]
