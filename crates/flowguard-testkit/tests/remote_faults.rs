@@ -164,11 +164,20 @@ async fn the_get_stream_stops_on_405_or_a_plain_2xx_and_resumes_with_last_event_
         })
         .await;
     assert!(changed.is_some(), "{}", gw.stderr_text());
-    let gets: Vec<_> = flaky
-        .seen()
-        .into_iter()
-        .filter(|s| s.method == "GET")
-        .collect();
+    // The stream is reopened after the event that ended it: wait for that (a loaded machine
+    // may take a moment), rather than expect it already done.
+    let gets = || -> Vec<_> {
+        flaky
+            .seen()
+            .into_iter()
+            .filter(|s| s.method == "GET")
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gets().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let gets = gets();
     assert!(gets.len() >= 2, "{gets:?}");
     assert_eq!(gets[0].last_event_id, None);
     assert_eq!(gets[0].session.as_deref(), Some("srv-1"));
