@@ -60,6 +60,8 @@ pub(crate) fn parse(text: &str, format: Format, source_name: &str) -> Result<Val
         column,
         message,
     };
+    // A byte-order mark (editors on Windows write one) is not part of the document.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let parsed = match format {
         Format::Json => serde_json::from_str::<StrictValue>(text).map_err(|e| {
             let known = e.line() > 0;

@@ -2,6 +2,7 @@
 //! raw JSON text (`RawValue`) so that a message is forwarded byte for byte, unknown fields and all
 //! (DESIGN-NOTES §2). Encoding builds messages by concatenation for the same reason.
 
+use crate::door;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -25,6 +26,10 @@ pub struct Envelope<'a> {
     pub result: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub error: Option<&'a RawValue>,
+    /// `"id": null` was sent (`id` is then `None`): an error reply to an unreadable request may
+    /// carry it, a request never (JSON-RPC 2.0 and MCP: an id is a string or a number).
+    #[serde(skip)]
+    pub id_null: bool,
 }
 
 /// A string borrowed from the message unless it has escapes. (serde borrows a `Cow<str>` field
@@ -35,11 +40,10 @@ fn borrowed_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de
     Ok(Option::<Borrowed<'de>>::deserialize(d)?.map(|b| b.0))
 }
 
-/// `"id": null` is kept as absent: a request may never use it, and an error reply to an
-/// unparseable request carries it.
+/// The id's raw text, `null` included (an `Option<&RawValue>` would read `null` as absent);
+/// [`Envelope::parse`] turns `null` into `id: None, id_null: true`.
 fn raw_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    let raw: &'de RawValue = Deserialize::deserialize(d)?;
-    Ok(if raw.get() == "null" { None } else { Some(raw) })
+    Ok(Some(Deserialize::deserialize(d)?))
 }
 
 /// What a message is, decided from which envelope fields are present.
@@ -59,11 +63,71 @@ pub enum EnvelopeError {
     Batch,
     #[error("not a JSON-RPC 2.0 message: {0}")]
     Invalid(&'static str),
+    /// A request (it has a `method`) with `"id": null`: not a notification, which has no `id`.
+    #[error("not a JSON-RPC 2.0 message: \"id\" must be a string or an integer, not null")]
+    NullId,
+    /// Valid JSON that serde_json (and so many servers) cannot read: see [`crate::door`]
+    /// (`door::MAX_DEPTH` is 127).
+    #[error("the message is nested deeper than 127 levels (byte {at} opens level 128)")]
+    TooDeep { at: usize },
+    #[error("the message holds a lone UTF-16 surrogate escape (\\u{code:04x}) at byte {at}")]
+    LoneSurrogate { code: u16, at: usize },
+    #[error("the message holds a number out of the range of a 64-bit float at byte {at}")]
+    NumberOutOfRange { at: usize },
+}
+
+impl EnvelopeError {
+    /// The JSON-RPC code to answer with: -32700 (Parse error) when the text is not JSON a
+    /// server can read, -32600 (Invalid Request) when it is JSON but not a usable message.
+    pub fn code(&self) -> ErrorCode {
+        if self.is_parse() {
+            ErrorCode::Parse
+        } else {
+            ErrorCode::InvalidRequest
+        }
+    }
+
+    /// Whether the text itself is refused (-32700), rather than the message in it (-32600).
+    pub fn is_parse(&self) -> bool {
+        matches!(
+            self,
+            EnvelopeError::Parse(_)
+                | EnvelopeError::TooDeep { .. }
+                | EnvelopeError::LoneSurrogate { .. }
+                | EnvelopeError::NumberOutOfRange { .. }
+        )
+    }
+}
+
+impl From<door::Refusal> for EnvelopeError {
+    fn from(r: door::Refusal) -> Self {
+        match r {
+            door::Refusal::TooDeep { at } => EnvelopeError::TooDeep { at },
+            door::Refusal::LoneSurrogate { code, at } => EnvelopeError::LoneSurrogate { code, at },
+            door::Refusal::NumberOutOfRange { at } => EnvelopeError::NumberOutOfRange { at },
+        }
+    }
 }
 
 impl<'a> Envelope<'a> {
     /// Parses one message. Arrays are refused: batching was removed from MCP in 2025-06-18.
+    /// So is JSON that a server's parser would refuse though serde reads it here with
+    /// `params` raw: deeper than 127 levels, lone surrogate escapes, numbers beyond `f64`
+    /// ([`crate::door`]). For messages from clients, which go on to servers.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, EnvelopeError> {
+        Self::parse_inner::<true>(bytes)
+    }
+
+    /// [`Envelope::parse`] without the door's checks, for messages from servers: their reader
+    /// is a client, and refusing one would leave its request waiting instead of failing it.
+    /// The door's pass costs about 2 instructions a byte, and the full scan, for a message
+    /// with more than 127 brackets (a 200 kB `tools/list` reply), about 8.
+    pub fn parse_lenient(bytes: &'a [u8]) -> Result<Self, EnvelopeError> {
+        Self::parse_inner::<false>(bytes)
+    }
+
+    #[inline(always)]
+    fn parse_inner<const DOOR: bool>(bytes: &'a [u8]) -> Result<Self, EnvelopeError> {
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
         if first == Some(&b'[') {
             return Err(EnvelopeError::Batch);
@@ -74,8 +138,14 @@ impl<'a> Envelope<'a> {
         // docs/benchmarks.md).
         let text = std::str::from_utf8(bytes)
             .map_err(|e| EnvelopeError::Parse(format!("it is not UTF-8 ({e})")))?;
-        let env: Envelope<'a> =
+        let mut env: Envelope<'a> =
             serde_json::from_str(text).map_err(|e| EnvelopeError::Parse(e.to_string()))?;
+        if DOOR {
+            door::check(bytes)?;
+        }
+        if env.id.is_some_and(|id| id.get() == "null") {
+            (env.id, env.id_null) = (None, true);
+        }
         env.kind()?;
         Ok(env)
     }
@@ -89,6 +159,7 @@ impl<'a> Envelope<'a> {
             (Some(_), Some(_)) => Err(EnvelopeError::Invalid(
                 "\"id\" must be a string or an integer",
             )),
+            (Some(_), None) if self.id_null => Err(EnvelopeError::NullId),
             (Some(_), None) => Ok(Kind::Notification),
             (None, _) if self.result.is_some() || self.error.is_some() => Ok(Kind::Response),
             (None, _) => Err(EnvelopeError::Invalid(
@@ -283,6 +354,67 @@ mod tests {
         assert!(k(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#).is_err());
         assert_eq!(k("[1]").unwrap_err(), EnvelopeError::Batch);
         assert!(matches!(k("{nope"), Err(EnvelopeError::Parse(_))));
+    }
+
+    #[test]
+    fn a_null_id_makes_a_request_invalid_not_a_notification() {
+        let k = |s: &str| Envelope::parse(s.as_bytes()).and_then(|e| e.kind());
+        let err = k(r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{}}"#);
+        assert_eq!(err, Err(EnvelopeError::NullId));
+        assert_eq!(err.unwrap_err().code(), ErrorCode::InvalidRequest);
+        assert_eq!(
+            EnvelopeError::NullId.to_string(),
+            "not a JSON-RPC 2.0 message: \"id\" must be a string or an integer, not null"
+        );
+        let reply = Envelope::parse(br#"{"jsonrpc":"2.0","id" : null,"error":{}}"#).unwrap();
+        assert_eq!((reply.kind(), reply.id_null), (Ok(Kind::Response), true));
+        assert!(reply.id.is_none());
+        let note = Envelope::parse(br#"{"jsonrpc":"2.0","method":"x"}"#).unwrap();
+        assert_eq!((note.kind(), note.id_null), (Ok(Kind::Notification), false));
+    }
+
+    #[test]
+    fn what_a_server_cannot_read_is_refused_at_the_door() {
+        let msg = |params: &str| {
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{params}}}"#)
+        };
+        // The message is level 1, params level 2: 125 more arrays make 127 levels in all.
+        let deep = |n: usize| msg(&format!("{}{}", "[".repeat(n), "]".repeat(n)));
+        assert!(Envelope::parse(deep(126).as_bytes()).is_ok());
+        assert!(serde_json::from_str::<serde_json::Value>(&deep(126)).is_ok());
+        let err = Envelope::parse(deep(127).as_bytes()).unwrap_err();
+        assert!(serde_json::from_str::<serde_json::Value>(&deep(127)).is_err());
+        assert_eq!(err, EnvelopeError::TooDeep { at: 181 });
+        assert_eq!(
+            err.to_string(),
+            "the message is nested deeper than 127 levels (byte 181 opens level 128)"
+        );
+        assert_eq!(err.code(), ErrorCode::Parse);
+
+        let lone = msg(r#"{"name":"x","arguments":{"q":"\ud800"}}"#);
+        let err = Envelope::parse(lone.as_bytes()).unwrap_err();
+        assert_eq!(
+            err,
+            EnvelopeError::LoneSurrogate {
+                code: 0xd800,
+                at: 85
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "the message holds a lone UTF-16 surrogate escape (\\ud800) at byte 85"
+        );
+        assert_eq!(err.code(), ErrorCode::Parse);
+        let pair = msg(r#"{"q":"\ud83d\ude00","r":"\\ud800"}"#);
+        assert!(Envelope::parse(pair.as_bytes()).is_ok());
+
+        let huge = msg(r#"{"n":1e400}"#);
+        let err = Envelope::parse(huge.as_bytes()).unwrap_err();
+        assert_eq!(err, EnvelopeError::NumberOutOfRange { at: 60 });
+        assert_eq!(err.code(), ErrorCode::Parse);
+        // Outside params too: a deep id, an unknown field.
+        let unknown = r#"{"jsonrpc":"2.0","method":"x","extra":"\udc00"}"#;
+        assert!(Envelope::parse(unknown.as_bytes()).is_err());
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! acts on them, protocol revisions, and the line and SSE framings. No I/O lives here.
 #![forbid(unsafe_code)]
 
+pub mod door;
 pub mod envelope;
+pub mod lines;
 pub mod methods;
 pub mod modern;
 pub mod sse;

@@ -337,7 +337,7 @@ fn the_config_refuses_unsafe_or_meaningless_isolation_settings() {
             assert!(stderr.contains(n), "{n:?} missing for\n{text}\n{stderr}");
         }
     }
-    let json = r#"{"mcpServers":{"a":{"command":"x","isolation":"session","idleTimeout":"5m","envFromHeaders":["GITHUB_TOKEN"]}}}"#;
+    let json = r#"{"mcpServers":{"a":{"command":"true","isolation":"session","idleTimeout":"5m","envFromHeaders":["GITHUB_TOKEN"]}}}"#;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.json");
     std::fs::write(&path, json).unwrap();

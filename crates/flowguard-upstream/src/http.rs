@@ -253,13 +253,13 @@ impl HttpLink {
 
 /// Whether a body is a JSON-RPC message with a real id (a reply the pending table can match).
 fn answers_a_request(body: &[u8]) -> bool {
-    flowguard_protocol::Envelope::parse(body)
+    flowguard_protocol::Envelope::parse_lenient(body)
         .is_ok_and(|e| e.id.is_some_and(|id| id.get() != "null"))
 }
 
 /// Whether an outgoing message (one the gateway encoded itself) is `initialize`.
 fn is_initialize(msg: &[u8]) -> bool {
-    flowguard_protocol::Envelope::parse(msg)
+    flowguard_protocol::Envelope::parse_lenient(msg)
         .is_ok_and(|e| e.method() == flowguard_protocol::methods::INITIALIZE)
 }
 

@@ -24,7 +24,7 @@ impl Inner {
 
     /// One message from the server.
     pub(crate) fn handle_message(self: &Arc<Self>, bytes: &[u8]) {
-        let env = match Envelope::parse(bytes) {
+        let env = match Envelope::parse_lenient(bytes) {
             Ok(env) => env,
             Err(e) => {
                 let preview = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);

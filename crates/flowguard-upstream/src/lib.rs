@@ -27,6 +27,9 @@ mod upstream;
 
 pub use error::UpstreamError;
 pub use reply::{reply_channel, ReplySink, ReplyStream};
+/// One line of at most N bytes from a buffered reader (the downstream stdio transport reads
+/// its client with it, as each stdio server is read).
+pub use stdio::read_capped;
 pub use upstream::{ServerState, StateKind, Upstream, UpstreamSettings};
 
 use bytes::Bytes;

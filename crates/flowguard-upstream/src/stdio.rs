@@ -8,6 +8,7 @@ use crate::upstream::Inner;
 use crate::UpstreamError;
 use bytes::Bytes;
 use flowguard_config::{EnvValue, ProcessSpec};
+use flowguard_protocol::lines::{CappedLine, LineRead};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -197,67 +198,31 @@ async fn write_lines(mut stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Byte
     }
 }
 
-/// What one capped line read produced.
-#[derive(Debug, PartialEq, Eq)]
-enum LineRead {
-    Line,
-    /// Longer than the cap: the line was skipped; `buf` holds its first bytes.
-    TooLong,
-    Eof,
-}
-
-/// How much of an oversized line is kept to find its id.
-const SNIFF: usize = 512;
-
-async fn read_capped<R: AsyncBufRead + Unpin>(
+/// One line of at most `max` bytes into `buf`; a longer one is skipped, keeping its ends
+/// (`LineRead::TooLong`). The framing itself is `flowguard_protocol::lines`, where it is fuzzed.
+pub async fn read_capped<R: AsyncBufRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
     max: usize,
 ) -> std::io::Result<LineRead> {
     buf.clear();
-    let mut too_long = false;
+    let mut line = CappedLine::new(max);
     loop {
         let avail = r.fill_buf().await?;
         if avail.is_empty() {
-            return Ok(match (too_long, buf.is_empty()) {
-                (true, _) => LineRead::TooLong,
-                (false, true) => LineRead::Eof,
-                (false, false) => LineRead::Line,
-            });
+            return Ok(line.finish(buf));
         }
-        let (chunk, done) = match avail.iter().position(|b| *b == b'\n') {
-            Some(i) => (&avail[..i], Some(i + 1)),
-            None => (avail, None),
-        };
-        if !too_long && buf.len() + chunk.len() > max {
-            too_long = true;
-            let keep = SNIFF.saturating_sub(buf.len()).min(chunk.len());
-            buf.extend_from_slice(&chunk[..keep]);
-        } else if !too_long {
-            buf.extend_from_slice(chunk);
-        }
-        let used = done.unwrap_or(avail.len());
+        let (used, done) = line.feed(buf, avail);
         r.consume(used);
-        if done.is_some() {
-            return Ok(if too_long {
-                LineRead::TooLong
-            } else {
-                LineRead::Line
-            });
+        if let Some(read) = done {
+            return Ok(read);
         }
     }
 }
 
-/// The numeric id at the start of an oversized reply, so its request can be failed at once.
-fn sniff_id(prefix: &[u8]) -> Option<u64> {
-    let text = String::from_utf8_lossy(prefix);
-    let at = text.find("\"id\":")? + 5;
-    let digits: String = text[at..]
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    digits.parse().ok()
+/// The numeric id of an oversized reply (at either end), so its request can be failed at once.
+fn sniff_id(kept: &[u8]) -> Option<u64> {
+    flowguard_protocol::lines::sniff_reply_id(kept)
 }
 
 async fn read_stdout<R: AsyncBufRead + Unpin>(
@@ -363,6 +328,20 @@ mod tests {
             read_capped(&mut r, &mut buf, 100).await.unwrap(),
             LineRead::Eof
         );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_reply_with_its_id_last_is_failed_by_id() {
+        // The TypeScript SDK writes {"result":…,"jsonrpc":"2.0","id":N}.
+        let big = format!(
+            r#"{{"result":"{}","jsonrpc":"2.0","id":31}}"#,
+            "x".repeat(5000)
+        );
+        let data = format!("{big}\n");
+        let mut r = BufReader::with_capacity(64, data.as_bytes());
+        let mut buf = Vec::new();
+        let read = read_capped(&mut r, &mut buf, 1000).await.unwrap();
+        assert_eq!((read, sniff_id(&buf)), (LineRead::TooLong, Some(31)));
     }
 
     #[test]

@@ -299,3 +299,19 @@ fn pings_default_to_remote_servers_only() {
         Some(Duration::from_secs(30))
     );
 }
+
+#[test]
+fn a_byte_order_mark_before_the_document_is_ignored() {
+    let docs = [
+        (
+            Format::Json,
+            "\u{feff}{\"mcpServers\": {\"a\": {\"command\": \"x\"}}}",
+        ),
+        (Format::Yaml, "\u{feff}servers:\n  a:\n    command: x\n"),
+        (Format::Toml, "\u{feff}[servers.a]\ncommand = \"x\"\n"),
+    ];
+    for (format, text) in docs {
+        let config = load_ok(text, format);
+        assert_eq!(config.servers[0].id, "a", "{format:?}");
+    }
+}

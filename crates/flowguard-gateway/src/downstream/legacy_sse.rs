@@ -117,7 +117,7 @@ pub(crate) async fn message(
 }
 
 async fn run_request(gw: Arc<Gateway>, session: Arc<Session>, body: Bytes) {
-    let env = Envelope::parse(&body).expect("parsed once already");
+    let env = Envelope::parse_lenient(&body).expect("parsed once already");
     let id = env.id.map_or("null", |i| i.get()).to_string();
     if env.method() == methods::INITIALIZE {
         let params: serde_json::Value = env

@@ -88,6 +88,8 @@ pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), Rejection> {
 pub(crate) fn parse_body(body: &[u8]) -> Result<Envelope<'_>, Rejection> {
     Envelope::parse(body).map_err(|e| match e {
         EnvelopeError::Parse(e) => Rejection::Parse(e),
+        // JSON no server's parser reads (too deep, lone surrogates, huge numbers): -32700.
+        e if e.is_parse() => Rejection::Parse(e.to_string()),
         e => Rejection::Invalid(e.to_string()),
     })
 }

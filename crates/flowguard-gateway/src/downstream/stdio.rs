@@ -12,11 +12,11 @@ use crate::gateway::Gateway;
 use crate::router;
 use crate::session::{new_session_id, ClientHello, Scope, Session};
 use bytes::Bytes;
-use flowguard_protocol::envelope::EnvelopeError;
+use flowguard_protocol::lines::LineRead;
 use flowguard_protocol::{encode, methods, Envelope, ErrorCode, Kind};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 /// Serves one client on `input`/`output` until the input ends; the session ends with it.
@@ -38,14 +38,15 @@ where
     };
     let max = gw.settings.max_line_bytes;
     loop {
-        line.clear();
-        if lines.read_until(b'\n', &mut line).await? == 0 {
-            break;
-        }
-        if line.len() > max {
-            let msg = format!("message larger than max_line_bytes ({max})");
-            let _ = out.send(encode::error(None, ErrorCode::InvalidRequest, &msg).into());
-            continue;
+        // Capped while it is read: a client that never sends a newline cannot grow it.
+        match flowguard_upstream::read_capped(&mut lines, &mut line, max).await? {
+            LineRead::Eof => break,
+            LineRead::TooLong => {
+                let msg = format!("message larger than max_line_bytes ({max})");
+                let _ = out.send(encode::error(None, ErrorCode::InvalidRequest, &msg).into());
+                continue;
+            }
+            LineRead::Line => {}
         }
         let text = line.trim_ascii();
         if text.is_empty() {
@@ -97,12 +98,7 @@ async fn handle_line(
     let env = match Envelope::parse(&line) {
         Ok(env) => env,
         Err(e) => {
-            let code = if matches!(e, EnvelopeError::Parse(_)) {
-                ErrorCode::Parse
-            } else {
-                ErrorCode::InvalidRequest
-            };
-            let _ = out.send(encode::error(None, code, &e.to_string()).into());
+            let _ = out.send(encode::error(None, e.code(), &e.to_string()).into());
             return;
         }
     };
@@ -172,7 +168,7 @@ async fn run_request(
     line: Bytes,
     out: mpsc::UnboundedSender<Bytes>,
 ) {
-    let env = Envelope::parse(&line).expect("parsed once already");
+    let env = Envelope::parse_lenient(&line).expect("parsed once already");
     let client_id = env.id.map_or("null", |i| i.get()).to_string();
     let outcome = router::request(&gw, &session, &env).await;
     forward_all(outcome, client_id, |msg| drop(out.send(msg))).await;

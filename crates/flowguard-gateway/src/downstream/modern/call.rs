@@ -89,7 +89,7 @@ impl Call {
 
     /// The final reply with this call's id, a result completed for the revision.
     fn finish(&self, reply: &[u8]) -> Vec<u8> {
-        match Envelope::parse(reply) {
+        match Envelope::parse_lenient(reply) {
             Ok(env) if env.result.is_some() => {
                 let text = complete(
                     env.result.map_or("{}", |r| r.get()),
@@ -128,7 +128,7 @@ async fn step(call: &Call, req: &mut InFlight) -> Step {
         match req.next().await {
             Next::Final(b) => return Step::Done(call.finish(&b)),
             Next::Message(m) => {
-                let Ok(env) = Envelope::parse(&m) else {
+                let Ok(env) = Envelope::parse_lenient(&m) else {
                     continue;
                 };
                 if env.kind() == Ok(Kind::Request) {
@@ -231,7 +231,7 @@ fn input_required(
     req: InFlight,
     msg: &[u8],
 ) -> (StatusCode, Vec<u8>) {
-    let Ok(env) = Envelope::parse(msg) else {
+    let Ok(env) = Envelope::parse_lenient(msg) else {
         return (StatusCode::OK, call.finish(b"{}"));
     };
     let gw_id: u64 = env.id.and_then(|i| i.get().parse().ok()).unwrap_or(0);

@@ -95,7 +95,7 @@ pub(crate) async fn open_lines(
                 let _ = out.send(closed(&id));
                 return;
             };
-            let Ok(env) = Envelope::parse(&msg) else {
+            let Ok(env) = Envelope::parse_lenient(&msg) else {
                 continue;
             };
             if l.allowed.contains(&env.method())
@@ -257,7 +257,7 @@ fn stream(
                         return Some((Ok(keepalive), (None, rx, registration)));
                     }
                 };
-                let Ok(env) = Envelope::parse(&msg) else {
+                let Ok(env) = Envelope::parse_lenient(&msg) else {
                     continue;
                 };
                 if allowed.contains(&env.method()) {

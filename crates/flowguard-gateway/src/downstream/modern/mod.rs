@@ -108,7 +108,7 @@ pub(crate) async fn serve_line(
     out: tokio::sync::mpsc::UnboundedSender<bytes::Bytes>,
     input_ended: tokio::sync::watch::Receiver<bool>,
 ) {
-    let Ok(env) = Envelope::parse(&line) else {
+    let Ok(env) = Envelope::parse_lenient(&line) else {
         return;
     };
     let params: Value = env
@@ -144,7 +144,7 @@ pub(crate) async fn serve_line(
 async fn route(gw: &Gateway, call: &Call, env: &Envelope<'_>, params: &Value) -> router::Outcome {
     let id = env.id.map_or("null", |i| i.get());
     if let Some(bytes) = era::handshake_request(id, env.method(), params) {
-        if let Ok(up) = Envelope::parse(&bytes) {
+        if let Ok(up) = Envelope::parse_lenient(&bytes) {
             return router::request(gw, &call.session, &up).await;
         }
     }
