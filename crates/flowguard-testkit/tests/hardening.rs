@@ -101,3 +101,50 @@ fn the_shell_environment_wins_over_an_env_file() {
         out.stderr
     );
 }
+
+/// What no server could parse is refused at the door with a reply the client can act on,
+/// instead of reaching the server, whose `"id": null` error left the client waiting 60 s.
+#[tokio::test]
+async fn unreadable_params_and_null_ids_are_refused_at_the_door() {
+    let gw = GatewayProcess::start(&one_fake(""), "toml", &[]);
+    let client =
+        flowguard_testkit::McpClient::connect(&gw.url("/mcp/fake"), serde_json::json!({})).await;
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let cases = [
+        (
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"message":{deep}}}}}}}"#),
+            400,
+            -32700,
+            "nested deeper",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"\ud800"}}}"#.to_string(),
+            400,
+            -32700,
+            "lone UTF-16 surrogate",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}"#.to_string(),
+            400,
+            -32600,
+            "not null",
+        ),
+    ];
+    for (body, status, code, needle) in cases {
+        let t = std::time::Instant::now();
+        let reply = client.raw_post(&[], body).await;
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{needle}: {:?}",
+            t.elapsed()
+        );
+        assert_eq!(reply.status, status, "{needle}: {}", reply.text());
+        assert_eq!(reply.error_code(), Some(code), "{needle}: {}", reply.text());
+        assert!(reply.text().contains(needle), "{}", reply.text());
+    }
+    // The session goes on.
+    let ok = client
+        .call_tool("echo", serde_json::json!({"message": "fine"}))
+        .await;
+    assert_eq!(flowguard_testkit::client::tool_text(&ok), "fine", "{ok}");
+}
