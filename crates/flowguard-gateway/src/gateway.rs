@@ -10,7 +10,7 @@ use crate::lifecycle::Lifecycle;
 use crate::session::{MemorySessions, Scope, Session, SessionStore, VirtualEndpoint};
 use flowguard_config::{Config, GatewaySettings, Mode};
 use flowguard_protocol::RawId;
-use flowguard_upstream::{Upstream, UpstreamSettings};
+use flowguard_upstream::{SessionKey, Upstream, UpstreamSettings};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -50,6 +50,8 @@ pub struct Gateway {
     /// Shared servers that asked for roots when no client could answer (they got none): told
     /// `roots/list_changed` when a client that has roots arrives.
     roots_asked: Mutex<std::collections::HashSet<String>>,
+    /// Transparent sessions in creation order: the first to go at `max_sessions`.
+    auto_sessions: Mutex<std::collections::VecDeque<SessionKey>>,
 }
 
 impl Gateway {
@@ -100,6 +102,7 @@ impl Gateway {
             events: OnceLock::new(),
             stopping: Mutex::new(Vec::new()),
             roots_asked: Mutex::new(Default::default()),
+            auto_sessions: Mutex::new(Default::default()),
         })
     }
 
@@ -363,30 +366,40 @@ impl Gateway {
         }
     }
 
-    /// Room for one more session: at `max_sessions`, the longest-idle session made for a
-    /// `tools/call` without `initialize` is ended to make room; when there is none, `false`.
+    /// Room for one more session: at `max_sessions`, the oldest session made for a
+    /// `tools/call` without `initialize` is ended to make room (taken from a queue in creation
+    /// order, so a flood of such calls costs no scan of every session); when there is none,
+    /// `false`.
     pub(crate) fn admit_session(&self) -> bool {
         let max = self.settings.max_sessions;
         if self.sessions.len() < max {
             return true;
         }
-        let oldest_auto = self
-            .sessions
-            .all()
-            .into_iter()
-            .filter(|s| s.is_auto())
-            .max_by_key(|s| s.idle_for());
-        match oldest_auto {
-            Some(s) => {
-                tracing::debug!(session = %s.id, "max_sessions reached: ended the longest-idle transparent session");
-                self.end_session(&s);
-                true
-            }
-            None => {
+        loop {
+            let next = self.lock_auto().pop_front();
+            let Some(id) = next else {
                 tracing::warn!("max_sessions ({max}) reached: a new session was refused");
-                false
+                return false;
+            };
+            // Ids of sessions that ended since are skipped.
+            if let Some(s) = self.sessions.get(&id) {
+                tracing::debug!(session = %s.id, "max_sessions reached: ended the oldest transparent session");
+                self.end_session(&s);
+                return true;
             }
         }
+    }
+
+    /// Adds a session; a transparent one also joins the queue `admit_session` takes from.
+    pub(crate) fn insert_session(&self, session: Arc<Session>) {
+        if session.is_auto() {
+            self.lock_auto().push_back(session.id.clone());
+        }
+        self.sessions.insert(session);
+    }
+
+    fn lock_auto(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<SessionKey>> {
+        self.auto_sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Removes sessions idle for longer than the configured timeout (a transparent session's
@@ -403,6 +416,9 @@ impl Gateway {
         for s in &idle {
             self.end_session(s);
         }
+        // The queue forgets transparent sessions that ended.
+        self.lock_auto()
+            .retain(|id| self.sessions.get(id).is_some());
         idle.len()
     }
 

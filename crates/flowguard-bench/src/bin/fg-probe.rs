@@ -209,7 +209,13 @@ async fn stalled(o: &Opts, target: &Target) -> bool {
             s.write_all(&part).await.ok()?;
             let mut answer = Vec::new();
             let limit = Duration::from_secs(300);
-            tokio::time::timeout(limit, s.read_to_end(&mut answer)).await.ok()?.ok()?;
+            match tokio::time::timeout(limit, s.read_to_end(&mut answer)).await.ok()? {
+                Ok(_) => {}
+                // Closed with part of the body unread: the kernel may reset the connection
+                // before the answer is read. Closed all the same.
+                Err(_) if answer.is_empty() => return Some(("reset".to_string(), t0.elapsed())),
+                Err(_) => {}
+            }
             let status = answer.get(9..12).map(|s| String::from_utf8_lossy(s).into_owned());
             Some((status.unwrap_or_default(), t0.elapsed()))
         }));
@@ -221,7 +227,7 @@ async fn stalled(o: &Opts, target: &Target) -> bool {
                 closed_408 += 1;
                 slowest = slowest.max(at);
             }
-            Some((status, at)) if status == "503" => {
+            Some((status, at)) if status == "503" || status == "reset" => {
                 refused_503 += 1;
                 slowest = slowest.max(at);
             }
@@ -233,7 +239,7 @@ async fn stalled(o: &Opts, target: &Target) -> bool {
     let peak = peak.join().unwrap_or(0.0);
     tokio::time::sleep(Duration::from_secs(o.settle)).await;
     println!(
-        "stalled: {} connections with 1.5 MB of a 2 MB body: {closed_408} got 408 (body_timeout), {refused_503} got 503 (body budget), all closed (the last after {:.1} s), {other} other; VmRSS {before:.1} MB before, {peak:.1} MB peak, {:.1} MB {} s after",
+        "stalled: {} connections with 1.5 MB of a 2 MB body: {closed_408} got 408 (body_timeout), {refused_503} got 503 (body budget; or a reset, closed before the answer was read), all closed (the last after {:.1} s), {other} other; VmRSS {before:.1} MB before, {peak:.1} MB peak, {:.1} MB {} s after",
         o.stalled, slowest.as_secs_f64(), rss_mb(o.pid), o.settle
     );
     println!(

@@ -356,7 +356,7 @@ async fn start_session(
         endpoint = ?session.scope,
         "session started"
     );
-    gw.sessions.insert(session.clone());
+    gw.insert_session(session.clone());
     Ok((session, result))
 }
 
