@@ -561,3 +561,56 @@ async fn shutdown_ends_a_listen_stream_with_its_result() {
         "then the stream ends"
     );
 }
+
+/// Resource subscriptions end with what made them: a listen stream that closes, and a
+/// handshake session that ends, unsubscribe upstream (the server stops its updates).
+#[tokio::test]
+async fn subscriptions_end_with_the_listen_stream_or_the_session() {
+    let config = format!("[gateway]\n\n{}", fixture_server("everything"));
+    let gw = GatewayProcess::start(&config, "toml", &[]);
+    let url = gw.url("/mcp/everything");
+    let wait_log = |needle: &'static str| {
+        let gw = &gw;
+        async move {
+            for _ in 0..100 {
+                if gw.stderr_text().contains(needle) {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            false
+        }
+    };
+    let stream = listen(
+        &url,
+        json!({"resourceSubscriptions": ["test://watched-resource"]}),
+    )
+    .await;
+    assert!(
+        wait_log("fixture: subscribed test://watched-resource").await,
+        "{}",
+        gw.stderr_text()
+    );
+    drop(stream);
+    assert!(
+        wait_log("fixture: unsubscribed test://watched-resource").await,
+        "the listen stream closed, the subscription stayed: {}",
+        gw.stderr_text()
+    );
+
+    let client = McpClient::connect(&url, json!({})).await;
+    client
+        .response("resources/subscribe", json!({"uri": "test://static-text"}))
+        .await;
+    assert!(
+        wait_log("fixture: subscribed test://static-text").await,
+        "{}",
+        gw.stderr_text()
+    );
+    client.delete().await;
+    assert!(
+        wait_log("fixture: unsubscribed test://static-text").await,
+        "the session ended, the subscription stayed: {}",
+        gw.stderr_text()
+    );
+}
