@@ -872,7 +872,7 @@ PY_MODES=(auto legacy 2026-07-28)
 PYS_CHECKS=()
 for m in "${PY_MODES[@]}"; do PYS_CHECKS+=("pyservers/time/routed/$m" "pyservers/time/unified/$m"); done
 PYS_CHECKS+=(pyservers/git/routed pyservers/git/unified pyservers/fetch/routed)
-for m in "${PY_MODES[@]}"; do PYS_CHECKS+=("pyservers/mcp-remote/routed/$m" "pyservers/mcp-remote/unified/$m"); done
+for m in "${PY_MODES[@]}"; do PYS_CHECKS+=("pyservers/mcp-remote/routed/$m" "pyservers/mcp-remote/unified/$m" "pyservers/mcp-remote/everything/$m"); done
 PYS_CHECKS+=(pyservers/mcp-remote/protocol-auto)
 
 # A throwaway repository for mcp-server-git: one commit, one untracked file.
@@ -1021,6 +1021,11 @@ else
     pys_check "pyservers/mcp-remote/unified/$m" "pys-remote-unified-$m" any "$UNIFIED_WANT" "$JQ_TOKYO" \
       "$PYTHON_MCP" "$PY_STDIO" --timeout 75 --mode "$m" --list --call time___convert_time --args "$TOKYO_ARGS" \
       "$NODE" "$MCP_REMOTE_JS" "$PYS_U/mcp" --transport http-only
+    # the Node reference server (server-everything) through mcp-remote too
+    pys_check "pyservers/mcp-remote/everything/$m" "pys-remote-everything-$m" any '["echo"]' \
+      "last | (.isError | not) and (.content[0].text | contains(\"via mcp-remote $m\"))" \
+      "$PYTHON_MCP" "$PY_STDIO" --timeout 75 --mode "$m" --list --call echo --args "{\"message\":\"via mcp-remote $m\"}" \
+      "$NODE" "$MCP_REMOTE_JS" "$PYS_U/mcp/everything" --transport http-only
   done
   # `--protocol auto`: mcp-remote itself probes server/discover and, FlowGuard answering it,
   # speaks 2026-07-28 to the gateway for a legacy (initialize) client.
