@@ -12,7 +12,7 @@ use flowguard_config::{Config, GatewaySettings, Mode};
 use flowguard_protocol::RawId;
 use flowguard_upstream::{SessionKey, Upstream, UpstreamSettings};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,18 @@ pub struct Gateway {
     roots_asked: Mutex<std::collections::HashSet<String>>,
     /// Transparent sessions in creation order: the first to go at `max_sessions`.
     auto_sessions: Mutex<std::collections::VecDeque<SessionKey>>,
+    /// Sessions admitted and being set up, not yet in `sessions` (they count against the cap).
+    starting_sessions: AtomicUsize,
+}
+
+/// A session admitted under `max_sessions`, being set up: dropped once it is stored (or given
+/// up), which frees the place it held among the sessions being set up.
+pub(crate) struct SessionSlot<'a>(&'a Gateway);
+
+impl Drop for SessionSlot<'_> {
+    fn drop(&mut self) {
+        self.0.starting_sessions.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Gateway {
@@ -103,6 +115,7 @@ impl Gateway {
             stopping: Mutex::new(Vec::new()),
             roots_asked: Mutex::new(Default::default()),
             auto_sessions: Mutex::new(Default::default()),
+            starting_sessions: AtomicUsize::new(0),
         })
     }
 
@@ -366,28 +379,45 @@ impl Gateway {
         }
     }
 
-    /// Room for one more session: at `max_sessions`, the oldest session made for a
-    /// `tools/call` without `initialize` is ended to make room (taken from a queue in creation
-    /// order, so a flood of such calls costs no scan of every session); when there is none,
-    /// `false`.
-    pub(crate) fn admit_session(&self) -> bool {
+    /// A slot for one more session, held until the session is stored (sessions being set up
+    /// count against the cap too). At `max_sessions`, a session made for a `tools/call` without
+    /// `initialize` makes room: the oldest without a call in flight, from a queue in creation
+    /// order (a flood of such calls costs no scan of every session). `None`: the cap is
+    /// reached and no such session can go.
+    pub(crate) fn admit_session(&self) -> Option<SessionSlot<'_>> {
         let max = self.settings.max_sessions;
-        if self.sessions.len() < max {
-            return true;
-        }
         loop {
-            let next = self.lock_auto().pop_front();
-            let Some(id) = next else {
+            let starting = self.starting_sessions.fetch_add(1, Ordering::AcqRel);
+            if self.sessions.len() + starting < max {
+                return Some(SessionSlot(self));
+            }
+            self.starting_sessions.fetch_sub(1, Ordering::AcqRel);
+            if !self.end_a_transparent_session() {
                 tracing::warn!("max_sessions ({max}) reached: a new session was refused");
-                return false;
-            };
-            // Ids of sessions that ended since are skipped.
-            if let Some(s) = self.sessions.get(&id) {
-                tracing::debug!(session = %s.id, "max_sessions reached: ended the oldest transparent session");
-                self.end_session(&s);
-                return true;
+                return None;
             }
         }
+    }
+
+    /// Ends the oldest transparent session that has no call in flight (looking at a few at
+    /// most; busy ones go to the back of the queue). `false` when none could go.
+    fn end_a_transparent_session(&self) -> bool {
+        for _ in 0..16 {
+            let next = self.lock_auto().pop_front();
+            let Some(id) = next else { return false };
+            // Ids of sessions that ended since are skipped.
+            let Some(s) = self.sessions.get(&id) else {
+                continue;
+            };
+            if self.reachable(&s).iter().any(|u| u.has_pending_for(&s.id)) {
+                self.lock_auto().push_back(id);
+                continue;
+            }
+            tracing::debug!(session = %s.id, "max_sessions reached: ended the oldest idle transparent session");
+            self.end_session(&s);
+            return true;
+        }
+        false
     }
 
     /// Adds a session; a transparent one also joins the queue `admit_session` takes from.

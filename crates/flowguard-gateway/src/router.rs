@@ -434,12 +434,14 @@ pub(crate) async fn initialize_result(
         }
     }))
     .await;
+    let mut unknown = false;
     for s in &servers {
         let Some(init) = s.init_result() else {
             // Announced with `list_changed` once it is ready (`Gateway::start`).
             if let Some(i) = gw.catalog.index_of(s.id()) {
                 gw.catalog.missed(i);
             }
+            unknown = true;
             continue;
         };
         if let Some(c) = init.get("capabilities").and_then(Value::as_object) {
@@ -449,6 +451,14 @@ pub(crate) async fn initialize_result(
         }
         if let Some(text) = init.get("instructions").and_then(Value::as_str) {
             instructions.push(format!("[{}] {text}", s.id()));
+        }
+    }
+    // A server not started yet may offer any list: the session is told of all three, so that
+    // it fetches them again when the server is ready and its lists are announced as changed
+    // (a client ignores list changes of a capability it was never offered).
+    if unknown {
+        for kind in ["tools", "prompts", "resources"] {
+            caps.entry(kind).or_insert_with(|| json!({}));
         }
     }
     // The gateway forwards list changes from any server, and aggregates completions itself.

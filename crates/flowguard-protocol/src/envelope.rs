@@ -144,7 +144,9 @@ impl<'a> Envelope<'a> {
             door::check(bytes)?;
         }
         if env.id.is_some_and(|id| id.get() == "null") {
-            (env.id, env.id_null) = (None, true);
+            // A client's request with a null id is refused (`NullId`); what a server sends is
+            // read as before: a message with a method and a null id is a notification.
+            (env.id, env.id_null) = (None, DOOR);
         }
         env.kind()?;
         Ok(env)
@@ -440,5 +442,13 @@ mod tests {
         let e = encode::error(None, ErrorCode::Parse, "bad");
         let v: serde_json::Value = serde_json::from_slice(&e).unwrap();
         assert!(v["id"].is_null());
+    }
+
+    #[test]
+    fn a_null_id_is_refused_from_clients_and_read_as_a_notification_from_servers() {
+        let msg = br#"{"jsonrpc":"2.0","id":null,"method":"notifications/progress","params":{}}"#;
+        assert_eq!(Envelope::parse(msg).unwrap_err(), EnvelopeError::NullId);
+        let env = Envelope::parse_lenient(msg).expect("a server's message");
+        assert_eq!(env.kind(), Ok(Kind::Notification));
     }
 }

@@ -101,11 +101,18 @@ impl Inner {
     fn handle_idless_error(&self, env: &Envelope<'_>) {
         let error = env.error.map_or("", |e| e.get());
         let preview: String = error.chars().take(300).collect();
-        match self
-            .pending
-            .only()
-            .and_then(|id| Some((id, self.pending.remove(id)?)))
-        {
+        // Only "could not read it" belongs to a request: any other error without an id (to a
+        // notification, to a client's answer) must not fail a call it has nothing to do with.
+        let code = serde_json::from_str::<serde_json::Value>(error)
+            .ok()
+            .and_then(|e| e.get("code").and_then(serde_json::Value::as_i64));
+        let unreadable = matches!(code, Some(-32700) | Some(-32600));
+        let only = if unreadable {
+            self.pending.only()
+        } else {
+            None
+        };
+        match only.and_then(|id| Some((id, self.pending.remove(id)?))) {
             Some((
                 _,
                 Pending::Client {

@@ -67,6 +67,13 @@ impl PendingRequests {
             .map(|(_, s, k)| (s.clone(), k.clone()))
     }
 
+    /// Whether a request of this client session is waiting.
+    pub fn any_for(&self, session: &str) -> bool {
+        self.lock()
+            .values()
+            .any(|p| matches!(p, Pending::Client { session: s, .. } if &**s == session))
+    }
+
     /// The id of the only request waiting, when exactly one is.
     pub fn only(&self) -> Option<u64> {
         let map = self.lock();

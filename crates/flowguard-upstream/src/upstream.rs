@@ -303,6 +303,11 @@ impl Upstream {
             .unwrap_or(self.inner.settings.request_timeout)
     }
 
+    /// Whether a request of this client session is waiting for this server.
+    pub fn has_pending_for(&self, session: &str) -> bool {
+        self.inner.pending.any_for(session)
+    }
+
     pub fn pending_count(&self) -> usize {
         self.inner.pending.len()
     }

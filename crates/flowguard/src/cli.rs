@@ -194,10 +194,16 @@ fn missing_commands(cfg: &flowguard_config::Config) -> Vec<String> {
         let flowguard_config::Transport::Stdio(p) = &s.transport else {
             continue;
         };
+        // A PATH the server's own `env` sets is the one its command is looked up on.
+        let own_path = p.env.iter().find_map(|(k, v)| match v {
+            flowguard_config::EnvValue::Set(v) if k == "PATH" => Some(std::ffi::OsString::from(v)),
+            _ => None,
+        });
+        let search = own_path.as_ref().unwrap_or(&path_var);
         let found = if p.command.contains('/') {
             executable(std::path::Path::new(&p.command))
         } else {
-            std::env::split_paths(&path_var).any(|d| executable(&d.join(&p.command)))
+            std::env::split_paths(search).any(|d| executable(&d.join(&p.command)))
         };
         if !found {
             out.push(if p.command.contains('/') {

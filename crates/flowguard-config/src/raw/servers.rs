@@ -68,7 +68,7 @@ pub(crate) struct RawGateway {
     /// session beyond it gets an error. Default 64.
     pub max_sessions_per_server: Option<Count>,
     /// Most client sessions the gateway keeps at once; a new session beyond it first ends the
-    /// longest-idle session made for a `tools/call` without `initialize`, else is refused.
+    /// oldest idle session made for a `tools/call` without `initialize`, else is refused.
     /// Default 10000.
     pub max_sessions: Option<Count>,
     /// How long an idle session made for a `tools/call` without `initialize` lives. Default 60s.

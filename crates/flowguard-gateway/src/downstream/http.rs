@@ -328,6 +328,7 @@ async fn start_session(
     scope: Scope,
     headers: &HeaderMap,
     params: &serde_json::Value,
+    transparent: bool,
 ) -> Result<(Arc<Session>, serde_json::Value), String> {
     let version = router::negotiate(params);
     let hello = ClientHello::from_initialize(params, version);
@@ -335,7 +336,7 @@ async fn start_session(
     let session = Arc::new(Session::new(new_session_id(), scope, agent, Some(hello)));
     session
         .auto
-        .store(params.is_null(), std::sync::atomic::Ordering::Relaxed);
+        .store(transparent, std::sync::atomic::Ordering::Relaxed);
     session.touch();
     if let Ok(env) = env_from_headers(gw, &session.scope, headers) {
         session.set_header_env(env);
@@ -381,10 +382,11 @@ async fn initialize(
     if let Err(r) = env_from_headers(gw, &scope, headers) {
         return r.into_response();
     }
-    if !gw.admit_session() {
+    // The slot is held until the session is in the store (start_session may wait for servers).
+    let Some(_slot) = gw.admit_session() else {
         return Rejection::TooManySessions(gw.settings.max_sessions).into_response();
-    }
-    match start_session(gw, scope, headers, &params).await {
+    };
+    match start_session(gw, scope, headers, &params, false).await {
         Ok((session, result)) => with_session_header(
             reply::json(encode::result_value(id, &result), accept),
             &session,
@@ -407,10 +409,10 @@ async fn call_without_session(
     if let Err(r) = env_from_headers(gw, &scope, headers) {
         return r.into_response();
     }
-    if !gw.admit_session() {
+    let Some(_slot) = gw.admit_session() else {
         return Rejection::TooManySessions(gw.settings.max_sessions).into_response();
-    }
-    let session = match start_session(gw, scope, headers, &serde_json::Value::Null).await {
+    };
+    let session = match start_session(gw, scope, headers, &serde_json::Value::Null, true).await {
         Ok((session, _)) => session,
         Err(e) => {
             let id = env.id.map_or("null", |i| i.get());

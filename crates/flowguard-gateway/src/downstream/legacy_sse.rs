@@ -46,14 +46,15 @@ pub(crate) fn open(
         Ok(env) => env,
         Err(r) => return r.into_response(),
     };
-    if !gw.admit_session() {
+    let Some(slot) = gw.admit_session() else {
         return Rejection::TooManySessions(gw.settings.max_sessions).into_response();
-    }
+    };
     let agent = identity::agent_from_headers(headers);
     let session = Arc::new(Session::new(new_session_id(), scope, agent, None));
     session.set_header_env(env);
     session.touch();
     gw.sessions.insert(session.clone());
+    drop(slot);
     tracing::info!(session = %session.id, endpoint = ?session.scope, "HTTP+SSE session started");
     let endpoint = format!(
         "event: endpoint\ndata: {messages_path}?{SESSION_QUERY}={}\n\n",

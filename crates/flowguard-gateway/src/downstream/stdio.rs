@@ -111,7 +111,11 @@ async fn handle_line(
             .and_then(|p| serde_json::from_str(p.get()).ok())
             .unwrap_or_default();
         if modern::selects_line(&env, &params) {
-            let id = env.id.map_or("null", |i| i.get()).to_string();
+            // Keyed as `notifications/cancelled` will name it (the id as JSON, re-encoded).
+            let id = env
+                .id
+                .and_then(|i| serde_json::from_str::<serde_json::Value>(i.get()).ok())
+                .map_or_else(|| "null".to_string(), |v| v.to_string());
             drop(env);
             let (gw, scope, out) = (gw.clone(), scope.clone(), out.clone());
             let ended = stateless.input_ended.clone();

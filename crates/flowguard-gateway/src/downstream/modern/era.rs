@@ -4,10 +4,13 @@
 //! 2026-07-28 envelope (`io.modelcontextprotocol/protocolVersion`, ...) is refused with -32600.
 //! So the envelope keys, which only the gateway acts on, are removed before a stateless
 //! client's request goes up; everything else in `params` (`progressToken`, other `_meta` keys,
-//! arguments) is kept. The way back is `call::complete` (`resultType`, serverInfo).
+//! arguments) is kept as the client wrote it: members are spliced as raw text, in their order,
+//! so numbers beyond f64 and key order survive (DESIGN-NOTES §2). The way back is
+//! `call::complete` (`resultType`, serverInfo).
 
 use flowguard_protocol::{encode, modern};
-use serde_json::Value;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 /// The `_meta` keys of the 2026-07-28 request envelope: what a handshake-era server must not see.
 const ENVELOPE_KEYS: [&str; 4] = [
@@ -17,78 +20,118 @@ const ENVELOPE_KEYS: [&str; 4] = [
     modern::META_LOG_LEVEL,
 ];
 
-/// `params` without the envelope keys (and without `_meta` when nothing else was in it), or
-/// `None` when there was nothing to remove.
-pub(crate) fn handshake_params(params: &Value) -> Option<Value> {
-    let meta = params.get("_meta")?.as_object()?;
-    if !ENVELOPE_KEYS.iter().any(|k| meta.contains_key(*k)) {
+/// A JSON object's members in their order, each value as its raw text.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Ordered;
+        impl<'de> Visitor<'de> for Ordered {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(Ordered)
+    }
+}
+
+impl Members<'_> {
+    fn text(&self) -> String {
+        let mut out = String::from("{");
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(k).expect("a string serializes"));
+            out.push(':');
+            out.push_str(v.get());
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// `params` without the envelope keys (and without `_meta` when nothing else was in it), as
+/// text, or `None` when there was nothing to remove.
+pub(crate) fn handshake_params(params: &RawValue) -> Option<String> {
+    let mut top: Members = serde_json::from_str(params.get()).ok()?;
+    let at = top.0.iter().position(|(k, _)| k == "_meta")?;
+    let mut meta: Members = serde_json::from_str(top.0[at].1.get()).ok()?;
+    let before = meta.0.len();
+    meta.0.retain(|(k, _)| !ENVELOPE_KEYS.contains(&k.as_str()));
+    if meta.0.len() == before {
         return None;
     }
-    let mut out = params.clone();
-    let obj = out.as_object_mut()?;
-    let meta = obj.get_mut("_meta")?.as_object_mut()?;
-    for k in ENVELOPE_KEYS {
-        meta.remove(k);
+    let meta_text = meta.text();
+    let meta_raw;
+    if meta.0.is_empty() {
+        top.0.remove(at);
+    } else {
+        meta_raw = RawValue::from_string(meta_text).ok()?;
+        top.0[at].1 = &meta_raw;
     }
-    if meta.is_empty() {
-        obj.remove("_meta");
-    }
-    Some(out)
+    Some(top.text())
 }
 
 /// The request re-encoded for a handshake-era server, or `None` when it can go up as it is.
-pub(crate) fn handshake_request(id: &str, method: &str, params: &Value) -> Option<Vec<u8>> {
-    let params = handshake_params(params)?;
-    let raw = serde_json::value::to_raw_value(&params).ok()?;
+pub(crate) fn handshake_request(
+    id: &str,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Option<Vec<u8>> {
+    let text = handshake_params(params?)?;
+    let raw = RawValue::from_string(text).ok()?;
     Some(encode::request(id, method, Some(&raw)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).unwrap()
+    }
 
     #[test]
-    fn envelope_keys_are_removed_and_the_rest_kept() {
-        let p = json!({
-            "name": "get_current_time",
-            "arguments": {"timezone": "UTC"},
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {},
-                "io.modelcontextprotocol/clientInfo": {"name": "c", "version": "1"},
-                "io.modelcontextprotocol/logLevel": "info",
-                "progressToken": 7,
-                "io.modelcontextprotocol/related-task": {"taskId": "t"}
-            }
-        });
+    fn envelope_keys_are_removed_and_the_rest_kept_byte_for_byte() {
+        let p = raw(
+            r#"{"name":"get_current_time","arguments":{"z":1,"a":12345678901234567890123,"t":"UTC"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","progressToken":7,"io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"},"io.modelcontextprotocol/logLevel":"info","io.modelcontextprotocol/related-task":{"taskId":"t"}}}"#,
+        );
         let out = handshake_params(&p).expect("keys to remove");
         assert_eq!(
             out,
-            json!({
-                "name": "get_current_time",
-                "arguments": {"timezone": "UTC"},
-                "_meta": {"progressToken": 7, "io.modelcontextprotocol/related-task": {"taskId": "t"}}
-            })
+            r#"{"name":"get_current_time","arguments":{"z":1,"a":12345678901234567890123,"t":"UTC"},"_meta":{"progressToken":7,"io.modelcontextprotocol/related-task":{"taskId":"t"}}}"#
         );
     }
 
     #[test]
     fn an_empty_meta_is_dropped_and_clean_params_are_left_alone() {
-        let p = json!({"name": "x", "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}});
-        assert_eq!(handshake_params(&p), Some(json!({"name": "x"})));
+        let p =
+            raw(r#"{"name":"x","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}"#);
+        assert_eq!(handshake_params(&p).as_deref(), Some(r#"{"name":"x"}"#));
         assert_eq!(
-            handshake_params(&json!({"name": "x", "_meta": {"progressToken": 1}})),
+            handshake_params(&raw(r#"{"name":"x","_meta":{"progressToken":1}}"#)),
             None
         );
-        assert_eq!(handshake_params(&json!({"name": "x"})), None);
-        assert_eq!(handshake_params(&Value::Null), None);
+        assert_eq!(handshake_params(&raw(r#"{"name":"x"}"#)), None);
+        assert_eq!(handshake_params(&raw("null")), None);
+        assert_eq!(handshake_params(&raw(r#"{"_meta":7}"#)), None);
     }
 
     #[test]
     fn the_request_is_re_encoded_with_its_id() {
-        let p = json!({"name": "x", "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}});
-        let bytes = handshake_request("\"a\"", "tools/call", &p).expect("re-encoded");
+        let p =
+            raw(r#"{"name":"x","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}"#);
+        let bytes = handshake_request("\"a\"", "tools/call", Some(&p)).expect("re-encoded");
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
             v,

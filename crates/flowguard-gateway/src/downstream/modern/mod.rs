@@ -79,7 +79,7 @@ pub(crate) async fn post(
             if params.get("requestState").is_some() {
                 call::resume(gw, call, &params, accept).await
             } else {
-                let outcome = route(&gw, &call, env, &params).await;
+                let outcome = route(&gw, &call, env).await;
                 call::respond(gw, call, outcome, accept).await
             }
         }
@@ -135,15 +135,15 @@ pub(crate) async fn serve_line(
     if params.get("requestState").is_some() {
         return call::resume_lines(gw, call, &params, &out).await;
     }
-    let outcome = route(&gw, &call, &env, &params).await;
+    let outcome = route(&gw, &call, &env).await;
     call::respond_lines(gw, call, outcome, &out).await
 }
 
 /// Routes a stateless request. The servers behind were initialized in the handshake era: they
 /// get it without the revision's envelope (`era.rs`).
-async fn route(gw: &Gateway, call: &Call, env: &Envelope<'_>, params: &Value) -> router::Outcome {
+async fn route(gw: &Gateway, call: &Call, env: &Envelope<'_>) -> router::Outcome {
     let id = env.id.map_or("null", |i| i.get());
-    if let Some(bytes) = era::handshake_request(id, env.method(), params) {
+    if let Some(bytes) = era::handshake_request(id, env.method(), env.params) {
         if let Ok(up) = Envelope::parse_lenient(&bytes) {
             return router::request(gw, &call.session, &up).await;
         }
