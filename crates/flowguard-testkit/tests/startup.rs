@@ -182,3 +182,18 @@ async fn sighup_is_logged_and_ignored() {
         gw.stderr_text()
     );
 }
+
+/// A client that initializes on the unified endpoint before a server has started is offered
+/// the lists all the same, so that the later `list_changed` is not ignored.
+#[tokio::test]
+async fn a_unified_session_opened_before_a_server_started_is_offered_its_lists() {
+    let gw = GatewayOptions::new().no_wait_servers().start(
+        "[gateway]\nstartup_timeout = \"2s\"\n\n[servers.hung]\ncommand = \"sleep\"\nargs = [\"600\"]\n",
+        "toml",
+    );
+    let client = McpClient::connect(&gw.url("/mcp"), json!({})).await;
+    let caps = &client.init_result["capabilities"];
+    for kind in ["tools", "prompts", "resources"] {
+        assert_eq!(caps[kind]["listChanged"], true, "{caps}");
+    }
+}
