@@ -296,14 +296,19 @@ impl Catalog {
             match result {
                 Ok(items) => lists.push((*i, items)),
                 Err(reason) => {
-                    if member.is_ok() {
-                        self.lock_missed().insert(*i);
-                    }
                     let server = self.servers[*i].id();
-                    if reason.starts_with("it is not ready") {
-                        tracing::debug!(server, "{} left out: {reason}", kind.method());
-                    } else {
-                        tracing::warn!(server, "{} failed: {reason}", kind.method());
+                    // A server that is not running is left out (and announced once ready); a
+                    // running one that failed to list is worth a warning.
+                    match member {
+                        Ok(u) if u.state().kind != StateKind::Ready => {
+                            self.missed(*i);
+                            tracing::debug!(server, "{} left out: {reason}", kind.method());
+                        }
+                        Ok(_) => {
+                            self.missed(*i);
+                            tracing::warn!(server, "{} failed: {reason}", kind.method());
+                        }
+                        Err(_) => tracing::warn!(server, "{} failed: {reason}", kind.method()),
                     }
                     view.complete = false;
                 }

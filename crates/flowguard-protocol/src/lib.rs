@@ -4,6 +4,7 @@
 
 pub mod door;
 pub mod envelope;
+pub mod era;
 pub mod lines;
 pub mod methods;
 pub mod modern;

@@ -183,11 +183,7 @@ pub fn config_command(action: ConfigAction) -> ExitCode {
 /// resolved against the config file's folder) that is not an executable file, or a name that
 /// is not on `PATH`.
 fn missing_commands(cfg: &flowguard_config::Config) -> Vec<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &std::path::Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
+    let executable = crate::enable::binary::is_executable;
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     let mut out = Vec::new();
     for s in &cfg.servers {

@@ -136,9 +136,8 @@ pub fn announce_endpoints(gw: &Gateway, addr: SocketAddr, print_config: bool) {
             eprintln!("  {line}");
         }
     }
-    if let Some((_, url)) = chosen.iter().find(|(_, u)| u.contains("/mcp/")) {
-        eprintln!("  Inspector    npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/list");
-    } else if let Some(s) = gw.servers().first() {
+    // The Inspector on one server's routed endpoint (the first entry when routed is chosen).
+    if let Some(s) = gw.servers().first() {
         let url = format!("{base}/mcp/{}", s.id());
         eprintln!("  Inspector    npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/list");
     }

@@ -33,6 +33,7 @@ where
     // Set at the end of input: ends the 2026-07-28 listen subscriptions of this client.
     let (input_ended, ended_rx) = tokio::sync::watch::channel(false);
     let mut stateless = Stateless {
+        seen: false,
         input_ended: ended_rx,
         running: HashMap::new(),
     };
@@ -81,6 +82,9 @@ async fn write_lines<W: AsyncWrite + Unpin>(mut output: W, mut rx: mpsc::Unbound
 
 /// The stateless (2026-07-28) requests of a client that did not initialize, while they run.
 struct Stateless {
+    /// The client spoke the stateless revision: what it sends without a request (other than a
+    /// cancellation) has nothing to act on, and gets it no handshake session.
+    seen: bool,
     /// Set at the end of input: ends listen subscriptions.
     input_ended: tokio::sync::watch::Receiver<bool>,
     /// Request id (as sent) → its task, for `notifications/cancelled`.
@@ -119,12 +123,13 @@ async fn handle_line(
             drop(env);
             let (gw, scope, out) = (gw.clone(), scope.clone(), out.clone());
             let ended = stateless.input_ended.clone();
-            let task = tokio::spawn(modern::serve_line(gw, scope, line, out, ended));
+            let task = tokio::spawn(modern::serve_line(gw, scope, line, params, out, ended));
+            stateless.seen = true;
             stateless.running.retain(|_, t| !t.is_finished());
             stateless.running.insert(id, task.abort_handle());
             return;
         }
-        if !stateless.running.is_empty() && kind != Kind::Request {
+        if stateless.seen && kind != Kind::Request {
             // A stateless client's cancellation ends its request (dropping it cancels it
             // upstream); nothing else it sends without a request has anything to act on.
             if env.method() == methods::CANCELLED {

@@ -10,7 +10,7 @@
 //! that hash; otherwise it un-wraps only the wrapped entries and keeps the user's edits.
 //! `--dry-run` prints a unified diff on stdout (progress goes to stderr) and writes nothing.
 
-mod binary;
+pub(crate) mod binary;
 mod clients;
 mod codex;
 mod disable_file;

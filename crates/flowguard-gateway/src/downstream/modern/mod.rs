@@ -8,7 +8,6 @@
 
 mod call;
 mod checks;
-mod era;
 mod listen;
 mod parked;
 
@@ -39,11 +38,16 @@ pub(crate) fn selects(headers: &HeaderMap, env: &Envelope<'_>, params: &Value) -
     }
     match super::http::header(headers, &crate::downstream::http::VERSION) {
         Some(v) if v == versions::STATELESS || !versions::is_supported(v) => true,
-        _ => params
-            .pointer("/_meta")
-            .and_then(|m| m.get(modern::META_PROTOCOL_VERSION))
-            .is_some(),
+        _ => names_revision(params),
     }
+}
+
+/// Whether `params._meta` names a protocol revision (only 2026-07-28 requests carry one).
+fn names_revision(params: &Value) -> bool {
+    params
+        .pointer("/_meta")
+        .and_then(|m| m.get(modern::META_PROTOCOL_VERSION))
+        .is_some()
 }
 
 /// Serves one stateless message.
@@ -91,30 +95,24 @@ pub(crate) async fn post(
 /// revision. There are no headers on stdio; the body says it all.
 pub(crate) fn selects_line(env: &Envelope<'_>, params: &Value) -> bool {
     env.kind() == Ok(Kind::Request)
-        && (env.method() == methods::SERVER_DISCOVER
-            || params
-                .pointer("/_meta")
-                .and_then(|m| m.get(modern::META_PROTOCOL_VERSION))
-                .is_some())
+        && (env.method() == methods::SERVER_DISCOVER || names_revision(params))
 }
 
 /// Serves one stateless request from a stdio client (`flowguard wrap`, `flowguard stdio`), as
 /// [`post`] does over HTTP without the header rules: its notifications and reply are lines on
-/// `out`. A `subscriptions/listen` lasts until `input_ended`.
+/// `out`. `params` are the line's, already parsed (`selects_line`). A `subscriptions/listen`
+/// lasts until `input_ended`.
 pub(crate) async fn serve_line(
     gw: Arc<Gateway>,
     scope: Scope,
     line: bytes::Bytes,
+    params: Value,
     out: tokio::sync::mpsc::UnboundedSender<bytes::Bytes>,
     input_ended: tokio::sync::watch::Receiver<bool>,
 ) {
     let Ok(env) = Envelope::parse_lenient(&line) else {
         return;
     };
-    let params: Value = env
-        .params
-        .and_then(|p| serde_json::from_str(p.get()).ok())
-        .unwrap_or_default();
     let id = env.id.map_or("null", |i| i.get());
     let info = server_info(&gw, &scope);
     if env.method() == methods::SERVER_DISCOVER {
@@ -140,10 +138,10 @@ pub(crate) async fn serve_line(
 }
 
 /// Routes a stateless request. The servers behind were initialized in the handshake era: they
-/// get it without the revision's envelope (`era.rs`).
+/// get it without the revision's envelope (`flowguard_protocol::era`).
 async fn route(gw: &Gateway, call: &Call, env: &Envelope<'_>) -> router::Outcome {
     let id = env.id.map_or("null", |i| i.get());
-    if let Some(bytes) = era::handshake_request(id, env.method(), env.params) {
+    if let Some(bytes) = flowguard_protocol::era::handshake_request(id, env.method(), env.params) {
         if let Ok(up) = Envelope::parse_lenient(&bytes) {
             return router::request(gw, &call.session, &up).await;
         }

@@ -1,14 +1,15 @@
-//! Translation between the eras on the way up. Every server behind the gateway is initialized in
+//! Translation between the eras on the way up (used by the gateway's stateless front end,
+//! `flowguard-gateway/src/downstream/modern`). Every server behind the gateway is initialized in
 //! the handshake era, and a dual-era server (the Python SDK 2.x, for one) locks a connection to
 //! the era of its first message: once initialized, a request whose `params._meta` carries the
 //! 2026-07-28 envelope (`io.modelcontextprotocol/protocolVersion`, ...) is refused with -32600.
 //! So the envelope keys, which only the gateway acts on, are removed before a stateless
 //! client's request goes up; everything else in `params` (`progressToken`, other `_meta` keys,
 //! arguments) is kept as the client wrote it: members are spliced as raw text, in their order,
-//! so numbers beyond f64 and key order survive (DESIGN-NOTES §2). The way back is
-//! `call::complete` (`resultType`, serverInfo).
+//! so numbers beyond f64 and key order survive (DESIGN-NOTES §2). The way back is the
+//! gateway's `call::complete` (`resultType`, serverInfo, with [`crate::modern::splice_result`]).
 
-use flowguard_protocol::{encode, modern};
+use crate::{encode, modern};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -61,7 +62,7 @@ impl Members<'_> {
 
 /// `params` without the envelope keys (and without `_meta` when nothing else was in it), as
 /// text, or `None` when there was nothing to remove.
-pub(crate) fn handshake_params(params: &RawValue) -> Option<String> {
+pub fn handshake_params(params: &RawValue) -> Option<String> {
     let mut top: Members = serde_json::from_str(params.get()).ok()?;
     let at = top.0.iter().position(|(k, _)| k == "_meta")?;
     let mut meta: Members = serde_json::from_str(top.0[at].1.get()).ok()?;
@@ -82,11 +83,7 @@ pub(crate) fn handshake_params(params: &RawValue) -> Option<String> {
 }
 
 /// The request re-encoded for a handshake-era server, or `None` when it can go up as it is.
-pub(crate) fn handshake_request(
-    id: &str,
-    method: &str,
-    params: Option<&RawValue>,
-) -> Option<Vec<u8>> {
+pub fn handshake_request(id: &str, method: &str, params: Option<&RawValue>) -> Option<Vec<u8>> {
     let text = handshake_params(params?)?;
     let raw = RawValue::from_string(text).ok()?;
     Some(encode::request(id, method, Some(&raw)))
