@@ -326,3 +326,27 @@ fn a_server_asking_a_2026_client_without_roots_for_roots_carries_on() {
     assert!(text(&reply).starts_with("no roots ("), "{reply}");
     assert_eq!(reply["result"]["resultType"], "complete", "{reply}");
 }
+
+#[test]
+fn a_2026_listen_over_stdio_ends_when_cancelled() {
+    let fake = fake_bin().display().to_string();
+    let mut gw = StdioGateway::start(&["wrap", "--", &fake]);
+    gw.send(
+        json!({"jsonrpc":"2.0","id":"sub","method":"subscriptions/listen","params":{
+        "notifications": {"toolsListChanged": true}, "_meta": modern_meta(json!({}))}}),
+    );
+    let ack = gw.recv();
+    assert_eq!(
+        ack["method"], "notifications/subscriptions/acknowledged",
+        "{ack}"
+    );
+    gw.send(
+        json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"sub"}}),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    gw.send(json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"mutate","arguments":{},"_meta": modern_meta(json!({}))}}));
+    let msgs = gw.until_response(&json!(7));
+    assert_eq!(msgs.len(), 1, "a cancelled listen still carried: {msgs:?}");
+    let late = gw.lines.recv_timeout(Duration::from_millis(500));
+    assert!(late.is_err(), "a cancelled listen still carried: {late:?}");
+}

@@ -64,8 +64,9 @@ pub(crate) async fn open(
 }
 
 /// `subscriptions/listen` over stdio: the acknowledgement and then each notification the
-/// client opted into, as lines on `out`, until the client's input ends (the subscription ends
-/// with it: its resource subscriptions are released).
+/// client opted into, as lines on `out`, until the client's input ends or it cancels the
+/// listen request (this runs in that request's task); its resource subscriptions are then
+/// released.
 pub(crate) async fn open_lines(
     gw: &Arc<Gateway>,
     scope: Scope,
@@ -82,29 +83,30 @@ pub(crate) async fn open_lines(
     if out.send(l.first).is_err() {
         return;
     }
-    let id = id.to_string();
-    tokio::spawn(async move {
-        let _registration = l.registration;
-        loop {
-            let msg = tokio::select! {
-                m = l.rx.recv() => m,
-                _ = out.closed() => return,
-                _ = input_ended.wait_for(|e| *e) => return,
-            };
-            let Some((_, msg)) = msg else {
-                let _ = out.send(closed(&id));
-                return;
-            };
-            let Ok(env) = Envelope::parse_lenient(&msg) else {
-                continue;
-            };
-            if l.allowed.contains(&env.method())
-                && out.send(tag(env.method(), env.params, &id)).is_err()
-            {
-                return;
-            }
+    let _registration = l.registration;
+    loop {
+        let msg = tokio::select! {
+            m = l.rx.recv() => m,
+            _ = out.closed() => return,
+            _ = input_ended.wait_for(|e| *e) => return,
+        };
+        let Some((_, msg)) = msg else {
+            let _ = out.send(closed(id));
+            return;
+        };
+        let tagged = opted_into(&msg, &l.allowed, id);
+        if tagged.is_some_and(|t| out.send(t).is_err()) {
+            return;
         }
-    });
+    }
+}
+
+/// A notification the listen request opted into, tagged with its subscription id.
+fn opted_into(msg: &[u8], allowed: &[&str], id: &str) -> Option<Bytes> {
+    let env = Envelope::parse_lenient(msg).ok()?;
+    allowed
+        .contains(&env.method())
+        .then(|| tag(env.method(), env.params, id))
 }
 
 async fn subscribe_all(
@@ -257,11 +259,7 @@ fn stream(
                         return Some((Ok(keepalive), (None, rx, registration)));
                     }
                 };
-                let Ok(env) = Envelope::parse_lenient(&msg) else {
-                    continue;
-                };
-                if allowed.contains(&env.method()) {
-                    let tagged = tag(env.method(), env.params, &id);
+                if let Some(tagged) = opted_into(&msg, &allowed, &id) {
                     let event = sse::message_event(None, &tagged);
                     return Some((Ok(event), (None, rx, registration)));
                 }
