@@ -10,12 +10,18 @@ use crate::validate::{Document, Shape};
 use crate::ConfigError;
 
 /// Top-level keys, for suggestions when neither server key is present.
-const TOP_LEVEL_KEYS: [&str; 5] = [
+const TOP_LEVEL_KEYS: [&str; 11] = [
     "servers",
     "mcpServers",
     "gateway",
     "virtual_servers",
     "virtualServers",
+    "auth",
+    "policy",
+    "roles",
+    "role_mappings",
+    "roleMappings",
+    "limits",
 ];
 
 /// Decides the shape from the top-level keys.
@@ -110,6 +116,13 @@ pub(crate) fn deserialize(
                 port_and_domain: PortAndDomain::default(),
                 servers: doc.servers,
                 virtual_servers: doc.virtual_servers.unwrap_or_default(),
+                guard: crate::validate::GuardSections {
+                    auth: doc.auth,
+                    policy: doc.policy,
+                    roles: doc.roles,
+                    role_mappings: doc.role_mappings,
+                    limits: doc.limits,
+                },
             })
         }
         Shape::McpServers => {
@@ -125,6 +138,13 @@ pub(crate) fn deserialize(
                 port_and_domain,
                 servers,
                 virtual_servers: doc.virtual_servers.unwrap_or_default(),
+                guard: crate::validate::GuardSections {
+                    auth: doc.auth,
+                    policy: doc.policy,
+                    roles: doc.roles,
+                    role_mappings: doc.role_mappings,
+                    limits: doc.limits,
+                },
             })
         }
     }

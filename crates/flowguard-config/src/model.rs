@@ -25,6 +25,34 @@ pub struct Config {
     pub virtual_servers: Vec<VirtualServer>,
     /// Where the configuration came from: a file path, or `<stdin>`.
     pub source: String,
+    /// Authentication, roles, policy and limits, compiled.
+    pub guard: Guard,
+}
+
+/// The guard's compiled setup. Two configs are equal here when they compile the same
+/// sections; the comparison looks at what decides (rule names, clients, limits), enough for
+/// the tests that compare one config written in several syntaxes.
+#[derive(Debug, Clone, Default)]
+pub struct Guard(pub std::sync::Arc<flowguard_guard::setup::Setup>);
+
+impl PartialEq for Guard {
+    fn eq(&self, other: &Self) -> bool {
+        let key = |g: &Guard| {
+            let s = &*g.0;
+            let rules: Vec<Vec<String>> = s
+                .rule_sets
+                .iter()
+                .map(|r| r.rules.iter().map(|x| x.name.to_string()).collect())
+                .collect();
+            let keys: Vec<String> = s.auth.api_keys.iter().map(|k| k.name.to_string()).collect();
+            format!(
+                "{rules:?}{keys:?}{:?}{:?}",
+                s.auth.required,
+                s.limits.rates.len()
+            )
+        };
+        key(self) == key(other)
+    }
 }
 
 /// Gateway-wide settings. `Default` gives the documented defaults.

@@ -89,6 +89,60 @@ pub struct View {
 }
 
 impl View {
+    /// The items `keep` accepts, given the server index and the server's own name (tools,
+    /// prompts) or URI / URI template (resources, templates). Names and URIs of the items left
+    /// out are gone from the result too, so they resolve no more than unknown ones.
+    pub fn filtered(&self, kind: ListKind, keep: impl Fn(usize, &str) -> bool) -> View {
+        let mut out = View {
+            stamps: self.stamps.clone(),
+            complete: self.complete,
+            ..View::default()
+        };
+        let mut templates = self.templates.iter();
+        for item in &self.items {
+            let Ok(keys) = serde_json::from_str::<ItemKeys>(item.get()) else {
+                continue;
+            };
+            let kept = match kind {
+                ListKind::Tools | ListKind::Prompts => {
+                    let Some(public) = keys.name.as_deref() else {
+                        continue;
+                    };
+                    let Some((i, own)) = self.names.get(public) else {
+                        continue;
+                    };
+                    keep(*i, own).then(|| {
+                        out.names.insert(public.to_string(), (*i, own.clone()));
+                    })
+                }
+                ListKind::Resources => {
+                    let Some(uri) = keys.uri.as_deref() else {
+                        continue;
+                    };
+                    let Some(i) = self.uris.get(uri) else {
+                        continue;
+                    };
+                    keep(*i, uri).then(|| {
+                        out.uris.insert(uri.to_string(), *i);
+                    })
+                }
+                ListKind::Templates => {
+                    let Some(t) = keys.uri_template.as_deref() else {
+                        continue;
+                    };
+                    let Some((tpl, i)) = templates.next() else {
+                        continue;
+                    };
+                    keep(*i, t).then(|| out.templates.push((tpl.clone(), *i)))
+                }
+            };
+            if kept.is_some() {
+                out.items.push(item.clone());
+            }
+        }
+        out
+    }
+
     fn upstream(&self, idx: usize) -> Option<Upstream> {
         self.stamps
             .iter()

@@ -54,6 +54,8 @@ pub struct Gateway {
     auto_sessions: Mutex<std::collections::VecDeque<SessionKey>>,
     /// Sessions admitted and being set up, not yet in `sessions` (they count against the cap).
     starting_sessions: AtomicUsize,
+    /// Authentication, roles, policy and limits (`guard`).
+    pub guard: crate::guard::Guard,
 }
 
 /// A session admitted under `max_sessions`, being set up: dropped once it is stored (or given
@@ -116,6 +118,7 @@ impl Gateway {
             roots_asked: Mutex::new(Default::default()),
             auto_sessions: Mutex::new(Default::default()),
             starting_sessions: AtomicUsize::new(0),
+            guard: crate::guard::Guard::new(config.guard.0.clone()),
         })
     }
 

@@ -9,6 +9,7 @@ pub mod downstream;
 pub mod error;
 mod events;
 mod gateway;
+pub mod guard;
 pub mod health;
 pub mod identity;
 mod isolated;

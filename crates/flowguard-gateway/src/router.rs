@@ -9,6 +9,8 @@
 use crate::catalog::{self, ListKind};
 use crate::gateway::Gateway;
 use crate::session::{Scope, Session};
+use flowguard_guard::policy::Args;
+use flowguard_guard::{Principal, Verdict};
 use flowguard_protocol::{encode, methods, versions, Envelope, ErrorCode};
 use flowguard_upstream::{reply_channel, ClientCall, Driver, ReplyStream, Upstream};
 use serde_json::value::RawValue;
@@ -19,6 +21,9 @@ use std::sync::Arc;
 pub(crate) enum Outcome {
     /// Answered by the gateway: the whole reply.
     Reply(Vec<u8>),
+    /// Refused by a rate limit: the JSON-RPC error, and the seconds to wait (HTTP gives 429
+    /// with `Retry-After`; stdio and streams get the error alone).
+    Limited { reply: Vec<u8>, retry_after: u64 },
     /// Sent to a server: frames arrive on `rx` until the final reply.
     Forwarded {
         upstream: Upstream,
@@ -37,10 +42,82 @@ fn param_str<'a>(params: &'a Value, pointer: &str) -> Option<&'a str> {
     params.pointer(pointer).and_then(Value::as_str)
 }
 
+/// The policy's answer to a request that names no tool, prompt or resource (`initialize`,
+/// lists, `ping`): the JSON-RPC error when it is denied.
+pub(crate) fn refused(gw: &Gateway, who: &Principal, id: &str, method: &str) -> Option<Vec<u8>> {
+    if !gw.guard.active {
+        return None;
+    }
+    let v = gw.guard.decide(who, method, None, Args::Absent);
+    v.blocks().then(|| denied(id, &v))
+}
+
+fn denied(id: &str, v: &Verdict) -> Vec<u8> {
+    tracing::info!(stage = %v.stage, rule = %v.rule, "request denied: {}", v.reason);
+    encode::error(Some(id), ErrorCode::Denied, &v.reason)
+}
+
+/// Rate limits and the session's call limit, for a request (with its tool when it calls one).
+fn limited(
+    gw: &Gateway,
+    session: &Session,
+    id: &str,
+    tool: Option<(&str, &str)>,
+) -> Option<Outcome> {
+    let who = session.principal();
+    let refusal = match gw.guard.limit(&who, tool) {
+        Err(r) => Some(r),
+        Ok(()) => match (tool, gw.guard.setup.limits.calls_per_session) {
+            (Some(_), Some(max))
+                if session
+                    .calls
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    >= max =>
+            {
+                Some((0, format!("limits.calls_per_session ({max})")))
+            }
+            _ => None,
+        },
+    }?;
+    let (secs, rule) = refusal;
+    tracing::info!(stage = "rate-limit", rule = %rule, "request refused by a limit");
+    let msg = if secs == 0 {
+        format!(
+            "Too many requests: this session has made its {rule} tool calls; start a new session"
+        )
+    } else {
+        format!("Too many requests: {rule} is exhausted; retry after {secs}s")
+    };
+    let data = json!({ "retryAfter": secs, "rule": rule });
+    Some(Outcome::Limited {
+        reply: encode::error_with_data(Some(id), ErrorCode::RateLimited as i64, &msg, Some(&data)),
+        retry_after: secs,
+    })
+}
+
 pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Outcome {
     let id = env.id.map_or("null", |i| i.get());
     let method = env.method();
     let scope_key = gw.scope_key(&session.scope);
+    if gw.guard.active {
+        let who = session.principal();
+        let names_item = matches!(
+            method,
+            methods::TOOLS_CALL
+                | methods::PROMPTS_GET
+                | methods::RESOURCES_READ
+                | methods::RESOURCES_SUBSCRIBE
+                | methods::RESOURCES_UNSUBSCRIBE
+        );
+        if !names_item {
+            if let Some(reply) = refused(gw, &who, id, method) {
+                return Outcome::Reply(reply);
+            }
+            if let Some(o) = limited(gw, session, id, None) {
+                return o;
+            }
+        }
+    }
     if let Some(kind) = ListKind::from_method(method) {
         let params: Value = env
             .params
@@ -48,6 +125,9 @@ pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope
             .unwrap_or(Value::Null);
         let members = gw.members(session);
         let view = gw.catalog.view(scope_key, &members, kind).await;
+        let view = gw.guard.filter(&session.principal(), view, kind, |i| {
+            gw.servers().get(i).map(|s| s.shared_id())
+        });
         return match catalog::page(
             id,
             &view,
@@ -167,8 +247,9 @@ async fn by_name(
     } else {
         (ListKind::Prompts, "prompt")
     };
-    // A routed server without an allow-list gets the call as it is: nothing to parse or look up.
-    if let Scope::Routed(sid) = &session.scope {
+    // A routed server without an allow-list gets the call as it is: nothing to parse or look
+    // up (unless the guard decides on it).
+    if let (Scope::Routed(sid), false) = (&session.scope, gw.guard.active) {
         let unfiltered = gw
             .server(sid)
             .is_some_and(|s| s.config().tools.is_none() || kind != ListKind::Tools);
@@ -192,11 +273,16 @@ async fn by_name(
         );
     };
     let members = gw.members(session);
-    match gw
+    let resolved = gw
         .catalog
         .resolve_name(gw.scope_key(&session.scope), &members, kind, name)
-        .await
-    {
+        .await;
+    if let (true, Some((server, own))) = (gw.guard.active, &resolved) {
+        if let Some(o) = guard_call(gw, session, id, method, kind, server.id(), own, name, env) {
+            return o;
+        }
+    }
+    match resolved {
         Some((server, own)) if own == name => forward(&server, session, env, None).await,
         Some((server, own)) => {
             let rewritten = with_name(&params, "/name", &own);
@@ -213,6 +299,67 @@ async fn by_name(
             ),
         },
     }
+}
+
+/// The guard on a call that names a tool or prompt: a hidden one is answered exactly like an
+/// unknown one; a visible one is checked with its arguments, then counted by the limits.
+#[allow(clippy::too_many_arguments)]
+fn guard_call(
+    gw: &Gateway,
+    session: &Session,
+    id: &str,
+    method: &str,
+    kind: ListKind,
+    server: &str,
+    own: &str,
+    public: &str,
+    env: &Envelope<'_>,
+) -> Option<Outcome> {
+    let who = session.principal();
+    let what = if kind == ListKind::Tools {
+        "tool"
+    } else {
+        "prompt"
+    };
+    if !gw.guard.visible(&who, kind, server, own) {
+        tracing::info!(
+            stage = "policy",
+            "a hidden {what} was called; answered as unknown"
+        );
+        return Some(error(
+            id,
+            ErrorCode::InvalidParams,
+            &format!("Unknown {what}: {public}"),
+        ));
+    }
+    // Arguments are read strictly: duplicate keys are refused (the gateway and the server
+    // must not read two different values).
+    let args = match env
+        .params
+        .map(|p| flowguard_guard::args::parse_strict(p.get()))
+    {
+        Some(Ok(v)) => v.get("arguments").cloned(),
+        Some(Err(e)) => {
+            return Some(error(
+                id,
+                ErrorCode::InvalidParams,
+                &format!("{method}: params are not accepted: {e}"),
+            ))
+        }
+        None => None,
+    };
+    let arguments = match &args {
+        Some(v) => Args::Present(v),
+        None => Args::Absent,
+    };
+    let v = gw
+        .guard
+        .decide(&who, method, Some((kind, server, own)), arguments);
+    if v.blocks() {
+        return Some(Outcome::Reply(denied(id, &v)));
+    }
+    let tool = (kind == ListKind::Tools).then_some((server, own));
+    limited(gw, session, id, tool)
 }
 
 /// For a unified name `<server><separator><name>` whose server is configured for this
@@ -270,13 +417,33 @@ async fn by_uri(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Out
                 .await
         }
     };
-    let Some(server) = server else {
+    let hidden = server.as_ref().is_some_and(|s| {
+        gw.guard.active
+            && !gw
+                .guard
+                .visible(&session.principal(), ListKind::Resources, s.id(), uri)
+    });
+    let Some(server) = server.filter(|_| !hidden) else {
         return error(
             id,
             ErrorCode::InvalidParams,
             &format!("Resource not found: no server lists {uri}"),
         );
     };
+    if gw.guard.active {
+        let v = gw.guard.decide(
+            &session.principal(),
+            env.method(),
+            Some((ListKind::Resources, server.id(), uri)),
+            Args::Absent,
+        );
+        if v.blocks() {
+            return Outcome::Reply(denied(id, &v));
+        }
+        if let Some(o) = limited(gw, session, id, None) {
+            return o;
+        }
+    }
     {
         let mut subs = session
             .subscriptions

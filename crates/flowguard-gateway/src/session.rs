@@ -133,6 +133,10 @@ pub struct Session {
     /// Made for a `tools/call` sent without `initialize`: it lives `auto_session_idle_timeout`
     /// and is the first to go when the gateway holds `max_sessions`.
     pub auto: std::sync::atomic::AtomicBool,
+    /// Who made the session: only the same principal may use it (others get 404).
+    principal: OnceLock<Arc<flowguard_guard::Principal>>,
+    /// `tools/call` requests made in this session (for `limits.calls_per_session`).
+    pub calls: AtomicU64,
 }
 
 impl Session {
@@ -156,7 +160,31 @@ impl Session {
             stateless: false,
             forward_headers: Vec::new(),
             auto: std::sync::atomic::AtomicBool::new(false),
+            principal: OnceLock::new(),
+            calls: AtomicU64::new(0),
         }
+    }
+
+    /// Records who made the session (the first call counts).
+    pub fn set_principal(&self, p: flowguard_guard::Principal) {
+        let _ = self.principal.set(Arc::new(p));
+    }
+
+    /// Who made the session; anonymous when nobody was recorded.
+    pub fn principal(&self) -> Arc<flowguard_guard::Principal> {
+        static NONE: OnceLock<Arc<flowguard_guard::Principal>> = OnceLock::new();
+        self.principal
+            .get()
+            .unwrap_or_else(|| {
+                NONE.get_or_init(|| Arc::new(flowguard_guard::Principal::anonymous()))
+            })
+            .clone()
+    }
+
+    /// Whether `who` may use this session: the principal that made it, and no other.
+    pub fn owned_by(&self, who: &flowguard_guard::Principal) -> bool {
+        let mine = self.principal();
+        mine.method == who.method && mine.subject == who.subject
     }
 
     pub fn is_auto(&self) -> bool {

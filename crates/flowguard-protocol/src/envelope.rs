@@ -203,6 +203,11 @@ pub enum ErrorCode {
     MissingCapability = -32021,
     /// 2026-07-28: the request's protocol version is not one the gateway speaks.
     UnsupportedVersion = -32022,
+    /// A rate limit or the session's call limit was reached; `data.retryAfter` says when to
+    /// try again (HTTP answers 429 with `Retry-After`).
+    RateLimited = -32029,
+    /// The policy denied the request; the message names the rule.
+    Denied = -32040,
 }
 
 /// Builders for outgoing messages. Raw parts are spliced in unchanged.

@@ -23,6 +23,8 @@ pub struct McpClient {
     next_id: AtomicI64,
     /// The gateway's `InitializeResult`.
     pub init_result: Value,
+    /// Headers every request of the session carries (credentials: `connect_as`).
+    identity: Vec<(String, String)>,
 }
 
 /// Whether a message is a request (it has both `method` and `id`).
@@ -83,6 +85,20 @@ impl McpClient {
         capabilities: Value,
         headers: &[(&str, &str)],
     ) -> Self {
+        Self::connect_keeping(url, capabilities, headers, &[]).await
+    }
+
+    /// A session whose every request carries `credentials` (an API key, a bearer token).
+    pub async fn connect_as(url: &str, credentials: &[(&str, &str)]) -> Self {
+        Self::connect_keeping(url, json!({}), credentials, credentials).await
+    }
+
+    async fn connect_keeping(
+        url: &str,
+        capabilities: Value,
+        headers: &[(&str, &str)],
+        keep: &[(&str, &str)],
+    ) -> Self {
         let reply = http::post_json(url, headers, &initialize_body(&capabilities)).await;
         assert_eq!(reply.status, 200, "initialize on {url}: {}", reply.text());
         let session = reply
@@ -106,6 +122,10 @@ impl McpClient {
             protocol_version,
             next_id: AtomicI64::new(1),
             init_result,
+            identity: keep
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
         };
         let ack = client
             .notify("notifications/initialized", Value::Null)
@@ -142,6 +162,9 @@ impl McpClient {
             ("mcp-session-id".into(), self.session.clone()),
             ("mcp-protocol-version".into(), self.protocol_version.clone()),
         ]
+        .into_iter()
+        .chain(self.identity.iter().cloned())
+        .collect()
     }
 
     /// Merges `overrides` into the defaults: a header named there replaces the default of the

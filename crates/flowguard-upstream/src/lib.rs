@@ -8,6 +8,7 @@
 mod backoff;
 pub mod container;
 mod error;
+mod fetch;
 mod get_stream;
 mod http;
 mod http_client;
@@ -26,6 +27,7 @@ mod tls;
 mod upstream;
 
 pub use error::UpstreamError;
+pub use fetch::fetch;
 pub use reply::{reply_channel, ReplySink, ReplyStream};
 /// One line of at most N bytes from a buffered reader (the downstream stdio transport reads
 /// its client with it, as each stdio server is read).

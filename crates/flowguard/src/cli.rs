@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// Print a ready-to-paste client config (JSON) on stdout once listening.
     #[arg(long)]
     pub print_client_config: bool,
+    /// A policy file to enforce (native, mcpgw, mcpx or mcp-gateway roles); repeatable. Each
+    /// must allow a request, together with the config's own `policy`.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +59,9 @@ pub enum Command {
         /// The server's id in logs [default: the command's file name].
         #[arg(long)]
         name: Option<String>,
+        /// A policy file to enforce on the wrapped server's messages; repeatable.
+        #[arg(long, value_name = "FILE")]
+        policy: Vec<PathBuf>,
         /// The server's command and arguments, after `--`.
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
@@ -113,6 +120,70 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+    /// Check, try and compare policy files (native, mcpgw, mcpx, mcp-gateway roles).
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
+    /// API keys: `hash-key` prints a new key and the digest to put in the config.
+    Auth {
+        #[command(subcommand)]
+        action: AuthAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyAction {
+    /// Loads policy files as the gateway would and prints what they hold and any risky quirk.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Decides a request (from the flags) or every scenario of a file, printing the verdict
+    /// and the rule that decided; exits 1 when a scenario's `expect` is not met.
+    Test {
+        /// Policy files (all must allow, as in the gateway).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A YAML list of scenarios: name, method, params, subject, roles, server, client,
+        /// scopes, claims, expect (mcpgw's scenario format, plus FlowGuard's fields).
+        #[arg(long, value_name = "FILE")]
+        scenarios: Option<PathBuf>,
+        #[arg(long, default_value = "tools/call")]
+        method: String,
+        /// The tool (or prompt) name.
+        #[arg(long)]
+        tool: Option<String>,
+        /// The tool's arguments as JSON.
+        #[arg(long, value_name = "JSON")]
+        args: Option<String>,
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
+    /// Which decisions change from OLD to NEW over a scenario file.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long, value_name = "FILE", required = true)]
+        scenarios: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthAction {
+    /// Prints a new random key and its `sha256:` digest; with --stdin, the digest of a key.
+    HashKey {
+        #[arg(long)]
+        stdin: bool,
     },
 }
 

@@ -5,6 +5,7 @@
 mod cli;
 mod enable;
 mod memory;
+mod policy_cmd;
 mod run;
 mod startup;
 mod stdio;
@@ -27,8 +28,62 @@ fn main() -> ExitCode {
             config,
             env,
             name,
+            policy,
             command,
-        }) => stdio::wrap(config, env, name, command),
+        }) => stdio::wrap(config, env, name, policy, command),
+        Some(cli::Command::Policy { action }) => match action {
+            cli::PolicyAction::Validate { files } => policy_cmd::validate(&files),
+            cli::PolicyAction::Test {
+                files,
+                scenarios,
+                method,
+                tool,
+                args,
+                server,
+                subject,
+                client,
+                roles,
+                scopes,
+            } => {
+                let mut params = serde_json::Map::new();
+                if let Some(t) = tool {
+                    let key = if method.starts_with("resources/") {
+                        "uri"
+                    } else {
+                        "name"
+                    };
+                    params.insert(key.into(), t.into());
+                }
+                if let Some(a) = args {
+                    match flowguard_guard::args::parse_strict(&a) {
+                        Ok(v) => drop(params.insert("arguments".into(), v)),
+                        Err(e) => {
+                            eprintln!("error: --args is not JSON: {e}");
+                            return ExitCode::from(2);
+                        }
+                    }
+                }
+                let one = policy_cmd::Scenario {
+                    method,
+                    params: Some(serde_json::Value::Object(params)),
+                    subject,
+                    roles,
+                    server,
+                    client,
+                    scopes,
+                    ..Default::default()
+                };
+                policy_cmd::test(&files, scenarios.as_deref(), one)
+            }
+            cli::PolicyAction::Diff {
+                old,
+                new,
+                scenarios,
+            } => policy_cmd::diff(&old, &new, &scenarios),
+        },
+        Some(cli::Command::Auth { action }) => match action {
+            cli::AuthAction::HashKey { stdin } => policy_cmd::hash_key(stdin),
+        },
         Some(cli::Command::Stdio {
             config,
             env,

@@ -114,13 +114,17 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
-    let config = match load_config(&args) {
+    let mut config = match load_config(&args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Err(e) = crate::policy_cmd::add_policy_files(&mut config, &args.policy) {
+        eprintln!("{e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let listen = match listen_addr(&args, &config) {
         Ok(a) => a,
         Err(e) => {
@@ -128,6 +132,11 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Err(e) = exposure_check(&config, listen) {
+        eprintln!("{e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    guard_notes(&config);
     let mode = match (args.routed, args.unified) {
         (true, _) => Mode::Routed,
         (_, true) => Mode::Unified,
@@ -148,6 +157,30 @@ pub fn run(args: RunArgs) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A gateway reachable from other machines with nobody authenticated is refused, unless the
+/// operator opted out on purpose.
+fn exposure_check(config: &Config, listen: SocketAddr) -> Result<(), String> {
+    let auth = &config.guard.0.auth;
+    if listen.ip().is_loopback() || auth.verifies() || auth.allow_unauthenticated {
+        return Ok(());
+    }
+    Err(format!(
+        "error: {listen} is reachable from other machines and no client authentication is configured, so anyone who can connect could use every server\n\
+         hint: configure [auth] (api_keys, jwt or oauth; see docs/security.md), listen on 127.0.0.1, or set auth.allow_unauthenticated = true to accept this on purpose"
+    ))
+}
+
+/// What the operator should know about the guard before the first request.
+fn guard_notes(config: &Config) {
+    let g = &config.guard.0;
+    for w in &g.warnings {
+        eprintln!("warning: {w}");
+    }
+    if g.has_policy() && !g.auth.verifies() {
+        eprintln!("note: the policy decides on identities that clients only assert (no api_keys, jwt or oauth under [auth]); a client can claim any subject");
     }
 }
 

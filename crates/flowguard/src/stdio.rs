@@ -46,12 +46,13 @@ pub fn wrap(
     config: Option<PathBuf>,
     env: Option<PathBuf>,
     name: Option<String>,
+    policy: Vec<PathBuf>,
     command: Vec<String>,
 ) -> ExitCode {
-    let gateway = match load(config.as_deref(), env.as_deref()) {
+    let (gateway, guard) = match load(config.as_deref(), env.as_deref()) {
         Ok(c) => c
-            .map(|c| c.gateway)
-            .unwrap_or_else(GatewaySettings::default),
+            .map(|c| (c.gateway, c.guard))
+            .unwrap_or_else(|| (GatewaySettings::default(), Default::default())),
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(EXIT_CONFIG);
@@ -79,7 +80,13 @@ pub fn wrap(
         servers: vec![server],
         virtual_servers: vec![],
         source: format!("wrap -- {program}"),
+        guard,
     };
+    let mut config = config;
+    if let Err(e) = crate::policy_cmd::add_policy_files(&mut config, &policy) {
+        eprintln!("{e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     serve(config, Scope::Routed(Arc::from(id)))
 }
 

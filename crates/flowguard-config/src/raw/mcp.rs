@@ -30,6 +30,16 @@ pub(crate) struct McpDocument {
     /// Named virtual servers, by name: each an endpoint at `/mcp/<name>` offering chosen tools
     /// of the servers in `mcpServers`. Names follow the rules of server ids and differ from them.
     pub virtual_servers: Option<BTreeMap<String, RawVirtualServer>>,
+    /// Who may call (keys inside in snake_case, as in the servers shape).
+    pub auth: Option<flowguard_guard::setup::RawAuth>,
+    /// What callers may do.
+    pub policy: Option<flowguard_guard::setup::RawPolicy>,
+    /// Roles by name.
+    pub roles: Option<BTreeMap<String, flowguard_guard::policy::roles::RawRole>>,
+    /// Token claims that give roles.
+    pub role_mappings: Option<Vec<flowguard_guard::policy::roles::RawRoleMapping>>,
+    /// Rate limits and per-session call limits.
+    pub limits: Option<flowguard_guard::setup::RawLimits>,
 }
 
 /// Gateway-wide settings of the mcpServers shape.
@@ -133,6 +143,8 @@ pub(crate) struct McpServer {
     /// Retries of idempotent requests after a connection error or HTTP 502/503/504 (url only).
     /// Default 2.
     pub retries: Option<Count>,
+    /// mcpx-style tool policy: `allow_tools`, `deny_tools`, `read_only`, `tool_rules`.
+    pub policy: Option<flowguard_guard::policy::mcpx::RawServerPolicy>,
 }
 
 impl From<McpServer> for RawServer {
@@ -158,6 +170,7 @@ impl From<McpServer> for RawServer {
             env_from_headers: s.env_from_headers,
             ping_interval: s.ping_interval,
             retries: s.retries,
+            policy: s.policy,
         }
     }
 }

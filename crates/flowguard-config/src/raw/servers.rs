@@ -27,6 +27,16 @@ pub(crate) struct ServersDocument {
     /// Named virtual servers, by name: each an endpoint at `/mcp/<name>` offering chosen tools
     /// of the servers above. Names follow the rules of server ids and differ from them.
     pub virtual_servers: Option<BTreeMap<String, RawVirtualServer>>,
+    /// Who may call: agent ids, API keys, JWTs, OAuth (docs/security.md).
+    pub auth: Option<flowguard_guard::setup::RawAuth>,
+    /// What callers may do: native first-match rules and policy files (docs/security.md).
+    pub policy: Option<flowguard_guard::setup::RawPolicy>,
+    /// Roles by name, each with permissions (object type, server, name).
+    pub roles: Option<BTreeMap<String, flowguard_guard::policy::roles::RawRole>>,
+    /// Token claims that give roles.
+    pub role_mappings: Option<Vec<flowguard_guard::policy::roles::RawRoleMapping>>,
+    /// Rate limits and per-session call limits.
+    pub limits: Option<flowguard_guard::setup::RawLimits>,
 }
 
 /// Gateway-wide settings (`[gateway]`).
@@ -153,6 +163,9 @@ pub(crate) struct RawServer {
     /// With `isolation = "session"`: variable names a client may set for its own instance with
     /// an `ENV_<NAME>` header on `initialize`. Names such as PATH, HOME or LD_* are refused.
     pub env_from_headers: Option<Vec<String>>,
+    /// mcpx-style tool policy of this server: `allow_tools`, `deny_tools`, `read_only`,
+    /// `tool_rules`.
+    pub policy: Option<flowguard_guard::policy::mcpx::RawServerPolicy>,
 }
 
 /// Whether client sessions share one instance of a server.

@@ -116,6 +116,17 @@ pub(crate) struct Document {
     pub port_and_domain: PortAndDomain,
     pub servers: BTreeMap<String, RawServer>,
     pub virtual_servers: BTreeMap<String, RawVirtualServer>,
+    pub guard: GuardSections,
+}
+
+/// The guard's sections of a document (the same in both shapes).
+#[derive(Default)]
+pub(crate) struct GuardSections {
+    pub auth: Option<flowguard_guard::setup::RawAuth>,
+    pub policy: Option<flowguard_guard::setup::RawPolicy>,
+    pub roles: Option<BTreeMap<String, flowguard_guard::policy::roles::RawRole>>,
+    pub role_mappings: Option<Vec<flowguard_guard::policy::roles::RawRoleMapping>>,
+    pub limits: Option<flowguard_guard::setup::RawLimits>,
 }
 
 /// Validates a document into the runtime model.
@@ -126,6 +137,7 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
         });
     }
     let gateway = gateway::settings(document.gateway, document.port_and_domain, ctx)?;
+    let guard = guard(&document.guard, &document.servers, ctx)?;
     let servers = document
         .servers
         .into_iter()
@@ -137,7 +149,34 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
         servers,
         virtual_servers,
         source: ctx.source.to_owned(),
+        guard,
     })
+}
+
+/// Compiles the guard's sections; files they name are read relative to the config's folder.
+fn guard(
+    g: &GuardSections,
+    servers: &BTreeMap<String, RawServer>,
+    ctx: &Ctx<'_>,
+) -> Result<crate::model::Guard, ConfigError> {
+    let sections = flowguard_guard::setup::Sections {
+        auth: g.auth.as_ref(),
+        policy: g.policy.as_ref(),
+        roles: g.roles.as_ref(),
+        role_mappings: g.role_mappings.as_deref(),
+        limits: g.limits.as_ref(),
+        server_policies: servers
+            .iter()
+            .filter_map(|(id, s)| s.policy.as_ref().map(|p| (id.as_str(), p)))
+            .collect(),
+    };
+    let read = |f: &str| {
+        let path = ctx.resolve(f);
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))
+    };
+    let setup = flowguard_guard::setup::Setup::build(&sections, &read)
+        .map_err(|e| ctx.invalid(e.path, e.message))?;
+    Ok(crate::model::Guard(std::sync::Arc::new(setup)))
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ pub fn app(gw: Arc<Gateway>, listen: SocketAddr) -> Router {
         .route("/messages", post(messages_unified))
         .route("/mcp/{server}/sse", get(sse_routed))
         .route("/mcp/{server}/messages", post(messages_routed))
+        .merge(crate::guard::metadata_routes())
         .route("/health", get(health::health))
         .route("/close", post(health::close))
         .with_state(gw)
@@ -150,9 +151,10 @@ pub(crate) async fn post_routed_parts(
 }
 
 async fn get_unified(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    unified_scope(&gw, &headers).map_or_else(IntoResponse::into_response, |scope| {
-        open_stream(&gw, scope, &headers)
-    })
+    match unified_scope(&gw, &headers) {
+        Ok(scope) => open_stream(&gw, scope, &headers).await,
+        Err(r) => r.into_response(),
+    }
 }
 
 async fn get_routed(
@@ -160,15 +162,17 @@ async fn get_routed(
     Path(server): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    routed_scope(&gw, &headers, &server).map_or_else(IntoResponse::into_response, |scope| {
-        open_stream(&gw, scope, &headers)
-    })
+    match routed_scope(&gw, &headers, &server) {
+        Ok(scope) => open_stream(&gw, scope, &headers).await,
+        Err(r) => r.into_response(),
+    }
 }
 
 async fn delete_unified(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    unified_scope(&gw, &headers).map_or_else(IntoResponse::into_response, |scope| {
-        end_session(&gw, scope, &headers)
-    })
+    match unified_scope(&gw, &headers) {
+        Ok(scope) => end_session(&gw, scope, &headers).await,
+        Err(r) => r.into_response(),
+    }
 }
 
 async fn delete_routed(
@@ -176,14 +180,15 @@ async fn delete_routed(
     Path(server): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    routed_scope(&gw, &headers, &server).map_or_else(IntoResponse::into_response, |scope| {
-        end_session(&gw, scope, &headers)
-    })
+    match routed_scope(&gw, &headers, &server) {
+        Ok(scope) => end_session(&gw, scope, &headers).await,
+        Err(r) => r.into_response(),
+    }
 }
 
 async fn sse_unified(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     match unified_scope(&gw, &headers) {
-        Ok(scope) => legacy_sse::open(gw, scope, &headers, "/messages"),
+        Ok(scope) => legacy_sse::open(gw, scope, &headers, "/messages").await,
         Err(r) => r.into_response(),
     }
 }
@@ -194,7 +199,9 @@ async fn sse_routed(
     headers: HeaderMap,
 ) -> Response {
     match routed_scope(&gw, &headers, &server) {
-        Ok(scope) => legacy_sse::open(gw, scope, &headers, &format!("/mcp/{server}/messages")),
+        Ok(scope) => {
+            legacy_sse::open(gw, scope, &headers, &format!("/mcp/{server}/messages")).await
+        }
         Err(r) => r.into_response(),
     }
 }
@@ -233,6 +240,7 @@ fn session_for(
     gw: &Gateway,
     scope: &Scope,
     headers: &HeaderMap,
+    who: &flowguard_guard::Principal,
 ) -> Result<Arc<Session>, Rejection> {
     let value = headers.get(&SESSION).ok_or(Rejection::MissingSession)?;
     // An id that is not even text names no session: 404, as for any unknown id.
@@ -241,6 +249,8 @@ fn session_for(
         .sessions
         .get(id)
         .filter(|s| &s.scope == scope)
+        // Another principal's session looks exactly like one that does not exist.
+        .filter(|s| !gw.guard.binds_sessions() || s.owned_by(who))
         .ok_or(Rejection::UnknownSession)?;
     session.touch();
     Ok(session)
@@ -273,6 +283,11 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
         Ok(env) => env,
         Err(r) => return r.into_response(),
     };
+    // Authentication before anything kept per caller (DESIGN-NOTES §1; guard/mod.rs).
+    let who = match gw.guard.authenticate(&headers).await {
+        Ok(p) => p,
+        Err(e) => return crate::guard::refuse(&gw, &scope, &e),
+    };
     let no_session = !headers.contains_key(&SESSION);
     if no_session {
         // Only requests without a session can be of the stateless revision (dual-era).
@@ -281,7 +296,7 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
             .and_then(|p| serde_json::from_str(p.get()).ok())
             .unwrap_or_default();
         if modern::selects(&headers, &env, &params) {
-            return modern::post(gw.clone(), scope, &headers, &env, params, accept).await;
+            return modern::post(gw.clone(), scope, &headers, &env, params, accept, who).await;
         }
     }
     if let Err(r) = check_version(&headers) {
@@ -289,12 +304,12 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
     }
     let kind = env.kind().expect("parse checked the kind");
     if kind == Kind::Request && env.method() == methods::INITIALIZE {
-        return initialize(&gw, scope, &headers, &env, accept).await;
+        return initialize(&gw, scope, &headers, &env, accept, who).await;
     }
     if no_session && kind == Kind::Request && env.method() == methods::TOOLS_CALL {
-        return call_without_session(&gw, scope, &headers, &env, accept).await;
+        return call_without_session(&gw, scope, &headers, &env, accept, who).await;
     }
-    let session = match session_for(&gw, &scope, &headers) {
+    let session = match session_for(&gw, &scope, &headers, &who) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
@@ -329,11 +344,13 @@ async fn start_session(
     headers: &HeaderMap,
     params: &serde_json::Value,
     transparent: bool,
+    who: flowguard_guard::Principal,
 ) -> Result<(Arc<Session>, serde_json::Value), String> {
     let version = router::negotiate(params);
     let hello = ClientHello::from_initialize(params, version);
-    let agent = identity::agent_from_headers(headers);
+    let agent = who.subject.as_deref().map(str::to_string);
     let session = Arc::new(Session::new(new_session_id(), scope, agent, Some(hello)));
+    session.set_principal(who);
     session
         .auto
         .store(transparent, std::sync::atomic::Ordering::Relaxed);
@@ -373,12 +390,16 @@ async fn initialize(
     headers: &HeaderMap,
     env: &Envelope<'_>,
     accept: Accept,
+    who: flowguard_guard::Principal,
 ) -> Response {
     let id = env.id.map_or("null", |i| i.get());
     let params: serde_json::Value = env
         .params
         .and_then(|p| serde_json::from_str(p.get()).ok())
         .unwrap_or_default();
+    if let Some(reply) = router::refused(gw, &who, id, methods::INITIALIZE) {
+        return reply::json(reply, accept);
+    }
     if let Err(r) = env_from_headers(gw, &scope, headers) {
         return r.into_response();
     }
@@ -386,7 +407,7 @@ async fn initialize(
     let Some(_slot) = gw.admit_session() else {
         return Rejection::TooManySessions(gw.settings.max_sessions).into_response();
     };
-    match start_session(gw, scope, headers, &params, false).await {
+    match start_session(gw, scope, headers, &params, false, who).await {
         Ok((session, result)) => with_session_header(
             reply::json(encode::result_value(id, &result), accept),
             &session,
@@ -405,6 +426,7 @@ async fn call_without_session(
     headers: &HeaderMap,
     env: &Envelope<'_>,
     accept: Accept,
+    who: flowguard_guard::Principal,
 ) -> Response {
     if let Err(r) = env_from_headers(gw, &scope, headers) {
         return r.into_response();
@@ -412,7 +434,8 @@ async fn call_without_session(
     let Some(_slot) = gw.admit_session() else {
         return Rejection::TooManySessions(gw.settings.max_sessions).into_response();
     };
-    let session = match start_session(gw, scope, headers, &serde_json::Value::Null, true).await {
+    let session = match start_session(gw, scope, headers, &serde_json::Value::Null, true, who).await
+    {
         Ok((session, _)) => session,
         Err(e) => {
             let id = env.id.map_or("null", |i| i.get());
@@ -426,7 +449,7 @@ async fn call_without_session(
     with_session_header(response, &session)
 }
 
-fn open_stream(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
+async fn open_stream(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
     if gw.lifecycle.is_closing() {
         return Rejection::ShuttingDown.into_response();
     }
@@ -439,7 +462,11 @@ fn open_stream(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
     if let Some(r) = stateless_get_or_delete(headers) {
         return r.into_response();
     }
-    let session = match session_for(gw, &scope, headers) {
+    let who = match gw.guard.authenticate(headers).await {
+        Ok(p) => p,
+        Err(e) => return crate::guard::refuse(gw, &scope, &e),
+    };
+    let session = match session_for(gw, &scope, headers, &who) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
@@ -475,11 +502,15 @@ fn stateless_get_or_delete(headers: &HeaderMap) -> Option<Rejection> {
     ))
 }
 
-fn end_session(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
+async fn end_session(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Response {
     if let Some(r) = stateless_get_or_delete(headers) {
         return r.into_response();
     }
-    match session_for(gw, &scope, headers) {
+    let who = match gw.guard.authenticate(headers).await {
+        Ok(p) => p,
+        Err(e) => return crate::guard::refuse(gw, &scope, &e),
+    };
+    match session_for(gw, &scope, headers, &who) {
         Ok(session) => {
             gw.end_session(&session);
             tracing::info!(session = %session.id, "session ended by the client");

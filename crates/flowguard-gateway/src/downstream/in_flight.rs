@@ -129,7 +129,7 @@ fn timeout_error(guard: &Abandon, client_id: &str, timeout: Duration) -> Vec<u8>
 /// where all replies share one stream (stdio, the old HTTP+SSE transport).
 pub(crate) async fn forward_all(outcome: Outcome, client_id: String, mut out: impl FnMut(Bytes)) {
     let (upstream, upstream_id, rx, driver) = match outcome {
-        Outcome::Reply(bytes) => return out(bytes.into()),
+        Outcome::Reply(bytes) | Outcome::Limited { reply: bytes, .. } => return out(bytes.into()),
         Outcome::Forwarded {
             upstream,
             upstream_id,

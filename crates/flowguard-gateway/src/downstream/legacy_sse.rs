@@ -10,7 +10,6 @@ use super::in_flight::forward_all;
 use super::reply;
 use crate::error::Rejection;
 use crate::gateway::Gateway;
-use crate::identity;
 use crate::router;
 use crate::session::{new_session_id, ClientHello, Scope, Session};
 use axum::body::Bytes;
@@ -33,7 +32,7 @@ impl Drop for EndOnDrop {
 }
 
 /// `GET .../sse`: a new session and its event stream, starting with the `endpoint` event.
-pub(crate) fn open(
+pub(crate) async fn open(
     gw: Arc<Gateway>,
     scope: Scope,
     headers: &HeaderMap,
@@ -49,8 +48,13 @@ pub(crate) fn open(
     let Some(slot) = gw.admit_session() else {
         return Rejection::TooManySessions(gw.settings.max_sessions).into_response();
     };
-    let agent = identity::agent_from_headers(headers);
+    let who = match gw.guard.authenticate(headers).await {
+        Ok(p) => p,
+        Err(e) => return crate::guard::refuse(&gw, &scope, &e),
+    };
+    let agent = who.subject.as_deref().map(str::to_string);
     let session = Arc::new(Session::new(new_session_id(), scope, agent, None));
+    session.set_principal(who);
     session.set_header_env(env);
     session.touch();
     gw.sessions.insert(session.clone());
@@ -95,8 +99,13 @@ pub(crate) async fn message(
     if gw.lifecycle.is_closing() {
         return Rejection::ShuttingDown.into_response();
     }
+    let who = match gw.guard.authenticate(headers).await {
+        Ok(p) => p,
+        Err(e) => return crate::guard::refuse(&gw, &scope, &e),
+    };
     let session = match session_of(&gw, &scope, uri) {
-        Ok(s) => s,
+        Ok(s) if !gw.guard.binds_sessions() || s.owned_by(&who) => s,
+        Ok(_) => return Rejection::UnknownSession.into_response(),
         Err(r) => return r.into_response(),
     };
     if let Err(r) = reply::require_json(headers) {

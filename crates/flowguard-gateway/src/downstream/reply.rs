@@ -195,6 +195,13 @@ pub(crate) async fn respond(
 ) -> Response {
     let (upstream, upstream_id, rx, driver) = match outcome {
         Outcome::Reply(bytes) => return json(bytes, accept),
+        Outcome::Limited { reply, retry_after } => {
+            let mut r = json(reply, accept);
+            *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+            return r;
+        }
         Outcome::Forwarded {
             upstream,
             upstream_id,

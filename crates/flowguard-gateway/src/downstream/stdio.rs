@@ -202,6 +202,8 @@ async fn initialize(
             None,
             Some(hello),
         ));
+        // No headers on stdio: the identity comes from the config (auth.stdio_subject).
+        s.set_principal(gw.guard.stdio_principal(None));
         s.touch();
         let mut stream = s.open_stream();
         let out = out.clone();

@@ -170,7 +170,9 @@ pub(crate) async fn respond(
     accept: Accept,
 ) -> Response {
     let req = match outcome {
-        Outcome::Reply(bytes) => return reply::json(call.finish(&bytes), accept),
+        Outcome::Reply(bytes) | Outcome::Limited { reply: bytes, .. } => {
+            return reply::json(call.finish(&bytes), accept)
+        }
         Outcome::Forwarded {
             upstream,
             upstream_id,
@@ -375,7 +377,9 @@ pub(crate) async fn respond_lines(
     out: &mpsc::UnboundedSender<Bytes>,
 ) {
     match outcome {
-        Outcome::Reply(bytes) => drop(out.send(call.finish(&bytes).into())),
+        Outcome::Reply(bytes) | Outcome::Limited { reply: bytes, .. } => {
+            drop(out.send(call.finish(&bytes).into()))
+        }
         Outcome::Forwarded {
             upstream,
             upstream_id,

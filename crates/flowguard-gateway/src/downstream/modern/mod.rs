@@ -15,7 +15,6 @@ pub(crate) use parked::ParkedCalls;
 
 use super::reply::{self, Accept};
 use crate::gateway::Gateway;
-use crate::identity;
 use crate::router;
 use crate::session::{ClientHello, Scope, Session};
 use axum::http::HeaderMap;
@@ -58,6 +57,7 @@ pub(crate) async fn post(
     env: &Envelope<'_>,
     params: Value,
     accept: Accept,
+    who: flowguard_guard::Principal,
 ) -> Response {
     if env.kind() == Ok(Kind::Notification) {
         // Nothing to act on without a session: cancellation is closing the response stream.
@@ -68,7 +68,7 @@ pub(crate) async fn post(
         Ok(c) => c,
         Err(e) => return e.into_response(id),
     };
-    let agent = identity::agent_from_headers(headers);
+    let agent = who.subject.as_deref().map(str::to_string);
     tracing::debug!(method = env.method(), endpoint = ?scope, "stateless request");
     let info = server_info(&gw, &scope);
     match env.method() {
@@ -79,6 +79,7 @@ pub(crate) async fn post(
         method => {
             let forward = param_headers(headers);
             let session = Arc::new(Session::stateless(scope, agent, checked.hello, forward));
+            session.set_principal(who);
             let call = Call::new(&gw, session, id, method, checked.log_level, info);
             if params.get("requestState").is_some() {
                 call::resume(gw, call, &params, accept).await
@@ -129,6 +130,7 @@ pub(crate) async fn serve_line(
         return listen::open_lines(&gw, scope, checked.hello, id, &params, out, input_ended).await;
     }
     let session = Arc::new(Session::stateless(scope, None, checked.hello, Vec::new()));
+    session.set_principal(gw.guard.stdio_principal(None));
     let call = Call::new(&gw, session, id, method, checked.log_level, info);
     if params.get("requestState").is_some() {
         return call::resume_lines(gw, call, &params, &out).await;

@@ -1,0 +1,328 @@
+//! Authentication at the edge: API keys, JWTs (keys fetched here, verified by
+//! `flowguard-guard`), and self-asserted agent ids. A verified token is kept by its digest
+//! until it expires, so a client's next request costs a hash and a lookup.
+
+use super::Guard;
+use crate::identity;
+use axum::http::HeaderMap;
+use flowguard_guard::jwks::KeySet;
+use flowguard_guard::jwt::{self, Expect, JwtError};
+use flowguard_guard::principal::claim_strings;
+use flowguard_guard::setup::JwtSetup;
+use flowguard_guard::{apikey, AuthMethod, Principal};
+use ring::digest::{digest, SHA256};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Why a request was not authenticated. Messages are safe to show: they never hold the
+/// credential.
+#[derive(Debug, Clone)]
+pub enum AuthError {
+    /// No credential, and one is required.
+    Missing,
+    /// A credential was presented and is not valid.
+    Invalid(String),
+    /// Authenticated, but the token lacks scopes every request needs.
+    Scope(Vec<String>),
+}
+
+impl AuthError {
+    pub fn message(&self) -> String {
+        match self {
+            AuthError::Missing => "Unauthorized: this gateway requires credentials (an API key in X-API-Key, or Authorization: Bearer <token>)".into(),
+            AuthError::Invalid(why) => format!("Unauthorized: {why}"),
+            AuthError::Scope(s) => format!("Forbidden: the token lacks the scope(s) {}", s.join(" ")),
+        }
+    }
+}
+
+/// A JWT issuer's keys, fetched on demand.
+pub(super) struct Keys {
+    setup: JwtSetup,
+    set: RwLock<(Arc<KeySet>, Option<Instant>)>,
+    last_try: Mutex<Option<Instant>>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+/// An unknown `kid` refetches the key set at most this often.
+const REFETCH_DEBOUNCE: Duration = Duration::from_secs(10);
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Keys {
+    pub fn new(setup: JwtSetup) -> Self {
+        let initial = setup.static_keys.clone().unwrap_or_default();
+        Keys {
+            setup,
+            set: RwLock::new((initial, None)),
+            last_try: Mutex::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn fetched(&self) -> bool {
+        self.setup.static_keys.is_none()
+    }
+
+    fn current(&self) -> (Arc<KeySet>, bool) {
+        let g = self.set.read().unwrap_or_else(|e| e.into_inner());
+        let stale = self.fetched()
+            && g.1
+                .is_none_or(|t| t.elapsed() > Duration::from_secs(self.setup.cache_secs));
+        (g.0.clone(), stale)
+    }
+
+    /// Fetches the key set again (one fetch at a time; at most every 10 s unless `due`).
+    async fn refresh(&self, due: bool) {
+        if !self.fetched() {
+            return;
+        }
+        let _one = self.refresh.lock().await;
+        {
+            let mut last = self.last_try.lock().unwrap_or_else(|e| e.into_inner());
+            if !due && last.is_some_and(|t| t.elapsed() < REFETCH_DEBOUNCE) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        match self.fetch().await {
+            Ok(set) => {
+                *self.set.write().unwrap_or_else(|e| e.into_inner()) = (Arc::new(set), Some(Instant::now()));
+            }
+            Err(e) => tracing::warn!("auth: the token signing keys could not be fetched: {e}; the keys fetched before stay in use"),
+        }
+    }
+
+    async fn fetch(&self) -> Result<KeySet, String> {
+        let url = match &self.setup.jwks_url {
+            Some(u) => u.clone(),
+            None => self.discover().await?,
+        };
+        let body = flowguard_upstream::fetch(&url, 1 << 20, FETCH_TIMEOUT).await?;
+        let (set, skipped) = KeySet::from_jwks(&body).map_err(|e| format!("{url}: {e}"))?;
+        for s in skipped {
+            tracing::warn!("auth: a key of {url} is not used: {s}");
+        }
+        tracing::info!(
+            keys = set.len(),
+            "auth: token signing keys fetched from {url}"
+        );
+        Ok(set)
+    }
+
+    /// The issuer's `jwks_uri`, from its OpenID or OAuth discovery document.
+    async fn discover(&self) -> Result<String, String> {
+        let issuer = self
+            .setup
+            .issuer
+            .as_deref()
+            .unwrap_or_default()
+            .trim_end_matches('/');
+        let mut errors = Vec::new();
+        for path in [
+            "/.well-known/openid-configuration",
+            "/.well-known/oauth-authorization-server",
+        ] {
+            let url = format!("{issuer}{path}");
+            match flowguard_upstream::fetch(&url, 1 << 20, FETCH_TIMEOUT).await {
+                Ok(body) => {
+                    let doc: serde_json::Value = serde_json::from_slice(&body)
+                        .map_err(|e| format!("{url}: not JSON: {e}"))?;
+                    return doc
+                        .get("jwks_uri")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("{url} names no jwks_uri"));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(errors.join("; "))
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = header(headers, "authorization")?;
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl Guard {
+    /// Who sent a request. With nothing configured, the agent id a client sends is recorded as
+    /// self-asserted (seed 000), as before authentication existed.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        let a = &self.setup.auth;
+        if let Some(key) = header(headers, "x-api-key") {
+            if !a.api_keys.is_empty() {
+                return self
+                    .api_key(key)
+                    .ok_or_else(|| AuthError::Invalid("the API key is not valid".into()));
+            }
+        }
+        if let Some(token) = bearer(headers) {
+            if self.keys.is_some() && token.matches('.').count() == 2 {
+                return self.token(token).await;
+            }
+            if !a.api_keys.is_empty() {
+                if let Some(p) = self.api_key(token) {
+                    return Ok(p);
+                }
+            }
+            if a.verifies() && a.required {
+                return Err(AuthError::Invalid(
+                    "the bearer token is not a valid token or API key".into(),
+                ));
+            }
+        }
+        if a.agent_id.is_some() || !a.verifies() {
+            if let Some(id) = identity::agent_from_headers(headers) {
+                if let Some(Some(allowed)) = &a.agent_id {
+                    if !allowed.contains(&id) {
+                        return Err(AuthError::Invalid(
+                            "this agent id is not in auth.agent_id.allowed".into(),
+                        ));
+                    }
+                }
+                if !a.required {
+                    return Ok(Principal::agent(&id));
+                }
+            }
+        }
+        if a.required {
+            return Err(AuthError::Missing);
+        }
+        Ok(Principal::anonymous())
+    }
+
+    fn api_key(&self, key: &str) -> Option<Principal> {
+        let a = &self.setup.auth;
+        let i = apikey::find(key, &a.key_digests)?;
+        let c = &a.api_keys[i];
+        let mut p = Principal {
+            method: AuthMethod::ApiKey,
+            subject: Some(c.name.clone()),
+            client: Some(c.name.clone()),
+            ..Principal::anonymous()
+        };
+        p.set_roles(c.roles.clone());
+        Some(p)
+    }
+
+    async fn token(&self, token: &str) -> Result<Principal, AuthError> {
+        let keys = self.keys.as_ref().expect("checked by the caller");
+        let d = digest(&SHA256, token.as_bytes());
+        let mut k = [0u8; 32];
+        k.copy_from_slice(d.as_ref());
+        let now = now_secs();
+        if let Some(p) = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&k)
+        {
+            if p.expires_at
+                .is_none_or(|e| e + keys.setup.leeway_secs > now)
+            {
+                return Ok((**p).clone());
+            }
+        }
+        let kid = jwt::header_kid(token).map_err(|e| invalid(&e))?;
+        let (mut set, stale) = keys.current();
+        let unknown = kid.as_deref().is_some_and(|k| !set.has_kid(k)) || set.is_empty();
+        if stale || unknown {
+            keys.refresh(stale).await;
+            set = keys.current().0;
+        }
+        let s = &keys.setup;
+        let expect = Expect {
+            issuer: s.issuer.clone(),
+            audiences: s.audiences.clone(),
+            algorithms: s.algorithms.clone(),
+            leeway_secs: s.leeway_secs,
+            require_exp: true,
+        };
+        let verified = jwt::verify(token, &set, &expect, now).map_err(|e| invalid(&e))?;
+        let a = &self.setup.auth;
+        let claims = verified.claims;
+        let subject = claims
+            .get(&a.identity_claim)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| {
+                AuthError::Invalid(format!(
+                    "the token has no {:?} claim (auth.identity_claim)",
+                    a.identity_claim
+                ))
+            })?
+            .to_string();
+        let mut p = Principal {
+            method: AuthMethod::Jwt,
+            subject: Some(Arc::from(subject.as_str())),
+            client: claims
+                .get("client_id")
+                .or_else(|| claims.get("azp"))
+                .and_then(|v| v.as_str())
+                .map(Arc::from),
+            expires_at: verified.expires_at,
+            ..Principal::anonymous()
+        };
+        p.scopes = match claims.get("scope").or_else(|| claims.get("scp")) {
+            Some(serde_json::Value::String(s)) => s.split_whitespace().map(Arc::from).collect(),
+            Some(v) => claim_strings(v)
+                .into_iter()
+                .map(|s| Arc::from(s.as_str()))
+                .collect(),
+            None => Vec::new(),
+        };
+        p.claims = Some(Arc::new(claims));
+        let mut roles: Vec<Arc<str>> = p
+            .claim(&a.roles_claim)
+            .map(claim_strings)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| Arc::from(s.as_str()))
+            .collect();
+        roles.extend(self.setup.roles.roles_for_claims(&p));
+        p.set_roles(roles);
+        if let Some(o) = &self.setup.auth.oauth {
+            let missing: Vec<String> = o
+                .scopes
+                .iter()
+                .filter(|s| !p.scopes.iter().any(|h| **h == ***s))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                return Err(AuthError::Scope(missing));
+            }
+        }
+        let mut cache = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= 10_000 {
+            cache.retain(|_, p| p.expires_at.is_some_and(|e| e > now));
+            if cache.len() >= 10_000 {
+                cache.clear();
+            }
+        }
+        cache.insert(k, Arc::new(p.clone()));
+        Ok(p)
+    }
+}
+
+fn invalid(e: &JwtError) -> AuthError {
+    tracing::info!(reason = e.code(), "auth: a token was refused");
+    AuthError::Invalid(e.to_string())
+}

@@ -1,0 +1,161 @@
+//! The guard pipeline as the gateway runs it (DESIGN-NOTES §1, §9). The decisions are
+//! `flowguard-guard`'s pure functions; this module owns their I/O: key fetches, clocks, caches,
+//! and turning verdicts into HTTP and JSON-RPC answers.
+//!
+//! Order, for every request (and why):
+//! 1. size: the body cap, before anything is parsed (`downstream/body.rs`);
+//! 2. authenticate: who is calling, before anything that is kept per caller;
+//! 3. session ownership: a session answers only the principal that made it (404 otherwise);
+//! 4. roles, then policy rules, then per-server lists: what the caller may do, once the
+//!    request names its server and tool (after routing resolves a public name);
+//! 5. rate limits and per-session call limits: only requests that would be served count,
+//!    per the authenticated caller;
+//! 6. the server's circuit breaker, last before the server is asked.
+//!
+//! Lists pass through the same roles, rules and per-server lists, item by item, with the
+//! arguments unknown; the filtered list is cached per caller and list.
+
+mod authn;
+mod limits;
+mod oauth;
+
+pub use authn::AuthError;
+pub use oauth::{metadata_routes, refuse};
+
+use crate::catalog::{ListKind, View};
+use flowguard_guard::policy::Args;
+use flowguard_guard::setup::{Item, Setup};
+use flowguard_guard::{Decision, Principal, Verdict};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub struct Guard {
+    pub setup: Arc<Setup>,
+    keys: Option<authn::Keys>,
+    tokens: Mutex<HashMap<[u8; 32], Arc<Principal>>>,
+    limits: limits::Limits,
+    lists: Mutex<HashMap<(usize, ListKind, String), Arc<View>>>,
+    /// Whether anything decides per request beyond authentication.
+    pub active: bool,
+}
+
+impl Guard {
+    pub fn new(setup: Arc<Setup>) -> Self {
+        let keys = setup.auth.jwt.clone().map(authn::Keys::new);
+        let active = setup.has_policy()
+            || !setup.limits.rates.is_empty()
+            || setup.limits.calls_per_session.is_some();
+        Guard {
+            limits: limits::Limits::new(&setup.limits),
+            keys,
+            tokens: Mutex::new(HashMap::new()),
+            lists: Mutex::new(HashMap::new()),
+            active,
+            setup,
+        }
+    }
+
+    /// Whether sessions are bound to the principal that made them: whenever identities are
+    /// checked or agent ids are configured. With nothing configured every identity is only
+    /// asserted, and a client may send a different agent id on each request, as before.
+    pub fn binds_sessions(&self) -> bool {
+        let a = &self.setup.auth;
+        a.verifies() || a.agent_id.is_some()
+    }
+
+    /// The stdio front end's principal: configured, else anonymous.
+    pub fn stdio_principal(&self, flag: Option<&str>) -> Principal {
+        let a = &self.setup.auth;
+        match flag.or(a.stdio_subject.as_deref()) {
+            Some(s) => {
+                let mut p = Principal::agent(s);
+                p.method = flowguard_guard::AuthMethod::Configured;
+                p.set_roles(
+                    a.stdio_roles
+                        .iter()
+                        .map(|r| Arc::from(r.as_str()))
+                        .collect(),
+                );
+                p
+            }
+            None => Principal::anonymous(),
+        }
+    }
+
+    /// The verdict on a request; `item` is what it names (kind, server, the server's own name
+    /// or URI), when routing has resolved it. An audited deny is logged here and passes.
+    pub fn decide(
+        &self,
+        who: &Principal,
+        method: &str,
+        item: Option<(ListKind, &str, &str)>,
+        arguments: Args<'_>,
+    ) -> Verdict {
+        let v = self.setup.decide(who, method, item.map(to_item), arguments);
+        if v.decision == Decision::Deny && !v.blocks() {
+            tracing::warn!(stage = %v.stage, rule = %v.rule, subject = who.subject.as_deref().unwrap_or("-"), method, "audit: the policy would deny this request");
+        }
+        v
+    }
+
+    /// Whether a list shows an item to the caller.
+    pub fn visible(&self, who: &Principal, kind: ListKind, server: &str, name: &str) -> bool {
+        self.setup.visible(who, to_item((kind, server, name)))
+    }
+
+    /// The caller's view of a list, cached per caller while the underlying view lives.
+    pub fn filter(
+        &self,
+        who: &Principal,
+        view: Arc<View>,
+        kind: ListKind,
+        server_id: impl Fn(usize) -> Option<Arc<str>>,
+    ) -> Arc<View> {
+        if !self.setup.has_policy() {
+            return view;
+        }
+        let key = (
+            Arc::as_ptr(&view) as usize,
+            kind,
+            format!(
+                "{}\u{1e}{}\u{1e}{:?}",
+                who.key(),
+                who.roles_key(),
+                who.client
+            ),
+        );
+        if let Some(v) = self
+            .lists
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return v.clone();
+        }
+        let filtered = Arc::new(view.filtered(kind, |idx, name| {
+            server_id(idx).is_some_and(|s| self.visible(who, kind, &s, name))
+        }));
+        let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+        if lists.len() >= 4096 {
+            // Views are replaced as servers change; old entries simply go.
+            lists.clear();
+        }
+        lists.insert(key, filtered.clone());
+        filtered
+    }
+
+    /// Takes a token from every bucket the request counts against; `Err` holds the seconds
+    /// to wait and the rule that refused it.
+    pub fn limit(&self, who: &Principal, tool: Option<(&str, &str)>) -> Result<(), (u64, String)> {
+        self.limits.take(who, tool)
+    }
+}
+
+fn to_item<'a>((kind, server, name): (ListKind, &'a str, &'a str)) -> Item<'a> {
+    let kind = match kind {
+        ListKind::Tools => "tools",
+        ListKind::Prompts => "prompts",
+        ListKind::Resources | ListKind::Templates => "resources",
+    };
+    Item { kind, server, name }
+}

@@ -1,0 +1,95 @@
+//! Name and value patterns: `*` matches any run of bytes (including `/`), `?` exactly one byte,
+//! everything else itself. No classes, braces or escapes, case-sensitive: mcpgw's glob, which
+//! the native policy shares so that its files mean the same in both.
+
+/// A compiled glob. Matching is iterative with one backtrack point, O(pattern × input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    pattern: Box<str>,
+    /// No wildcard: compared as a whole.
+    literal: bool,
+}
+
+impl Glob {
+    pub fn new(pattern: &str) -> Self {
+        Glob {
+            pattern: pattern.into(),
+            literal: !pattern.contains(['*', '?']),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Whether this glob matches everything (`*`).
+    pub fn is_any(&self) -> bool {
+        !self.pattern.is_empty() && self.pattern.bytes().all(|b| b == b'*')
+    }
+
+    pub fn matches(&self, input: &str) -> bool {
+        if self.literal {
+            return *self.pattern == *input;
+        }
+        glob_match(self.pattern.as_bytes(), input.as_bytes())
+    }
+}
+
+fn glob_match(p: &[u8], s: &[u8]) -> bool {
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == b'?' || (p[pi] != b'*' && p[pi] == s[si])) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// Any of several globs.
+pub fn any(globs: &[Glob], input: &str) -> bool {
+    globs.iter().any(|g| g.matches(input))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mcpgw_semantics() {
+        let g = |p: &str, s: &str| Glob::new(p).matches(s);
+        assert!(g("exec_*", "exec_cmd"));
+        assert!(g("*", ""));
+        assert!(g("/etc/*", "/etc/ssl/certs/x"), "* crosses /");
+        assert!(g("a?c", "abc"));
+        assert!(!g("a?c", "aéc"), "? is one byte, é is two");
+        assert!(g("a??c", "aéc"));
+        assert!(g("[ab]", "[ab]"), "no classes: [ is literal");
+        assert!(!g("[ab]", "a"));
+        assert!(g("{a,b}", "{a,b}"));
+        assert!(g("*rm -rf*", "sudo rm -rf /"));
+        assert!(!g("Exec_*", "exec_x"), "case-sensitive");
+        assert!(g("*.env", ".env"));
+        assert!(g("a*b*c", "aXbYbZc"));
+        assert!(!g("a*b*c", "aXbYbZ"));
+    }
+
+    #[test]
+    fn long_inputs_stay_linear_enough() {
+        let s = "a".repeat(20_000);
+        assert!(!Glob::new("*a*a*a*a*b").matches(&s));
+    }
+}

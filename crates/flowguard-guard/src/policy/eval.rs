@@ -1,0 +1,285 @@
+//! Evaluating a rule set: first match decides, implicit deny. A clause that cannot be
+//! evaluated (a non-scalar where text is needed, a value over the cap, an ambiguous path,
+//! arguments that are not an object) counts as matching a deny rule and not an allow rule.
+
+use super::text::{mcpx_text, value_text};
+use super::{Action, ArgClause, ArgTest, Constraint, Match, Profile, RuleSet};
+use super::{MCPGW_MAX_INPUT, NATIVE_MAX_VALUE};
+use crate::args;
+use crate::glob::{self, Glob};
+use crate::principal::{claim_strings, Principal};
+use crate::verdict::{Stage, Verdict};
+use serde_json::Value;
+
+/// What a rule looks at in one message.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The server the message goes to (after routing), when one is known.
+    pub server: Option<&'a str>,
+    /// The tool of a `tools/call` (the server's own name).
+    pub tool: Option<&'a str>,
+    pub prompt: Option<&'a str>,
+    /// The resource URI of `resources/read` and subscriptions.
+    pub resource: Option<&'a str>,
+    pub arguments: Args<'a>,
+}
+
+/// The arguments as a rule can know them.
+#[derive(Debug, Clone, Copy)]
+pub enum Args<'a> {
+    /// Deciding whether an item appears in a list: arguments are not known yet.
+    Unknown,
+    /// The message has none.
+    Absent,
+    Present(&'a Value),
+}
+
+impl<'a> Request<'a> {
+    pub fn method(method: &'a str) -> Self {
+        Request {
+            method,
+            server: None,
+            tool: None,
+            prompt: None,
+            resource: None,
+            arguments: Args::Absent,
+        }
+    }
+}
+
+/// How one clause (or a whole match) came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum M {
+    Yes,
+    No,
+    /// Depends on arguments not known yet (lists).
+    Unknown,
+    /// Could not be evaluated: matches a deny rule, not an allow rule.
+    Fail,
+}
+
+pub(super) fn and(a: M, b: M) -> M {
+    use M::*;
+    match (a, b) {
+        (No, _) | (_, No) => No,
+        (Fail, _) | (_, Fail) => Fail,
+        (Unknown, _) | (_, Unknown) => Unknown,
+        _ => Yes,
+    }
+}
+
+fn yes(b: bool) -> M {
+    if b {
+        M::Yes
+    } else {
+        M::No
+    }
+}
+
+impl RuleSet {
+    /// The verdict for one message. With `Args::Unknown` (a list), an allow rule that reads
+    /// arguments shows the item and a deny rule that reads arguments does not hide it.
+    pub fn decide(&self, who: &Principal, req: &Request<'_>) -> Verdict {
+        for rule in &self.rules {
+            let m = self.matches(&rule.when, who, req);
+            let hit = matches!(
+                (rule.action, m),
+                (_, M::Yes) | (Action::Deny, M::Fail) | (Action::Allow, M::Unknown)
+            );
+            if !hit {
+                continue;
+            }
+            let mode = rule.mode.unwrap_or(self.mode);
+            return match rule.action {
+                Action::Allow => Verdict::allow(Stage::Policy, rule.name.clone()),
+                Action::Deny => {
+                    let why = if m == M::Fail {
+                        format!(
+                            "denied by policy rule {:?} (an argument could not be checked)",
+                            &*rule.name
+                        )
+                    } else {
+                        format!("denied by policy rule {:?}", &*rule.name)
+                    };
+                    Verdict::deny(Stage::Policy, rule.name.clone(), why).audited(mode)
+                }
+            };
+        }
+        Verdict::deny(
+            Stage::Policy,
+            "(implicit-deny)",
+            "denied by policy: no rule allows it",
+        )
+        .audited(self.mode)
+    }
+
+    fn cap(&self) -> usize {
+        match self.profile {
+            Profile::Native => NATIVE_MAX_VALUE,
+            Profile::Mcpgw => MCPGW_MAX_INPUT,
+        }
+    }
+
+    /// A name clause: under mcpgw an input over 512 bytes never matches.
+    fn name(&self, globs: &[Glob], input: Option<&str>) -> M {
+        if globs.is_empty() {
+            return M::Yes;
+        }
+        match input {
+            Some(s) if self.profile == Profile::Mcpgw && s.len() > MCPGW_MAX_INPUT => M::No,
+            Some(s) => yes(glob::any(globs, s)),
+            None => M::No,
+        }
+    }
+
+    fn matches(&self, m: &Match, who: &Principal, req: &Request<'_>) -> M {
+        let mcpgw = self.profile == Profile::Mcpgw;
+        let mut r = self.name(&m.methods, Some(req.method));
+        // mcpgw checks `tools` and argument clauses on tools/call only, skipping them elsewhere.
+        let call_only = mcpgw && req.method != "tools/call";
+        if !call_only {
+            r = and(r, self.name(&m.tools, req.tool));
+        }
+        r = and(r, self.name(&m.servers, req.server));
+        r = and(r, self.name(&m.prompts, req.prompt));
+        r = and(r, self.name(&m.resources, req.resource));
+        r = and(r, self.name(&m.subjects, who.subject.as_deref()));
+        r = and(r, self.name(&m.clients, who.client.as_deref()));
+        if !m.roles.is_empty() {
+            let any = who
+                .roles
+                .iter()
+                .any(|role| self.name(&m.roles, Some(role)) == M::Yes);
+            r = and(r, yes(any));
+        }
+        if !m.scopes.is_empty() {
+            let all = m
+                .scopes
+                .iter()
+                .all(|s| who.scopes.iter().any(|h| **h == **s));
+            r = and(r, yes(all));
+        }
+        for (path, globs) in &m.claims {
+            let any = who
+                .claim(path)
+                .map(claim_strings)
+                .unwrap_or_default()
+                .iter()
+                .any(|v| glob::any(globs, v));
+            r = and(r, yes(any));
+        }
+        if r == M::No || call_only || m.arguments.is_empty() {
+            return r;
+        }
+        let args = match req.arguments {
+            Args::Unknown => return and(r, M::Unknown),
+            Args::Absent => None,
+            Args::Present(v) => Some(v),
+        };
+        for clause in &m.arguments {
+            r = and(r, self.argument(clause, args));
+            if r == M::No {
+                break;
+            }
+        }
+        r
+    }
+
+    fn argument(&self, clause: &ArgClause, args: Option<&Value>) -> M {
+        let value = match args {
+            None | Some(Value::Null) => None,
+            Some(v) if !v.is_object() => return M::Fail,
+            Some(v) if self.profile == Profile::Native && args::ambiguous(v, &clause.path) => {
+                return M::Fail
+            }
+            Some(v) => args::lookup(v, &clause.path),
+        };
+        if let ArgTest::Constraint(c) = &clause.test {
+            return match self.profile {
+                Profile::Native => both_forms(value, |v| constraint(c, v)),
+                Profile::Mcpgw => constraint(c, value),
+            };
+        }
+        // A missing argument does not match (mcpgw: every listed argument must be present).
+        let Some(value) = value else {
+            return M::No;
+        };
+        let Some(text) = value_text(self.profile, value) else {
+            return M::Fail;
+        };
+        if text.len() > self.cap() {
+            return match self.profile {
+                Profile::Mcpgw => M::No,
+                Profile::Native => M::Fail,
+            };
+        }
+        let test = |t: &str| match &clause.test {
+            ArgTest::Globs(globs) => glob::any(globs, t),
+            ArgTest::Regexes(res) => res.iter().any(|re| re.is_match(t)),
+            ArgTest::Constraint(_) => false,
+        };
+        match self.profile {
+            // mcpgw cleans values for argument globs only, when they start with a slash or
+            // backslash or hold `..`; regexes see the value as written.
+            Profile::Mcpgw => match &clause.test {
+                ArgTest::Globs(_) if text.starts_with(['/', '\\']) || text.contains("..") => {
+                    yes(test(&args::clean(&text.replace('\\', "/"))))
+                }
+                _ => yes(test(&text)),
+            },
+            // Native: a path-like value must match as written and in its normal form alike;
+            // when only one of them matches, the clause cannot be decided and fails closed
+            // (a deny rule matches, an allow rule does not).
+            Profile::Native => {
+                let raw = test(&text);
+                if !args::is_path_like(&text) {
+                    return yes(raw);
+                }
+                combine(raw, test(&args::normalise_path(&text)))
+            }
+        }
+    }
+}
+
+fn combine(raw: bool, normal: bool) -> M {
+    match (raw, normal) {
+        (true, true) => M::Yes,
+        (false, false) => M::No,
+        _ => M::Fail,
+    }
+}
+
+/// A constraint on a path-like string, checked on the value as written and its normal form.
+fn both_forms(value: Option<&Value>, check: impl Fn(Option<&Value>) -> M) -> M {
+    let m = check(value);
+    match (m, value) {
+        (M::Yes | M::No, Some(Value::String(s))) if args::is_path_like(s) => {
+            let n = Value::String(args::normalise_path(s));
+            combine(m == M::Yes, check(Some(&n)) == M::Yes)
+        }
+        _ => m,
+    }
+}
+
+/// mcpx's constraints (all must hold). A missing argument passes unless `required`; a value
+/// that is not a scalar fails closed.
+pub(super) fn constraint(c: &Constraint, value: Option<&Value>) -> M {
+    let Some(value) = value else {
+        return yes(!c.required);
+    };
+    let Some(text) = mcpx_text(value) else {
+        return M::Fail;
+    };
+    if text.len() > NATIVE_MAX_VALUE {
+        return M::Fail;
+    }
+    let ok = c.equals.as_ref().is_none_or(|e| *e == text)
+        && c.one_of.as_ref().is_none_or(|o| o.contains(&text))
+        && c.prefix
+            .as_ref()
+            .is_none_or(|p| text.starts_with(p.as_str()))
+        && c.suffix.as_ref().is_none_or(|s| text.ends_with(s.as_str()))
+        && c.regex.as_ref().is_none_or(|re| re.is_match(&text));
+    yes(ok)
+}
