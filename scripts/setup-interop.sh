@@ -7,13 +7,15 @@
 #                      mcp-remote (stdio-to-remote-HTTP bridge)
 #   .interop/conformance-next   the conformance suite's 0.2.0 alpha (2026-07-28 scenarios and
 #                      `--requirements`), in its own npm dir beside the stable 0.1.16
+#   .interop/oidc      oidc-provider 9.13.3 (a real authorization server for tests/interop/oauth/)
 #   .interop/venv      Python venv with mcp==2.3.0 (client scripts under tests/interop/)
 #   .interop/pyservers Python venv with the PyPI reference servers mcp-server-time, mcp-server-git
 #                      and mcp-server-fetch (separate, so the client SDK venv stays pinned)
 #   openssl           via apt (the TLS tests make a throwaway CA with it)
 #   podman + runc      via apt, plus .interop/containers.conf
 #   localhost/flowguard-fake:test   container image holding the `fake` test server binary
-#   .interop/env.sh    `source` it: PATH, CONTAINERS_CONF, FLOWGUARD_INTEROP, *_JS entry points
+#   .interop/env.sh    `source` it: PATH, CONTAINERS_CONF, FLOWGUARD_INTEROP, *_JS entry points,
+#                      OIDC_PROVIDER_DIR
 #
 # Usage: scripts/setup-interop.sh [FAKE_BIN]     (or FAKE_BIN=/path/to/fake scripts/setup-interop.sh)
 # Idempotent and non-interactive; meant to run as root on a Debian machine with Node 20, npm, Python 3.
@@ -119,6 +121,25 @@ else
 fi
 CONFORMANCE_NEXT_JS=$(node -p "require('path').resolve('$CONF_NEXT_DIR/node_modules/@modelcontextprotocol/conformance', require('$CONF_NEXT_DIR/node_modules/@modelcontextprotocol/conformance/package.json').bin.conformance || 'dist/index.js')")
 
+# ---------------------------------------------------------------- oidc-provider
+# A real OAuth 2.1 / OpenID authorization server for the OAuth resource-server tests
+# (tests/interop/oauth/provider.mjs imports it from OIDC_PROVIDER_DIR), in its own npm dir.
+OIDC_PROVIDER_VERSION=9.13.3
+OIDC_DIR=$INTEROP/oidc
+step "oidc-provider" "Run 'cd $OIDC_DIR && npm install oidc-provider@$OIDC_PROVIDER_VERSION' by hand to see npm's error."
+mkdir -p "$OIDC_DIR"
+oidc_version() {
+  node -p "require('$OIDC_DIR/node_modules/oidc-provider/package.json').version" 2>/dev/null || true
+}
+if [[ "$(oidc_version)" != "$OIDC_PROVIDER_VERSION" ]]; then
+  printf '{ "name": "flowguard-oidc", "private": true, "dependencies": { "oidc-provider": "%s" } }\n' \
+    "$OIDC_PROVIDER_VERSION" > "$OIDC_DIR/package.json"
+  (cd "$OIDC_DIR" && npm install --no-save --no-audit --no-fund --loglevel=error)
+  [[ "$(oidc_version)" == "$OIDC_PROVIDER_VERSION" ]] || { echo "oidc-provider: want $OIDC_PROVIDER_VERSION, have $(oidc_version)" >&2; false; }
+else
+  echo "   oidc-provider $OIDC_PROVIDER_VERSION present"
+fi
+
 # ---------------------------------------------------------------- Python venv
 step "python-venv" "Needs python3 with the venv module and PyPI access; delete $VENV and rerun."
 PY_OK=$("$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('mcp'))" 2>/dev/null || true)
@@ -201,6 +222,7 @@ export FILESYSTEM_JS="$FILESYSTEM_JS"
 export MEMORY_JS="$MEMORY_JS"
 export CONFORMANCE_JS="$CONFORMANCE_JS"
 export CONFORMANCE_NEXT_JS="$CONFORMANCE_NEXT_JS"
+export OIDC_PROVIDER_DIR="$OIDC_DIR"
 export INSPECTOR_BIN="$INSPECTOR_BIN"
 export PYTHON_MCP="$PYTHON_MCP"
 export TIME_SERVER="$TIME_SERVER"

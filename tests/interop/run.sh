@@ -43,6 +43,12 @@
 #                     handshake session). The same through `flowguard wrap -- mcp-server-time`
 #                     (py_stdio_client.py) and through the npm stdio-to-HTTP bridge mcp-remote
 #                     (`node mcp-remote URL --transport http-only`), routed and unified.
+#   8. oauth/*        FlowGuard as an OAuth 2.1 resource server (tests/interop/oauth/run.sh): a real
+#                     oidc-provider issues JWT access tokens; the 401 challenge and RFC 9728
+#                     metadata; the Python SDK's client-credentials OAuth client completes the
+#                     flow and calls a tool; wrong audience, expired, forged and query-string
+#                     tokens refused; insufficient scope gives 403; a rotated signing key is
+#                     picked up without a restart.
 #
 # Usage: tests/interop/run.sh [BIN_DIR]
 #   BIN_DIR holds flowguard, fixture and fake (default: $FLOWGUARD_BIN_DIR, else target/debug).
@@ -1044,6 +1050,21 @@ for m in "${PY_MODES[@]}"; do
 done
 kill -TERM "$WWW_PID" 2>/dev/null
 wait_gone "$WWW_PID" 5 || kill -KILL "$WWW_PID" 2>/dev/null
+
+# ------------------------------------------------------------------ 8. OAuth resource server
+echo "== 8. OAuth 2.1 resource server: oidc-provider and the Python SDK's OAuth client (tests/interop/oauth)"
+OAUTH_OUT=$WORK/oauth.out
+timeout 100 "$ROOT/tests/interop/oauth/run.sh" "$FG" >"$OAUTH_OUT" 2>&1
+oauth_rc=$?
+while IFS= read -r line; do
+  case "$line" in
+    "PASS "*) pass "oauth/${line#PASS }" ;;
+    "FAIL "*) rest=${line#FAIL }; fail "oauth/${rest%%:*}" "${rest#*: }" ;;
+  esac
+done <"$OAUTH_OUT"
+if [[ $oauth_rc -ne 0 ]] && ! grep -q '^FAIL ' "$OAUTH_OUT"; then
+  fail oauth/run "tests/interop/oauth/run.sh exited $oauth_rc without a FAIL line" "$OAUTH_OUT"
+fi
 
 # ------------------------------------------------------------------ summary
 cleanup
