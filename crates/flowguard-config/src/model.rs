@@ -362,6 +362,8 @@ pub struct HttpSpec {
     /// PEM file of the CAs trusted for an `https://` URL instead of the system's roots; it
     /// existed when the configuration was loaded.
     pub ca_file: Option<PathBuf>,
+    /// A header that carries the verified subject of the caller to this server.
+    pub subject_header: Option<String>,
 }
 
 /// One environment variable of a server.

@@ -38,6 +38,9 @@ pub fn report(gw: &Gateway) -> Value {
         if let Some(detail) = st.detail {
             entry["error"] = detail.into();
         }
+        if let Some((state, failures)) = gw.guard.breaker_state(s.id()) {
+            entry["breaker"] = json!({ "state": state, "failures": failures });
+        }
         servers.insert(s.id().to_string(), entry);
     }
     let virtuals: serde_json::Map<String, Value> = gw

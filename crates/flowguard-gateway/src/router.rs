@@ -31,6 +31,8 @@ pub(crate) enum Outcome {
         rx: ReplyStream,
         /// The remote exchange to poll beside `rx` (remote servers only).
         driver: Option<Driver>,
+        /// The server's breaker and reply cap.
+        watch: crate::guard::Watch,
     },
 }
 
@@ -155,7 +157,7 @@ pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope
         }
         methods::COMPLETE => completion(gw, session, env).await,
         _ => match the_only_server(gw, session) {
-            Some(Ok(s)) => forward(&s, session, env, None).await,
+            Some(Ok(s)) => forward(gw, &s, session, env, None).await,
             Some(Err(e)) => error(id, ErrorCode::Unavailable, &e),
             None => error(
                 id,
@@ -199,22 +201,40 @@ fn the_only_server(gw: &Gateway, session: &Session) -> Option<Result<Upstream, S
     Some(gw.instance(session, idx))
 }
 
-/// Sends the request to `upstream`, with `params` replaced when names were rewritten.
+/// Sends the request to `upstream`, with `params` replaced when names were rewritten. The
+/// server's circuit breaker is asked first (the last stage before a server).
 async fn forward(
+    gw: &Gateway,
     upstream: &Upstream,
     session: &Arc<Session>,
     env: &Envelope<'_>,
     params: Option<&RawValue>,
 ) -> Outcome {
     let id = env.id.expect("requests have ids");
+    let watch = match gw.guard.watch(upstream.id()) {
+        Ok(w) => w,
+        Err(secs) => {
+            tracing::info!(
+                stage = "breaker",
+                server = upstream.id(),
+                "request refused: the breaker is open"
+            );
+            let msg = format!(
+                "server '{}' is failing: its circuit breaker is open (limits.breaker); retry in {secs}s",
+                upstream.id()
+            );
+            return error(id.get(), ErrorCode::Unavailable, &msg);
+        }
+    };
     let (tx, rx) = reply_channel();
+    let with_subject = subject_header(upstream, session);
     let call = ClientCall {
         method: env.method(),
         params: params.or(env.params),
         client_id: id.to_owned(),
         session: session.id.clone(),
         sink: tx,
-        headers: &session.forward_headers,
+        headers: with_subject.as_deref().unwrap_or(&session.forward_headers),
     };
     match upstream.forward(call).await {
         Ok(f) => Outcome::Forwarded {
@@ -222,9 +242,32 @@ async fn forward(
             upstream_id: f.id,
             rx,
             driver: f.driver,
+            watch,
         },
-        Err(e) => error(id.get(), e.code(), &e.to_string()),
+        Err(e) => {
+            watch.failure();
+            error(id.get(), e.code(), &e.to_string())
+        }
     }
+}
+
+/// The session's headers for a remote server plus its `subject_header`, when the server has
+/// one and the caller's identity was verified (an asserted agent id is never passed as one).
+fn subject_header(upstream: &Upstream, session: &Session) -> Option<Vec<(String, String)>> {
+    let (flowguard_config::Transport::Http(spec) | flowguard_config::Transport::Sse(spec)) =
+        &upstream.config().transport
+    else {
+        return None;
+    };
+    let name = spec.subject_header.as_ref()?;
+    let who = session.principal();
+    let subject = who
+        .subject
+        .as_deref()
+        .filter(|_| who.method.is_verified())?;
+    let mut headers = session.forward_headers.clone();
+    headers.push((name.clone(), subject.to_string()));
+    Some(headers)
 }
 
 /// `params` with the value at `pointer` replaced by `name`.
@@ -255,7 +298,7 @@ async fn by_name(
             .is_some_and(|s| s.config().tools.is_none() || kind != ListKind::Tools);
         if unfiltered {
             return match the_only_server(gw, session) {
-                Some(Ok(s)) => forward(&s, session, env, None).await,
+                Some(Ok(s)) => forward(gw, &s, session, env, None).await,
                 Some(Err(e)) => error(id, ErrorCode::Unavailable, &e),
                 None => error(id, ErrorCode::InvalidParams, &format!("Unknown {what}")),
             };
@@ -283,10 +326,10 @@ async fn by_name(
         }
     }
     match resolved {
-        Some((server, own)) if own == name => forward(&server, session, env, None).await,
+        Some((server, own)) if own == name => forward(gw, &server, session, env, None).await,
         Some((server, own)) => {
             let rewritten = with_name(&params, "/name", &own);
-            forward(&server, session, env, rewritten.as_deref()).await
+            forward(gw, &server, session, env, rewritten.as_deref()).await
         }
         None => match unavailable_owner(gw, &members, name) {
             // Its server is not running: say so, rather than that the name is unknown.
@@ -459,14 +502,14 @@ async fn by_uri(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Out
             _ => {}
         }
     }
-    forward(&server, session, env, None).await
+    forward(gw, &server, session, env, None).await
 }
 
 /// completion/complete names a prompt or a resource template in `ref`.
 async fn completion(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Outcome {
     let id = env.id.map_or("null", |i| i.get());
     match the_only_server(gw, session) {
-        Some(Ok(s)) => return forward(&s, session, env, None).await,
+        Some(Ok(s)) => return forward(gw, &s, session, env, None).await,
         Some(Err(e)) => return error(id, ErrorCode::Unavailable, &e),
         None => {}
     }
@@ -486,7 +529,7 @@ async fn completion(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) ->
             {
                 Some((server, own)) => {
                     let rewritten = with_name(&params, "/ref/name", &own);
-                    forward(&server, session, env, rewritten.as_deref()).await
+                    forward(gw, &server, session, env, rewritten.as_deref()).await
                 }
                 None => error(
                     id,
@@ -498,7 +541,7 @@ async fn completion(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) ->
         Some("ref/resource") => {
             let uri = param_str(&params, "/ref/uri").unwrap_or_default();
             match gw.catalog.resolve_uri(key, &members, uri).await {
-                Some(server) => forward(&server, session, env, None).await,
+                Some(server) => forward(gw, &server, session, env, None).await,
                 None => error(
                     id,
                     ErrorCode::InvalidParams,

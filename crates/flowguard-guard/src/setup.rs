@@ -123,6 +123,36 @@ pub struct RawLimits {
     pub rate: Option<Vec<RawRate>>,
     /// Most `tools/call` requests one session may make. Default unlimited.
     pub calls_per_session: Option<u64>,
+    /// Largest request body in bytes; a bigger one gets 413. Default 2097152 (2 MiB).
+    pub max_request_bytes: Option<usize>,
+    /// Largest reply a server may send, in bytes; a bigger one is replaced by an error for the
+    /// client. Default: no cap beyond `gateway.max_line_bytes` for stdio servers.
+    pub max_reply_bytes: Option<usize>,
+    /// A circuit breaker for each server: after `failures` failed requests in a row it fails
+    /// fast for `cooldown`, then lets `probes` requests through. Default: off.
+    pub breaker: Option<RawBreaker>,
+    /// Per-server limits, by server id.
+    pub servers: Option<BTreeMap<String, RawServerLimits>>,
+}
+
+/// The circuit breaker (`[limits.breaker]`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    /// Failed requests in a row (no answer in time, or the server unreachable) that open it.
+    pub failures: u32,
+    /// How long it stays open, e.g. `30s`.
+    pub cooldown: String,
+    /// Requests let through at once while half-open. Default 1.
+    pub probes: Option<u32>,
+}
+
+/// One server's limits (`[limits.servers.<id>]`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawServerLimits {
+    /// Largest reply this server may send, in bytes (overrides `limits.max_reply_bytes`).
+    pub max_reply_bytes: Option<usize>,
 }
 
 /// One token bucket.
@@ -225,10 +255,41 @@ pub struct OAuthSetup {
     pub scopes_supported: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub rates: Vec<Rate>,
     pub calls_per_session: Option<u64>,
+    pub max_request_bytes: usize,
+    pub max_reply_bytes: Option<usize>,
+    pub reply_bytes: BTreeMap<String, usize>,
+    /// (failures, cooldown in ms, probes).
+    pub breaker: Option<(u32, u64, u32)>,
+}
+
+/// The default request body cap (2 MiB).
+pub const MAX_REQUEST_BYTES: usize = 2 * 1024 * 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            rates: Vec::new(),
+            calls_per_session: None,
+            max_request_bytes: MAX_REQUEST_BYTES,
+            max_reply_bytes: None,
+            reply_bytes: BTreeMap::new(),
+            breaker: None,
+        }
+    }
+}
+
+impl Limits {
+    /// The reply cap of a server, if it has one.
+    pub fn reply_cap(&self, server: &str) -> Option<usize> {
+        self.reply_bytes
+            .get(server)
+            .copied()
+            .or(self.max_reply_bytes)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -372,6 +433,14 @@ impl Setup {
         item.kind != "tools" || self.server_policies.visible(who, item.server, item.name)
     }
 
+    /// Server ids the limits name that are not configured (`limits.servers.<id>`).
+    pub fn unknown_servers<'a>(&'a self, known: &'a [&str]) -> impl Iterator<Item = &'a String> {
+        self.limits
+            .reply_bytes
+            .keys()
+            .filter(|k| !known.contains(&k.as_str()))
+    }
+
     /// Whether anything guards requests beyond authentication.
     pub fn has_policy(&self) -> bool {
         self.roles.is_enforcing() || !self.rule_sets.is_empty() || !self.server_policies.is_empty()
@@ -434,6 +503,32 @@ impl Setup {
                 });
             }
             out.limits.calls_per_session = l.calls_per_session;
+            if let Some(n) = l.max_request_bytes {
+                if n < 1024 {
+                    return Err(err("limits.max_request_bytes", "must be at least 1024"));
+                }
+                out.limits.max_request_bytes = n;
+            }
+            if l.max_reply_bytes == Some(0) {
+                return Err(err("limits.max_reply_bytes", "must be above 0"));
+            }
+            out.limits.max_reply_bytes = l.max_reply_bytes;
+            for (id, sl) in l.servers.iter().flatten() {
+                if let Some(n) = sl.max_reply_bytes {
+                    out.limits.reply_bytes.insert(id.clone(), n.max(1));
+                }
+            }
+            if let Some(b) = &l.breaker {
+                if b.failures == 0 {
+                    return Err(err("limits.breaker.failures", "must be at least 1"));
+                }
+                let cooldown = secs(&Some(b.cooldown.clone()), 30, "limits.breaker.cooldown")?;
+                out.limits.breaker = Some((
+                    b.failures,
+                    cooldown.max(1) * 1000,
+                    b.probes.unwrap_or(1).max(1),
+                ));
+            }
         }
         Ok(out)
     }

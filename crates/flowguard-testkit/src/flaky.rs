@@ -25,6 +25,8 @@ pub struct Seen {
     pub session: Option<String>,
     pub authorization: Option<String>,
     pub last_event_id: Option<String>,
+    /// The `X-FlowGuard-Subject` header, when the gateway passed a subject.
+    pub subject: Option<String>,
 }
 
 #[derive(Default)]
@@ -143,6 +145,7 @@ async fn handle(State(state): State<Arc<Flaky>>, headers: HeaderMap, body: Bytes
         method: method.clone(),
         session: session.clone(),
         authorization: header(&headers, "authorization"),
+        subject: header(&headers, "x-flowguard-subject"),
         last_event_id: None,
     });
     if let Some(left) = lock(&state.fail_next).get_mut(&method).filter(|n| **n > 0) {
@@ -199,6 +202,7 @@ async fn get_stream(State(state): State<Arc<Flaky>>, headers: HeaderMap) -> Resp
         method: "GET".into(),
         session: header(&headers, "mcp-session-id"),
         authorization: header(&headers, "authorization"),
+        subject: header(&headers, "x-flowguard-subject"),
         last_event_id: header(&headers, "last-event-id"),
     });
     if !state.get_stream.load(Ordering::SeqCst) {

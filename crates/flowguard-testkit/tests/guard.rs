@@ -334,3 +334,83 @@ fn a_public_address_without_authentication_is_refused() {
         out.stderr
     );
 }
+
+#[tokio::test]
+async fn size_caps_and_the_breaker_answer_as_documented() {
+    let guard = "[limits]\nmax_request_bytes = 4096\nmax_reply_bytes = 2000\n\
+                 [limits.breaker]\nfailures = 2\ncooldown = \"1s\"\n";
+    let cfg = format!(
+        "{guard}\n{}",
+        fake_server("fake", &[], "request_timeout = \"300ms\"")
+    );
+    let gw = GatewayProcess::start(&cfg, "toml", &[]);
+    let c = McpClient::connect(&gw.url("/mcp/fake"), json!({})).await;
+    // A body over the cap: 413, before anything is parsed.
+    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"message": "x".repeat(5000)}}});
+    let r = c.raw_post(&[], big.to_string()).await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    // A reply over the server's cap is replaced by an error naming both sizes.
+    let ok = c.call_tool("big", json!({"bytes": 100})).await;
+    assert_eq!(tool_text(&ok).len(), 100);
+    let over = c.call_tool("big", json!({"bytes": 5000})).await;
+    assert_eq!(error_code(&over), Some(-32000), "{over}");
+    assert!(
+        error_message(&over).contains("over its limit of 2000"),
+        "{over}"
+    );
+    // Two timeouts in a row open the breaker: the next call fails at once.
+    for _ in 0..2 {
+        let h = c.call_tool("hang", json!({})).await;
+        assert_eq!(error_code(&h), Some(-32001), "{h}");
+    }
+    let refused = c.call_tool("echo", json!({"message": "x"})).await;
+    assert!(
+        error_message(&refused).contains("circuit breaker is open"),
+        "{refused}"
+    );
+    let health = gw.health().await;
+    assert_eq!(
+        health["servers"]["fake"]["breaker"]["state"], "open",
+        "{health}"
+    );
+    // After the cooldown a probe goes through, and its success closes the breaker.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        tool_text(&c.call_tool("echo", json!({"message": "back"})).await),
+        "back"
+    );
+    let health = gw.health().await;
+    assert_eq!(
+        health["servers"]["fake"]["breaker"]["state"], "closed",
+        "{health}"
+    );
+}
+
+#[tokio::test]
+async fn a_remote_server_gets_the_verified_subject_and_never_the_client_token() {
+    let flaky = flowguard_testkit::flaky::FlakyServer::start().await;
+    let cfg = format!(
+        "{}[servers.remote]\nurl = \"{}\"\nsubject_header = \"X-FlowGuard-Subject\"\nheaders = {{ Authorization = \"Bearer from-config\" }}\n",
+        keys(),
+        flaky.url()
+    );
+    let gw = GatewayProcess::start(&cfg, "toml", &[]);
+    let c = McpClient::connect_as(
+        &gw.url("/mcp/remote"),
+        &[("authorization", &format!("Bearer {KEY_A}"))],
+    )
+    .await;
+    assert_eq!(
+        tool_text(&c.call_tool("echo", json!({"message": "x"})).await),
+        "x"
+    );
+    let seen = flaky.seen();
+    let call = seen
+        .iter()
+        .find(|s| s.method == "tools/call")
+        .expect("the call reached the server");
+    assert_eq!(call.subject.as_deref(), Some("alice"));
+    assert_eq!(call.authorization.as_deref(), Some("Bearer from-config"));
+    assert!(!gw.stderr_text().contains(KEY_A));
+}

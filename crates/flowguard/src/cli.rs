@@ -62,6 +62,10 @@ pub enum Command {
         /// A policy file to enforce on the wrapped server's messages; repeatable.
         #[arg(long, value_name = "FILE")]
         policy: Vec<PathBuf>,
+        /// The identity of the stdio client: the subject policies see. Default:
+        /// `auth.stdio_subject` of the config, else anonymous.
+        #[arg(long, value_name = "NAME")]
+        subject: Option<String>,
         /// The server's command and arguments, after `--`.
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
@@ -79,6 +83,10 @@ pub enum Command {
         /// all of them.
         #[arg(long, value_name = "ID")]
         server: Option<String>,
+        /// The identity of the stdio client (there are no headers): the subject policies see.
+        /// Default: `auth.stdio_subject`, else anonymous.
+        #[arg(long, value_name = "NAME")]
+        subject: Option<String>,
     },
     /// Rewrite the stdio MCP servers of client configs (Claude Code, Claude Desktop, Cursor,
     /// VS Code, Codex, Gemini CLI) to run through `flowguard wrap`; a backup is kept for

@@ -29,8 +29,9 @@ fn main() -> ExitCode {
             env,
             name,
             policy,
+            subject,
             command,
-        }) => stdio::wrap(config, env, name, policy, command),
+        }) => stdio::wrap(config, env, name, policy, subject, command),
         Some(cli::Command::Policy { action }) => match action {
             cli::PolicyAction::Validate { files } => policy_cmd::validate(&files),
             cli::PolicyAction::Test {
@@ -88,7 +89,8 @@ fn main() -> ExitCode {
             config,
             env,
             server,
-        }) => stdio::serve_config(config, env, server),
+            subject,
+        }) => stdio::serve_config(config, env, server, subject),
         Some(cli::Command::Enable {
             client,
             dry_run,

@@ -29,6 +29,15 @@ pub fn add_policy_files(config: &mut Config, files: &[PathBuf]) -> Result<(), St
     Ok(())
 }
 
+/// `--subject` of the stdio front ends, over `auth.stdio_subject`.
+pub fn set_stdio_subject(config: &mut Config, subject: Option<String>) {
+    if let Some(s) = subject {
+        let mut setup: Setup = (*config.guard.0).clone();
+        setup.auth.stdio_subject = Some(s);
+        config.guard = Guard(Arc::new(setup));
+    }
+}
+
 /// Loads policy files into one setup, as the gateway would combine them.
 fn load(files: &[PathBuf]) -> Result<Setup, String> {
     let mut setup = Setup::default();

@@ -47,6 +47,7 @@ pub fn wrap(
     env: Option<PathBuf>,
     name: Option<String>,
     policy: Vec<PathBuf>,
+    subject: Option<String>,
     command: Vec<String>,
 ) -> ExitCode {
     let (gateway, guard) = match load(config.as_deref(), env.as_deref()) {
@@ -87,17 +88,24 @@ pub fn wrap(
         eprintln!("{e}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    crate::policy_cmd::set_stdio_subject(&mut config, subject);
     serve(config, Scope::Routed(Arc::from(id)))
 }
 
-pub fn serve_config(config: PathBuf, env: Option<PathBuf>, server: Option<String>) -> ExitCode {
-    let config = match load(Some(&config), env.as_deref()) {
+pub fn serve_config(
+    config: PathBuf,
+    env: Option<PathBuf>,
+    server: Option<String>,
+    subject: Option<String>,
+) -> ExitCode {
+    let mut config = match load(Some(&config), env.as_deref()) {
         Ok(c) => c.expect("a path was given"),
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    crate::policy_cmd::set_stdio_subject(&mut config, subject);
     let scope = match server {
         None => Scope::Unified,
         Some(id) if config.servers.iter().any(|s| s.id == id) => Scope::Routed(Arc::from(id)),

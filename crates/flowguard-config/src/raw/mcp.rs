@@ -145,6 +145,8 @@ pub(crate) struct McpServer {
     pub retries: Option<Count>,
     /// mcpx-style tool policy: `allow_tools`, `deny_tools`, `read_only`, `tool_rules`.
     pub policy: Option<flowguard_guard::policy::mcpx::RawServerPolicy>,
+    /// A header carrying the caller's verified subject to this remote server.
+    pub subject_header: Option<String>,
 }
 
 impl From<McpServer> for RawServer {
@@ -171,6 +173,7 @@ impl From<McpServer> for RawServer {
             ping_interval: s.ping_interval,
             retries: s.retries,
             policy: s.policy,
+            subject_header: s.subject_header,
         }
     }
 }

@@ -140,6 +140,10 @@ pub(crate) struct RawServer {
     /// HTTP headers sent to the remote server, e.g. `Authorization = "Bearer ${TOKEN}"` (url
     /// only). Values are treated as secrets and never logged.
     pub headers: Option<BTreeMap<String, String>>,
+    /// A header in which the gateway passes the caller's verified subject (a token's identity
+    /// claim or an API-key client's name) to this remote server, e.g. `X-FlowGuard-Subject`.
+    /// Never the client's own token. Default: none.
+    pub subject_header: Option<String>,
     /// PEM file of the certificate authorities trusted for this `https://` server, instead of
     /// the system's (url only). Default: the system's trusted roots.
     pub ca_file: Option<String>,

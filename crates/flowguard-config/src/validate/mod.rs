@@ -174,8 +174,30 @@ fn guard(
         let path = ctx.resolve(f);
         std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))
     };
-    let setup = flowguard_guard::setup::Setup::build(&sections, &read)
+    let mut setup = flowguard_guard::setup::Setup::build(&sections, &read)
         .map_err(|e| ctx.invalid(e.path, e.message))?;
+    let ids: Vec<&str> = servers.keys().map(String::as_str).collect();
+    if let Some(id) = setup.unknown_servers(&ids).next() {
+        return Err(ctx.invalid(
+            format!("limits.servers.{id}"),
+            format!(
+                "no server {id:?} is configured (configured: {})",
+                ids.join(", ")
+            ),
+        ));
+    }
+    let strays: Vec<String> = setup
+        .server_policies
+        .servers
+        .keys()
+        .filter(|k| !ids.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    for k in strays {
+        setup.warnings.push(format!(
+            "a policy file has a policy for server {k:?}, which is not configured here; it applies to nothing"
+        ));
+    }
     Ok(crate::model::Guard(std::sync::Arc::new(setup)))
 }
 

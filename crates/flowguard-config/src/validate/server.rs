@@ -19,7 +19,7 @@ enum Kind {
 }
 
 /// Keys that only some kinds accept, with the kinds that accept them.
-const KIND_KEYS: [(&str, &[Kind]); 10] = [
+const KIND_KEYS: [(&str, &[Kind]); 11] = [
     ("args", &[Kind::Process]),
     ("env", &[Kind::Process, Kind::Container]),
     ("working_directory", &[Kind::Process, Kind::Container]),
@@ -30,6 +30,7 @@ const KIND_KEYS: [(&str, &[Kind]); 10] = [
     ("headers", &[Kind::Http]),
     ("retries", &[Kind::Http]),
     ("ca_file", &[Kind::Http]),
+    ("subject_header", &[Kind::Http]),
 ];
 
 pub(crate) fn server(
@@ -122,10 +123,25 @@ pub(crate) fn server(
                 Some(file) => Some(ca_file(file, &url, &key_path("ca_file"), ctx)?),
                 None => None,
             };
+            let subject_header = match raw.subject_header {
+                Some(h) => {
+                    check_header(&h, "x")
+                        .map_err(|m| ctx.invalid(key_path("subject_header"), m))?;
+                    if headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(&h)) {
+                        return Err(ctx.invalid(
+                            key_path("subject_header"),
+                            format!("{h} is also set in headers; the two would disagree"),
+                        ));
+                    }
+                    Some(h)
+                }
+                None => None,
+            };
             let spec = HttpSpec {
                 url,
                 headers,
                 ca_file,
+                subject_header,
             };
             if raw.server_type == Some(ServerType::Sse) {
                 Transport::Sse(spec)
@@ -223,6 +239,7 @@ fn reject_foreign_keys(
         "network" => raw.network.is_some(),
         "retries" => raw.retries.is_some(),
         "ca_file" => raw.ca_file.is_some(),
+        "subject_header" => raw.subject_header.is_some(),
         _ => raw.headers.is_some(),
     };
     for (key, kinds) in KIND_KEYS {

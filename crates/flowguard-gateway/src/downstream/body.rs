@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The largest POST body accepted (the same as axum's default limit).
-pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+pub const MAX_BODY_BYTES: usize = flowguard_guard::setup::MAX_REQUEST_BYTES;
 /// What every body may hold without drawing on the shared budget.
 pub const FREE_BYTES: usize = 64 * 1024;
 /// The bytes beyond [`FREE_BYTES`] that all bodies being read may hold together.
@@ -49,8 +49,8 @@ impl Drop for Drawn {
 
 /// The whole body, or the response that refuses it. A refusal closes the connection: the rest
 /// of the body is not read.
-pub(crate) async fn read(body: Incoming, timeout: Duration) -> Result<Bytes, Response> {
-    match tokio::time::timeout(timeout, collect(body)).await {
+pub(crate) async fn read(body: Incoming, timeout: Duration, max: usize) -> Result<Bytes, Response> {
+    match tokio::time::timeout(timeout, collect(body, max)).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(rejection)) => Err(closing(rejection)),
         Err(_) => Err(closing(Rejection::BodyTimeout(timeout.as_secs()))),
@@ -64,7 +64,7 @@ fn closing(r: Rejection) -> Response {
     r
 }
 
-async fn collect(mut body: Incoming) -> Result<Bytes, Rejection> {
+async fn collect(mut body: Incoming, max: usize) -> Result<Bytes, Rejection> {
     let mut drawn = Drawn(0);
     let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
@@ -75,8 +75,8 @@ async fn collect(mut body: Incoming) -> Result<Bytes, Rejection> {
             continue; // trailers
         };
         let len = first.as_ref().map_or(0, Bytes::len) + buf.len() + data.len();
-        if len > MAX_BODY_BYTES {
-            return Err(Rejection::TooLarge(MAX_BODY_BYTES));
+        if len > max {
+            return Err(Rejection::TooLarge(max));
         }
         // The common case, a body in one frame, is kept as it came: no copy.
         match first.take() {

@@ -62,6 +62,8 @@ pub fn app(gw: Arc<Gateway>, listen: SocketAddr) -> Router {
         .merge(crate::guard::metadata_routes())
         .route("/health", get(health::health))
         .route("/close", post(health::close))
+        // Bodies are read (bounded by limits.max_request_bytes) before the router sees them.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(gw)
 }
 

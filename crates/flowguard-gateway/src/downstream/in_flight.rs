@@ -2,6 +2,7 @@
 //! client uses: its frames, its driver (the exchange with a remote server, polled here), the
 //! per-request deadline, and the guard that cancels it upstream if the client goes away.
 
+use crate::guard::Watch;
 use crate::router::Outcome;
 use bytes::Bytes;
 use flowguard_protocol::{encode, ErrorCode};
@@ -42,6 +43,8 @@ pub(crate) struct InFlight {
     deadline: Instant,
     timeout: Duration,
     client_id: String,
+    /// The server's breaker and reply cap.
+    watch: Watch,
 }
 
 /// What came next for a request in flight.
@@ -58,6 +61,7 @@ impl InFlight {
         rx: ReplyStream,
         driver: Option<Driver>,
         client_id: String,
+        watch: Watch,
     ) -> Self {
         let timeout = upstream.request_timeout();
         InFlight {
@@ -71,10 +75,41 @@ impl InFlight {
             deadline: Instant::now() + timeout,
             timeout,
             client_id,
+            watch,
         }
     }
 
+    /// A reply or message over the server's cap is not passed on.
+    fn too_big(&self, len: usize) -> bool {
+        self.watch.max_reply.is_some_and(|cap| len > cap)
+    }
+
+    fn oversized(&self, len: usize) -> Bytes {
+        let cap = self.watch.max_reply.unwrap_or_default();
+        let msg = format!(
+            "server '{}' sent a reply of {len} bytes, over its limit of {cap} (limits.max_reply_bytes)",
+            self.guard.upstream.id()
+        );
+        tracing::warn!(
+            server = self.guard.upstream.id(),
+            len,
+            cap,
+            "a reply over the size limit was dropped"
+        );
+        encode::error(Some(&self.client_id), ErrorCode::Unavailable, &msg).into()
+    }
+
     pub(crate) async fn next(&mut self) -> Next {
+        loop {
+            match self.next_frame().await {
+                // A message over the cap, dropped: wait for the next.
+                Next::Message(m) if m.is_empty() => continue,
+                next => return next,
+            }
+        }
+    }
+
+    async fn next_frame(&mut self) -> Next {
         let frame = tokio::time::timeout_at(self.deadline, async {
             loop {
                 match self.driver.as_mut() {
@@ -89,9 +124,23 @@ impl InFlight {
         })
         .await;
         match frame {
+            Ok(Some(Frame::Message(m))) if self.too_big(m.len()) => {
+                tracing::warn!(
+                    server = self.guard.upstream.id(),
+                    len = m.len(),
+                    "a message over the size limit was dropped"
+                );
+                Next::Message(Bytes::new())
+            }
             Ok(Some(Frame::Message(m))) => Next::Message(m),
             Ok(Some(Frame::Final(b))) => {
                 self.guard.finish();
+                self.watch.reply(&b);
+                let b = if self.too_big(b.len()) {
+                    self.oversized(b.len())
+                } else {
+                    b
+                };
                 // The exchange may still be reading the end of the upstream's body: let it
                 // finish, so the connection goes back to the pool.
                 if let Some(driver) = self.driver.take() {
@@ -107,6 +156,7 @@ impl InFlight {
                 )
             }
             Err(_) => {
+                self.watch.failure();
                 let e = timeout_error(&self.guard, &self.client_id, self.timeout);
                 self.guard.finish(); // abandoned already
                 Next::Final(e.into())
@@ -128,16 +178,17 @@ fn timeout_error(guard: &Abandon, client_id: &str, timeout: Duration) -> Vec<u8>
 /// Hands every frame of a routed request to `out`, ending with its final reply: for transports
 /// where all replies share one stream (stdio, the old HTTP+SSE transport).
 pub(crate) async fn forward_all(outcome: Outcome, client_id: String, mut out: impl FnMut(Bytes)) {
-    let (upstream, upstream_id, rx, driver) = match outcome {
+    let (upstream, upstream_id, rx, driver, watch) = match outcome {
         Outcome::Reply(bytes) | Outcome::Limited { reply: bytes, .. } => return out(bytes.into()),
         Outcome::Forwarded {
             upstream,
             upstream_id,
             rx,
             driver,
-        } => (upstream, upstream_id, rx, driver),
+            watch,
+        } => (upstream, upstream_id, rx, driver, watch),
     };
-    let mut req = InFlight::new(upstream, upstream_id, rx, driver, client_id);
+    let mut req = InFlight::new(upstream, upstream_id, rx, driver, client_id, watch);
     loop {
         match req.next().await {
             Next::Message(m) => out(m),

@@ -193,7 +193,7 @@ pub(crate) async fn respond(
     accept: Accept,
     session: Arc<Session>,
 ) -> Response {
-    let (upstream, upstream_id, rx, driver) = match outcome {
+    let (upstream, upstream_id, rx, driver, watch) = match outcome {
         Outcome::Reply(bytes) => return json(bytes, accept),
         Outcome::Limited { reply, retry_after } => {
             let mut r = json(reply, accept);
@@ -207,9 +207,10 @@ pub(crate) async fn respond(
             upstream_id,
             rx,
             driver,
-        } => (upstream, upstream_id, rx, driver),
+            watch,
+        } => (upstream, upstream_id, rx, driver, watch),
     };
-    let mut req = InFlight::new(upstream, upstream_id, rx, driver, client_id);
+    let mut req = InFlight::new(upstream, upstream_id, rx, driver, client_id, watch);
     loop {
         match req.next().await {
             Next::Final(bytes) => return json(bytes, accept),

@@ -288,7 +288,8 @@ async fn dispatch(gw: Arc<Gateway>, router: Router, req: Request<Incoming>) -> R
     if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
         // Every POST body is read here, bounded in size and in time.
-        let body = match super::body::read(body, gw.settings.body_timeout).await {
+        let max = gw.guard.setup.limits.max_request_bytes;
+        let body = match super::body::read(body, gw.settings.body_timeout, max).await {
             Ok(b) => b,
             Err(r) => return r,
         };

@@ -23,6 +23,7 @@ pub use authn::AuthError;
 pub use oauth::{metadata_routes, refuse};
 
 use crate::catalog::{ListKind, View};
+use flowguard_guard::limit::Breaker;
 use flowguard_guard::policy::Args;
 use flowguard_guard::setup::{Item, Setup};
 use flowguard_guard::{Decision, Principal, Verdict};
@@ -31,6 +32,7 @@ use std::sync::{Arc, Mutex};
 
 pub struct Guard {
     pub setup: Arc<Setup>,
+    breakers: Mutex<HashMap<String, Arc<Mutex<Breaker>>>>,
     keys: Option<authn::Keys>,
     tokens: Mutex<HashMap<[u8; 32], Arc<Principal>>>,
     limits: limits::Limits,
@@ -46,6 +48,7 @@ impl Guard {
             || !setup.limits.rates.is_empty()
             || setup.limits.calls_per_session.is_some();
         Guard {
+            breakers: Mutex::new(HashMap::new()),
             limits: limits::Limits::new(&setup.limits),
             keys,
             tokens: Mutex::new(HashMap::new()),
@@ -144,10 +147,95 @@ impl Guard {
         filtered
     }
 
+    /// What watches a request forwarded to `server`: its breaker and its reply cap. `Err`
+    /// holds the seconds until the open breaker lets a probe through.
+    pub fn watch(&self, server: &str) -> Result<Watch, u64> {
+        let limits = &self.setup.limits;
+        let breaker = limits.breaker.map(|(failures, cooldown, probes)| {
+            self.breakers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(server.to_string())
+                .or_insert_with(|| Arc::new(Mutex::new(Breaker::new(failures, cooldown, probes))))
+                .clone()
+        });
+        if let Some(b) = &breaker {
+            let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
+            b.admit(now_ms()).map_err(|ms| ms.div_ceil(1000).max(1))?;
+        }
+        Ok(Watch {
+            breaker,
+            max_reply: limits.reply_cap(server),
+        })
+    }
+
+    /// Each server's breaker: (state, failures in a row), for `/health`.
+    pub fn breaker_state(&self, server: &str) -> Option<(&'static str, u32)> {
+        let map = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
+        let b = map
+            .get(server)?
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Some((b.state(now_ms()).as_str(), b.failures()))
+    }
+
     /// Takes a token from every bucket the request counts against; `Err` holds the seconds
     /// to wait and the rule that refused it.
     pub fn limit(&self, who: &Principal, tool: Option<(&str, &str)>) -> Result<(), (u64, String)> {
         self.limits.take(who, tool)
+    }
+}
+
+/// Milliseconds on the process's monotonic clock.
+fn now_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+}
+
+/// What watches one forwarded request: the server's breaker (told how it ended) and the cap
+/// on the size of what the server sends back.
+#[derive(Clone, Default)]
+pub struct Watch {
+    breaker: Option<Arc<Mutex<Breaker>>>,
+    pub max_reply: Option<usize>,
+}
+
+impl Watch {
+    pub fn success(&self) {
+        if let Some(b) = &self.breaker {
+            b.lock().unwrap_or_else(|e| e.into_inner()).success();
+        }
+    }
+
+    pub fn failure(&self) {
+        if let Some(b) = &self.breaker {
+            b.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .failure(now_ms());
+        }
+    }
+
+    /// Records how a final reply ended: the gateway's own "unavailable" and "timed out"
+    /// errors count as failures, anything the server answered as a success.
+    pub fn reply(&self, reply: &[u8]) {
+        if self.breaker.is_none() {
+            return;
+        }
+        let failed = flowguard_protocol::Envelope::parse_lenient(reply)
+            .ok()
+            .and_then(|e| e.error)
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(e.get()).ok())
+            .and_then(|e| e.get("code").and_then(serde_json::Value::as_i64))
+            .is_some_and(|c| c == -32000 || c == -32001);
+        if failed {
+            self.failure();
+        } else {
+            self.success();
+        }
     }
 }
 

@@ -178,7 +178,8 @@ pub(crate) async fn respond(
             upstream_id,
             rx,
             driver,
-        } => InFlight::new(upstream, upstream_id, rx, driver, call.id.clone()),
+            watch,
+        } => InFlight::new(upstream, upstream_id, rx, driver, call.id.clone(), watch),
     };
     run(gw, call, req, accept).await
 }
@@ -385,8 +386,9 @@ pub(crate) async fn respond_lines(
             upstream_id,
             rx,
             driver,
+            watch,
         } => {
-            let req = InFlight::new(upstream, upstream_id, rx, driver, call.id.clone());
+            let req = InFlight::new(upstream, upstream_id, rx, driver, call.id.clone(), watch);
             drive_lines(&gw, call, req, out).await
         }
     }
