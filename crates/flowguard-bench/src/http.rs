@@ -28,6 +28,8 @@ pub struct Target {
     pub host: HeaderValue,
     pub path: String,
     pub timeout: Duration,
+    /// An `Authorization` header sent with every request (a bearer token), if any.
+    pub authorization: Option<HeaderValue>,
 }
 
 impl Target {
@@ -54,6 +56,7 @@ impl Target {
             host: HeaderValue::from_str(authority).map_err(|e| format!("{url}: {e}"))?,
             path: path.to_string(),
             timeout,
+            authorization: None,
         })
     }
 }
@@ -130,6 +133,9 @@ pub async fn post(
             .header(ACCEPT, ACCEPT_BOTH);
         if let Some(s) = session {
             req = req.header("mcp-session-id", s.clone());
+        }
+        if let Some(a) = &target.authorization {
+            req = req.header(hyper::header::AUTHORIZATION, a.clone());
         }
         if with_version {
             req = req.header("mcp-protocol-version", PROTOCOL_VERSION);

@@ -46,6 +46,9 @@ struct Common {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// An `Authorization` header for every request, e.g. `Bearer <token>`.
+    #[arg(long, env = "FG_LOAD_AUTHORIZATION", hide_env_values = true)]
+    authorization: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -148,13 +151,22 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let target = match Target::parse(&common.url, common.timeout) {
+    let mut target = match Target::parse(&common.url, common.timeout) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("fg-load: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(a) = &common.authorization {
+        match HeaderValue::from_str(a) {
+            Ok(v) => target.authorization = Some(v),
+            Err(_) => {
+                eprintln!("fg-load: --authorization is not a valid header value");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let ok = runtime.block_on(async move {
         match cli.command {
             Command::Call {

@@ -75,30 +75,12 @@ pub(crate) fn detect_shape(tree: &Value, source: &str) -> Result<Shape, ConfigEr
 
 /// Refuses fields whose meaning a user would rely on but this version does not implement.
 /// Runs before `${VAR}` expansion, so an unset `${API_KEY}` does not hide the real problem.
+/// (Nothing is refused this way at present; the hook stays for the next such field.)
 pub(crate) fn reject_unsupported(
-    tree: &Value,
-    shape: Shape,
-    source: &str,
+    _tree: &Value,
+    _shape: Shape,
+    _source: &str,
 ) -> Result<(), ConfigError> {
-    let unsupported = |path: String, message: &str, hint: &str| ConfigError::Unsupported {
-        source_name: source.to_owned(),
-        path,
-        message: message.to_owned(),
-        hint: hint.to_owned(),
-    };
-    let auth_keys: &[&str] = match shape {
-        Shape::Servers => &["api_key", "agent_id", "agent_ids"],
-        Shape::McpServers => &["apiKey", "agentId", "agentIds"],
-    };
-    if let Some(gateway) = tree.get("gateway").and_then(Value::as_object) {
-        if let Some(key) = auth_keys.iter().find(|k| gateway.contains_key(**k)) {
-            return Err(unsupported(
-                format!("gateway.{key}"),
-                "client authentication is not implemented yet in this version; remove the field",
-                "until it is, keep the gateway on a loopback address (the default)",
-            ));
-        }
-    }
     Ok(())
 }
 

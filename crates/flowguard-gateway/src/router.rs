@@ -290,24 +290,72 @@ async fn by_name(
     } else {
         (ListKind::Prompts, "prompt")
     };
-    // A routed server without an allow-list gets the call as it is: nothing to parse or look
-    // up (unless the guard decides on it).
-    if let (Scope::Routed(sid), false) = (&session.scope, gw.guard.active) {
+    // A routed server without an allow-list gets the call as it is: nothing to look up, and
+    // unguarded nothing to parse. Guarded, only the name and the arguments are read (the name
+    // is the server's own here); an unknown name the policy allows gets the server's answer,
+    // and one it hides gets the same answer as any hidden one, so existence shows nowhere.
+    if let Scope::Routed(sid) = &session.scope {
         let unfiltered = gw
             .server(sid)
             .is_some_and(|s| s.config().tools.is_none() || kind != ListKind::Tools);
         if unfiltered {
-            return match the_only_server(gw, session) {
-                Some(Ok(s)) => forward(gw, &s, session, env, None).await,
-                Some(Err(e)) => error(id, ErrorCode::Unavailable, &e),
-                None => error(id, ErrorCode::InvalidParams, &format!("Unknown {what}")),
+            let s = match the_only_server(gw, session) {
+                Some(Ok(s)) => s,
+                Some(Err(e)) => return error(id, ErrorCode::Unavailable, &e),
+                None => return error(id, ErrorCode::InvalidParams, &format!("Unknown {what}")),
             };
+            if gw.guard.active {
+                let named = match Named::read(env.params) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        return error(
+                            id,
+                            ErrorCode::InvalidParams,
+                            &format!("{method}: params are not accepted: {e}"),
+                        )
+                    }
+                };
+                let Some(name) = named.name.as_deref() else {
+                    return error(
+                        id,
+                        ErrorCode::InvalidParams,
+                        &format!("{method} needs params.name"),
+                    );
+                };
+                if let Some(o) = guard_call(
+                    gw,
+                    session,
+                    id,
+                    method,
+                    kind,
+                    s.id(),
+                    name,
+                    name,
+                    named.arguments.as_ref(),
+                ) {
+                    return o;
+                }
+            }
+            return forward(gw, &s, session, env, None).await;
         }
     }
-    let params: Value = env
-        .params
-        .and_then(|p| serde_json::from_str(p.get()).ok())
-        .unwrap_or(Value::Null);
+    // Guarded, the params are read strictly (duplicate keys refused): the gateway and the
+    // server must not read two different values.
+    let params: Value = match (gw.guard.active, env.params) {
+        (true, Some(p)) => match flowguard_guard::args::parse_strict(p.get()) {
+            Ok(v) => v,
+            Err(e) => {
+                return error(
+                    id,
+                    ErrorCode::InvalidParams,
+                    &format!("{method}: params are not accepted: {e}"),
+                )
+            }
+        },
+        (_, p) => p
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or(Value::Null),
+    };
     let Some(name) = param_str(&params, "/name") else {
         return error(
             id,
@@ -321,7 +369,17 @@ async fn by_name(
         .resolve_name(gw.scope_key(&session.scope), &members, kind, name)
         .await;
     if let (true, Some((server, own))) = (gw.guard.active, &resolved) {
-        if let Some(o) = guard_call(gw, session, id, method, kind, server.id(), own, name, env) {
+        if let Some(o) = guard_call(
+            gw,
+            session,
+            id,
+            method,
+            kind,
+            server.id(),
+            own,
+            name,
+            params.get("arguments"),
+        ) {
             return o;
         }
     }
@@ -344,8 +402,43 @@ async fn by_name(
     }
 }
 
-/// The guard on a call that names a tool or prompt: a hidden one is answered exactly like an
-/// unknown one; a visible one is checked with its arguments, then counted by the limits.
+/// The name and arguments of a `tools/call` or `prompts/get`, read without the rest of the
+/// params; a repeated `name` or `arguments`, or a repeated key anywhere in the arguments, is
+/// refused (the gateway and the server must not read two different values).
+struct Named<'a> {
+    name: Option<std::borrow::Cow<'a, str>>,
+    arguments: Option<Value>,
+}
+
+impl<'a> Named<'a> {
+    fn read(params: Option<&'a RawValue>) -> Result<Self, String> {
+        #[derive(serde::Deserialize)]
+        struct Raw<'a> {
+            #[serde(borrow, default)]
+            name: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            arguments: Option<&'a RawValue>,
+        }
+        let Some(p) = params else {
+            return Ok(Named {
+                name: None,
+                arguments: None,
+            });
+        };
+        let raw: Raw<'a> = serde_json::from_str(p.get()).map_err(|e| e.to_string())?;
+        let arguments = match raw.arguments {
+            Some(a) => Some(flowguard_guard::args::parse_strict(a.get())?),
+            None => None,
+        };
+        Ok(Named {
+            name: raw.name,
+            arguments,
+        })
+    }
+}
+
+/// The guard on a call that names a tool or prompt, with its arguments; a denied item that
+/// the caller may not even see is answered exactly like an unknown one. Then the limits.
 #[allow(clippy::too_many_arguments)]
 fn guard_call(
     gw: &Gateway,
@@ -356,42 +449,10 @@ fn guard_call(
     server: &str,
     own: &str,
     public: &str,
-    env: &Envelope<'_>,
+    arguments: Option<&Value>,
 ) -> Option<Outcome> {
     let who = session.principal();
-    let what = if kind == ListKind::Tools {
-        "tool"
-    } else {
-        "prompt"
-    };
-    if !gw.guard.visible(&who, kind, server, own) {
-        tracing::info!(
-            stage = "policy",
-            "a hidden {what} was called; answered as unknown"
-        );
-        return Some(error(
-            id,
-            ErrorCode::InvalidParams,
-            &format!("Unknown {what}: {public}"),
-        ));
-    }
-    // Arguments are read strictly: duplicate keys are refused (the gateway and the server
-    // must not read two different values).
-    let args = match env
-        .params
-        .map(|p| flowguard_guard::args::parse_strict(p.get()))
-    {
-        Some(Ok(v)) => v.get("arguments").cloned(),
-        Some(Err(e)) => {
-            return Some(error(
-                id,
-                ErrorCode::InvalidParams,
-                &format!("{method}: params are not accepted: {e}"),
-            ))
-        }
-        None => None,
-    };
-    let arguments = match &args {
+    let arguments = match arguments {
         Some(v) => Args::Present(v),
         None => Args::Absent,
     };
@@ -399,6 +460,22 @@ fn guard_call(
         .guard
         .decide(&who, method, Some((kind, server, own)), arguments);
     if v.blocks() {
+        // Decided with the arguments first: an allowed call needs one evaluation, and a call
+        // allowed with its arguments is always visible (an allow rule that reads arguments
+        // shows its item).
+        if !gw.guard.visible(&who, kind, server, own) {
+            let what = if kind == ListKind::Tools {
+                "tool"
+            } else {
+                "prompt"
+            };
+            tracing::info!(stage = %v.stage, rule = %v.rule, "a hidden {what} was called; answered as unknown");
+            return Some(error(
+                id,
+                ErrorCode::InvalidParams,
+                &format!("Unknown {what}: {public}"),
+            ));
+        }
         return Some(Outcome::Reply(denied(id, &v)));
     }
     let tool = (kind == ListKind::Tools).then_some((server, own));
@@ -508,15 +585,38 @@ async fn by_uri(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Out
 /// completion/complete names a prompt or a resource template in `ref`.
 async fn completion(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Outcome {
     let id = env.id.map_or("null", |i| i.get());
-    match the_only_server(gw, session) {
-        Some(Ok(s)) => return forward(gw, &s, session, env, None).await,
-        Some(Err(e)) => return error(id, ErrorCode::Unavailable, &e),
-        None => {}
-    }
     let params: Value = env
         .params
         .and_then(|p| serde_json::from_str(p.get()).ok())
         .unwrap_or(Value::Null);
+    // Guarded, completing a hidden prompt or resource reads exactly like an unknown one.
+    let hidden = |server: &str| {
+        let (kind, name, what) = match param_str(&params, "/ref/type") {
+            Some("ref/prompt") => (
+                ListKind::Prompts,
+                param_str(&params, "/ref/name"),
+                "Unknown prompt",
+            ),
+            _ => (
+                ListKind::Resources,
+                param_str(&params, "/ref/uri"),
+                "Resource not found",
+            ),
+        };
+        let name = name.unwrap_or_default();
+        (gw.guard.active && !gw.guard.visible(&session.principal(), kind, server, name))
+            .then(|| error(id, ErrorCode::InvalidParams, &format!("{what}: {name}")))
+    };
+    match the_only_server(gw, session) {
+        Some(Ok(s)) => {
+            if let Some(o) = hidden(s.id()) {
+                return o;
+            }
+            return forward(gw, &s, session, env, None).await;
+        }
+        Some(Err(e)) => return error(id, ErrorCode::Unavailable, &e),
+        None => {}
+    }
     let key = gw.scope_key(&session.scope);
     let members = gw.members(session);
     match param_str(&params, "/ref/type") {
@@ -528,6 +628,20 @@ async fn completion(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) ->
                 .await
             {
                 Some((server, own)) => {
+                    if gw.guard.active
+                        && !gw.guard.visible(
+                            &session.principal(),
+                            ListKind::Prompts,
+                            server.id(),
+                            &own,
+                        )
+                    {
+                        return error(
+                            id,
+                            ErrorCode::InvalidParams,
+                            &format!("Unknown prompt: {name}"),
+                        );
+                    }
                     let rewritten = with_name(&params, "/ref/name", &own);
                     forward(gw, &server, session, env, rewritten.as_deref()).await
                 }
@@ -541,7 +655,12 @@ async fn completion(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) ->
         Some("ref/resource") => {
             let uri = param_str(&params, "/ref/uri").unwrap_or_default();
             match gw.catalog.resolve_uri(key, &members, uri).await {
-                Some(server) => forward(gw, &server, session, env, None).await,
+                Some(server) => {
+                    if let Some(o) = hidden(server.id()) {
+                        return o;
+                    }
+                    forward(gw, &server, session, env, None).await
+                }
                 None => error(
                     id,
                     ErrorCode::InvalidParams,

@@ -166,8 +166,8 @@ impl Session {
     }
 
     /// Records who made the session (the first call counts).
-    pub fn set_principal(&self, p: flowguard_guard::Principal) {
-        let _ = self.principal.set(Arc::new(p));
+    pub fn set_principal(&self, p: Arc<flowguard_guard::Principal>) {
+        let _ = self.principal.set(p);
     }
 
     /// Who made the session; anonymous when nobody was recorded.

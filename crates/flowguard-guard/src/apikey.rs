@@ -43,6 +43,11 @@ pub fn find(key: &str, digests: &[[u8; 32]]) -> Option<usize> {
     found
 }
 
+/// Whether two secrets are equal, compared in constant time (their lengths may show).
+pub fn same(a: &str, b: &str) -> bool {
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 /// A new random key: 32 bytes of the system's randomness, base64url, prefixed `fg_`.
 pub fn generate() -> Result<String, String> {
     use ring::rand::{SecureRandom, SystemRandom};

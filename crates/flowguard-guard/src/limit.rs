@@ -113,6 +113,12 @@ impl Breaker {
         }
     }
 
+    /// A request that was let through ended without telling how (cancelled): its probe slot
+    /// is free again.
+    pub fn release(&mut self) {
+        self.in_flight_probes = self.in_flight_probes.saturating_sub(1);
+    }
+
     pub fn success(&mut self) {
         self.failures = 0;
         self.in_flight_probes = 0;
@@ -156,6 +162,8 @@ mod tests {
         assert_eq!(br.state(1000), BreakerState::HalfOpen);
         assert!(br.admit(1000).is_ok());
         assert!(br.admit(1001).is_err(), "one probe at a time");
+        br.release();
+        assert!(br.admit(1001).is_ok(), "a cancelled probe frees its slot");
         br.failure(1002);
         assert_eq!(br.state(1003), BreakerState::Open);
         assert!(br.admit(2002).is_ok());

@@ -393,6 +393,7 @@ impl Setup {
             }
         }
         let mut audited = None;
+        let mut allowed = None;
         for set in &self.rule_sets {
             let v = set.decide(who, &req);
             if v.decision == Decision::Deny {
@@ -400,9 +401,13 @@ impl Setup {
                     return v;
                 }
                 audited.get_or_insert(v);
+            } else {
+                allowed.get_or_insert(v);
             }
         }
-        if let (Some(it), "tools/call") = (item, method) {
+        // mcpx's lists on a call (a list asks `visible`, which reads only their names).
+        if let (Some(it), "tools/call", false) = (item, method, matches!(arguments, Args::Unknown))
+        {
             if it.kind == "tools" {
                 let args = match arguments {
                     Args::Present(v) => Some(v),
@@ -416,12 +421,22 @@ impl Setup {
                 }
             }
         }
-        audited.unwrap_or_else(|| Verdict::allow(Stage::Policy, "(allowed)"))
+        audited
+            .or(allowed)
+            .unwrap_or_else(|| Verdict::allow(Stage::Policy, "(allowed)"))
     }
 
     /// Whether a list shows an item to the caller: the request that uses it would be allowed
     /// for some arguments (a rule that reads arguments neither hides nor shows it alone).
     pub fn visible(&self, who: &Principal, item: Item<'_>) -> bool {
+        // mcpgw's `allowed_tools`: a tool outside it is not shown (mcpgw refuses the whole list).
+        if item.kind == "tools"
+            && self.rule_sets.iter().any(|r| {
+                !r.allowed_tools.is_empty() && !crate::glob::any(&r.allowed_tools, item.name)
+            })
+        {
+            return false;
+        }
         let method = match item.kind {
             "tools" => "tools/call",
             "prompts" => "prompts/get",
@@ -487,7 +502,9 @@ impl Setup {
             let at = format!("servers.{server}.policy");
             out.server_policies
                 .servers
-                .insert(server.to_string(), p.compile(&at)?);
+                .entry(server.to_string())
+                .or_default()
+                .push(p.compile(&at)?);
         }
         if let Some(l) = s.limits {
             for (i, r) in l.rate.iter().flatten().enumerate() {
@@ -538,7 +555,8 @@ impl Setup {
         let wrap = |e: PolicyError| err(at, format!("{name}: {e}"));
         if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
             if roles::looks_like(&json) {
-                self.roles = roles::load_mcp_gateway(&json).map_err(wrap)?;
+                let more = roles::load_mcp_gateway(&json).map_err(wrap)?;
+                self.roles.merge(more);
                 return Ok(());
             }
         }
@@ -553,8 +571,7 @@ impl Setup {
             let (p, warnings) = mcpx::load(&doc).map_err(wrap)?;
             self.warnings
                 .extend(warnings.into_iter().map(|w| format!("{name}: {w}")));
-            self.server_policies.servers.extend(p.servers);
-            self.server_policies.clients.extend(p.clients);
+            self.server_policies.add(p);
         } else {
             let raw: RawRules = serde_yaml_ng::from_value(doc).map_err(|e| {
                 err(at, format!("{name}: not an mcpgw policy (no `version: v1`), an mcpx config or mcp-gateway roles; as a native policy: {e}"))
@@ -699,7 +716,9 @@ pub fn canonical_resource(u: &str) -> String {
 
 fn key_set(text: &str, at: &str) -> Result<KeySet, PolicyError> {
     let t = text.trim();
-    if t.starts_with("-----BEGIN") {
+    // Anything holding a PEM block is a public key, never a shared secret: a key file with a
+    // comment before its block must not turn into an HMAC secret anyone with the key knows.
+    if t.contains("-----BEGIN") {
         KeySet::from_pem(t, None).map_err(|e| err(at, e))
     } else {
         KeySet::from_secret(t.as_bytes()).map_err(|e| err(at, e))

@@ -164,17 +164,19 @@ pub fn run(args: RunArgs) -> ExitCode {
 /// operator opted out on purpose.
 fn exposure_check(config: &Config, listen: SocketAddr) -> Result<(), String> {
     let auth = &config.guard.0.auth;
-    if listen.ip().is_loopback() || auth.verifies() || auth.allow_unauthenticated {
+    // Keys or tokens required, or a list of agent ids (the specification's shared secret).
+    let guarded = (auth.verifies() && auth.required) || matches!(auth.agent_id, Some(Some(_)));
+    if listen.ip().is_loopback() || guarded || auth.allow_unauthenticated {
         return Ok(());
     }
     Err(format!(
-        "error: {listen} is reachable from other machines and no client authentication is configured, so anyone who can connect could use every server\n\
+        "error: {listen} is reachable from other machines and no client authentication is required, so anyone who can connect could use every server\n\
          hint: configure [auth] (api_keys, jwt or oauth; see docs/security.md), listen on 127.0.0.1, or set auth.allow_unauthenticated = true to accept this on purpose"
     ))
 }
 
 /// What the operator should know about the guard before the first request.
-fn guard_notes(config: &Config) {
+pub(crate) fn guard_notes(config: &Config) {
     let g = &config.guard.0;
     for w in &g.warnings {
         eprintln!("warning: {w}");

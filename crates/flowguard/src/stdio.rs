@@ -131,6 +131,7 @@ pub fn serve_config(
 }
 
 fn serve(config: Config, scope: Scope) -> ExitCode {
+    crate::run::guard_notes(&config);
     let runtime = runtime();
     runtime.block_on(async move {
         clean_up_predecessors(&config).await;

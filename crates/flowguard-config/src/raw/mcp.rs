@@ -24,8 +24,7 @@ pub(crate) struct McpDocument {
     pub schema: Option<String>,
     /// The servers, by id. Ids are letters, digits, `_` and `-`.
     pub mcp_servers: BTreeMap<String, McpServer>,
-    /// Gateway-wide settings; every key is optional. `apiKey`, `agentId` and `agentIds` are
-    /// rejected: client authentication is not implemented yet.
+    /// Gateway-wide settings; every key is optional.
     pub gateway: Option<McpGateway>,
     /// Named virtual servers, by name: each an endpoint at `/mcp/<name>` offering chosen tools
     /// of the servers in `mcpServers`. Names follow the rules of server ids and differ from them.
@@ -55,6 +54,12 @@ pub(crate) struct McpGateway {
     pub domain: Option<String>,
     /// `routed`, `unified` or `both`. Default: the command line's choice.
     pub mode: Option<Mode>,
+    /// The agent id every request must carry (`Authorization` or `X-Agent-ID`).
+    pub agent_id: Option<String>,
+    /// Several accepted agent ids.
+    pub agent_ids: Option<Vec<String>>,
+    /// Deprecated alias of `agentId`.
+    pub api_key: Option<String>,
     /// How long a request may wait for a server's answer (alias `toolTimeout`). Default 60s.
     #[serde(alias = "toolTimeout")]
     pub request_timeout: Option<DurationValue>,
@@ -191,6 +196,9 @@ impl McpGateway {
         let common = RawGateway {
             listen: self.listen,
             mode: self.mode,
+            agent_id: self.agent_id,
+            agent_ids: self.agent_ids,
+            api_key: self.api_key,
             request_timeout: self.request_timeout,
             startup_timeout: self.startup_timeout,
             shutdown_grace: self.shutdown_grace,

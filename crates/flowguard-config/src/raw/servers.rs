@@ -49,6 +49,14 @@ pub(crate) struct RawGateway {
     /// `routed` (each server at /mcp/<id>), `unified` (all servers at /mcp) or `both`.
     /// Default: the command line's choice.
     pub mode: Option<Mode>,
+    /// The MCP Gateway Specification's agent id: every request must carry it (in
+    /// `Authorization`, as a raw value or `Bearer <id>`, or in `X-Agent-ID`). Same as
+    /// `auth.agent_id.allowed = [<id>]`.
+    pub agent_id: Option<String>,
+    /// Several accepted agent ids (the specification's `agentIds`).
+    pub agent_ids: Option<Vec<String>>,
+    /// The specification's deprecated alias of `agent_id`.
+    pub api_key: Option<String>,
     /// How long a request may wait for a server's answer. Default 60s.
     pub request_timeout: Option<DurationValue>,
     /// How long a server may take to start and answer `initialize`. Default 30s.

@@ -1,7 +1,7 @@
 //! What people see when a configuration is wrong: the path, the reason, and what to do.
 
 use super::{load, load_err};
-use crate::{ConfigError, Format};
+use crate::Format;
 
 fn toml_err(text: &str) -> String {
     load_err(text, Format::Toml)
@@ -185,18 +185,26 @@ fn server_ids_are_checked() {
 }
 
 #[test]
-fn authentication_fields_are_refused_not_ignored() {
-    for key in ["apiKey", "agentId", "agentIds"] {
+fn specification_agent_ids_become_the_allowed_agent_ids() {
+    for key in ["apiKey", "agentId"] {
         let text = format!(
-            r#"{{"mcpServers": {{"a": {{"command": "x"}}}}, "gateway": {{"{key}": "${{UNSET}}"}}}}"#
+            r#"{{"mcpServers": {{"a": {{"command": "x"}}}}, "gateway": {{"{key}": "demo-agent"}}}}"#
         );
-        let err = json_err(&text);
-        has(&err, &format!(
-            "gateway.{key}: client authentication is not implemented yet in this version; remove the field"
-        ));
-        let error = load(&text, Format::Json).unwrap_err();
-        assert!(matches!(error, ConfigError::Unsupported { .. }));
+        let cfg = load(&text, Format::Json).unwrap();
+        assert_eq!(
+            cfg.guard.0.auth.agent_id,
+            Some(Some(vec!["demo-agent".to_string()])),
+            "{key}"
+        );
     }
+    let text = r#"{"mcpServers": {"a": {"command": "x"}}, "gateway": {"agentIds": ["a", "b"]}}"#;
+    let cfg = load(text, Format::Json).unwrap();
+    assert_eq!(
+        cfg.guard.0.auth.agent_id,
+        Some(Some(vec!["a".into(), "b".into()]))
+    );
+    let err = json_err(r#"{"mcpServers": {"a": {"command": "x"}}, "gateway": {"agentId": ""}}"#);
+    has(&err, "gateway.agentId: an agent id must not be empty");
 }
 
 #[test]

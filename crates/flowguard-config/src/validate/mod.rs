@@ -136,8 +136,9 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
             source_name: ctx.source.to_owned(),
         });
     }
+    let gateway_ids = agent_ids(&document.gateway, ctx);
     let gateway = gateway::settings(document.gateway, document.port_and_domain, ctx)?;
-    let guard = guard(&document.guard, &document.servers, ctx)?;
+    let guard = guard(&document.guard, &document.servers, gateway_ids, ctx)?;
     let servers = document
         .servers
         .into_iter()
@@ -153,14 +154,62 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
     })
 }
 
+/// The gateway's agent ids with their config paths.
+fn agent_ids(g: &RawGateway, ctx: &Ctx<'_>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(id) = &g.agent_id {
+        out.push((ctx.gateway_path("agent_id"), id.clone()));
+    }
+    if let Some(id) = &g.api_key {
+        out.push((ctx.gateway_path("api_key"), id.clone()));
+    }
+    for (i, id) in g.agent_ids.iter().flatten().enumerate() {
+        out.push((
+            format!("{}[{i}]", ctx.gateway_path("agent_ids")),
+            id.clone(),
+        ));
+    }
+    out
+}
+
+/// `[auth]` with the gateway's agent ids (the MCP Gateway Specification's form) merged in.
+fn spec_agent_ids(
+    auth: Option<&flowguard_guard::setup::RawAuth>,
+    ids: Vec<(String, String)>,
+    ctx: &Ctx<'_>,
+) -> Result<Option<flowguard_guard::setup::RawAuth>, ConfigError> {
+    let Some((first_path, _)) = ids.first().cloned() else {
+        return Ok(None);
+    };
+    let mut auth = auth.cloned().unwrap_or_default();
+    if auth.agent_id.is_some() {
+        return Err(ctx.invalid(
+            first_path,
+            "agent ids are set both here and in auth.agent_id; keep one",
+        ));
+    }
+    for (path, id) in &ids {
+        if id.trim().is_empty() {
+            return Err(ctx.invalid(path.clone(), "an agent id must not be empty"));
+        }
+    }
+    auth.agent_id = Some(flowguard_guard::setup::RawAgentId {
+        allowed: Some(ids.into_iter().map(|(_, id)| id).collect()),
+    });
+    Ok(Some(auth))
+}
+
 /// Compiles the guard's sections; files they name are read relative to the config's folder.
 fn guard(
     g: &GuardSections,
     servers: &BTreeMap<String, RawServer>,
+    gateway_ids: Vec<(String, String)>,
     ctx: &Ctx<'_>,
 ) -> Result<crate::model::Guard, ConfigError> {
+    // The specification's `gateway.agent_id` / `agent_ids` / `api_key`: a list of agent ids.
+    let auth = spec_agent_ids(g.auth.as_ref(), gateway_ids, ctx)?;
     let sections = flowguard_guard::setup::Sections {
-        auth: g.auth.as_ref(),
+        auth: auth.as_ref().or(g.auth.as_ref()),
         policy: g.policy.as_ref(),
         roles: g.roles.as_ref(),
         role_mappings: g.role_mappings.as_deref(),

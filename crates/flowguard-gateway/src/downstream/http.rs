@@ -346,7 +346,7 @@ async fn start_session(
     headers: &HeaderMap,
     params: &serde_json::Value,
     transparent: bool,
-    who: flowguard_guard::Principal,
+    who: Arc<flowguard_guard::Principal>,
 ) -> Result<(Arc<Session>, serde_json::Value), String> {
     let version = router::negotiate(params);
     let hello = ClientHello::from_initialize(params, version);
@@ -392,7 +392,7 @@ async fn initialize(
     headers: &HeaderMap,
     env: &Envelope<'_>,
     accept: Accept,
-    who: flowguard_guard::Principal,
+    who: Arc<flowguard_guard::Principal>,
 ) -> Response {
     let id = env.id.map_or("null", |i| i.get());
     let params: serde_json::Value = env
@@ -428,7 +428,7 @@ async fn call_without_session(
     headers: &HeaderMap,
     env: &Envelope<'_>,
     accept: Accept,
-    who: flowguard_guard::Principal,
+    who: Arc<flowguard_guard::Principal>,
 ) -> Response {
     if let Err(r) = env_from_headers(gw, &scope, headers) {
         return r.into_response();

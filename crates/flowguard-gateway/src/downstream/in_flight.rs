@@ -45,6 +45,16 @@ pub(crate) struct InFlight {
     client_id: String,
     /// The server's breaker and reply cap.
     watch: Watch,
+    /// Whether the breaker was told how the request ended.
+    reported: bool,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.reported {
+            self.watch.release();
+        }
+    }
 }
 
 /// What came next for a request in flight.
@@ -76,6 +86,7 @@ impl InFlight {
             timeout,
             client_id,
             watch,
+            reported: false,
         }
     }
 
@@ -135,7 +146,9 @@ impl InFlight {
             Ok(Some(Frame::Message(m))) => Next::Message(m),
             Ok(Some(Frame::Final(b))) => {
                 self.guard.finish();
-                self.watch.reply(&b);
+                // The server answered (whatever it said): it is alive.
+                self.watch.success();
+                self.reported = true;
                 let b = if self.too_big(b.len()) {
                     self.oversized(b.len())
                 } else {
@@ -157,6 +170,7 @@ impl InFlight {
             }
             Err(_) => {
                 self.watch.failure();
+                self.reported = true;
                 let e = timeout_error(&self.guard, &self.client_id, self.timeout);
                 self.guard.finish(); // abandoned already
                 Next::Final(e.into())

@@ -130,6 +130,10 @@ async fn run_request(gw: Arc<Gateway>, session: Arc<Session>, body: Bytes) {
     let env = Envelope::parse_lenient(&body).expect("parsed once already");
     let id = env.id.map_or("null", |i| i.get()).to_string();
     if env.method() == methods::INITIALIZE {
+        if let Some(reply) = router::refused(&gw, &session.principal(), &id, methods::INITIALIZE) {
+            session.push(reply.into());
+            return;
+        }
         let params: serde_json::Value = env
             .params
             .and_then(|p| serde_json::from_str(p.get()).ok())

@@ -71,15 +71,17 @@ impl Keys {
         (g.0.clone(), stale)
     }
 
-    /// Fetches the key set again (one fetch at a time; at most every 10 s unless `due`).
-    async fn refresh(&self, due: bool) {
+    /// Fetches the key set again: one fetch at a time, at most one attempt every 10 s.
+    async fn refresh(&self) {
         if !self.fetched() {
             return;
         }
         let _one = self.refresh.lock().await;
         {
             let mut last = self.last_try.lock().unwrap_or_else(|e| e.into_inner());
-            if !due && last.is_some_and(|t| t.elapsed() < REFETCH_DEBOUNCE) {
+            // Every attempt is spaced, scheduled or not: an issuer that is down is not asked
+            // again for each token that arrives meanwhile.
+            if last.is_some_and(|t| t.elapsed() < REFETCH_DEBOUNCE) {
                 return;
             }
             *last = Some(Instant::now());
@@ -146,7 +148,9 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+static API_KEY: axum::http::HeaderName = axum::http::HeaderName::from_static("x-api-key");
+
+fn header(headers: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> Option<&str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -155,7 +159,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = header(headers, "authorization")?;
+    let v = header(headers, &axum::http::header::AUTHORIZATION)?;
     let (scheme, rest) = v.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -163,12 +167,31 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The principal of each API-key client, made once.
+pub(super) fn key_principals(setup: &flowguard_guard::setup::Setup) -> Vec<Arc<Principal>> {
+    setup
+        .auth
+        .api_keys
+        .iter()
+        .map(|c| {
+            let mut p = Principal {
+                method: AuthMethod::ApiKey,
+                subject: Some(c.name.clone()),
+                client: Some(c.name.clone()),
+                ..Principal::anonymous()
+            };
+            p.set_roles(c.roles.clone());
+            Arc::new(p)
+        })
+        .collect()
+}
+
 impl Guard {
     /// Who sent a request. With nothing configured, the agent id a client sends is recorded as
     /// self-asserted (seed 000), as before authentication existed.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthError> {
         let a = &self.setup.auth;
-        if let Some(key) = header(headers, "x-api-key") {
+        if let Some(key) = header(headers, &API_KEY) {
             if !a.api_keys.is_empty() {
                 return self
                     .api_key(key)
@@ -184,47 +207,46 @@ impl Guard {
                     return Ok(p);
                 }
             }
-            if a.verifies() && a.required {
+            // A bearer value that is no valid credential is refused, unless agent ids are
+            // configured beside optional authentication (seed 000 sends the agent id there).
+            if a.verifies() && (a.required || a.agent_id.is_none()) {
                 return Err(AuthError::Invalid(
                     "the bearer token is not a valid token or API key".into(),
                 ));
             }
         }
         if a.agent_id.is_some() || !a.verifies() {
-            if let Some(id) = identity::agent_from_headers(headers) {
-                if let Some(Some(allowed)) = &a.agent_id {
-                    if !allowed.contains(&id) {
-                        return Err(AuthError::Invalid(
-                            "this agent id is not in auth.agent_id.allowed".into(),
-                        ));
+            match identity::agent_from_headers(headers) {
+                Some(id) => {
+                    if let Some(Some(allowed)) = &a.agent_id {
+                        if !allowed.iter().any(|a| apikey::same(a, &id)) {
+                            return Err(AuthError::Invalid(
+                                "this agent id is not in auth.agent_id.allowed".into(),
+                            ));
+                        }
+                    }
+                    // An asserted id satisfies `required` only where nothing is verified.
+                    if !(a.required && a.verifies()) {
+                        return Ok(Arc::new(Principal::agent(&id)));
                     }
                 }
-                if !a.required {
-                    return Ok(Principal::agent(&id));
-                }
+                // A list of allowed agent ids admits no one without an id.
+                None if matches!(a.agent_id, Some(Some(_))) => return Err(AuthError::Missing),
+                None => {}
             }
         }
         if a.required {
             return Err(AuthError::Missing);
         }
-        Ok(Principal::anonymous())
+        Ok(anonymous())
     }
 
-    fn api_key(&self, key: &str) -> Option<Principal> {
-        let a = &self.setup.auth;
-        let i = apikey::find(key, &a.key_digests)?;
-        let c = &a.api_keys[i];
-        let mut p = Principal {
-            method: AuthMethod::ApiKey,
-            subject: Some(c.name.clone()),
-            client: Some(c.name.clone()),
-            ..Principal::anonymous()
-        };
-        p.set_roles(c.roles.clone());
-        Some(p)
+    fn api_key(&self, key: &str) -> Option<Arc<Principal>> {
+        let i = apikey::find(key, &self.setup.auth.key_digests)?;
+        self.key_principals.get(i).cloned()
     }
 
-    async fn token(&self, token: &str) -> Result<Principal, AuthError> {
+    async fn token(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         let keys = self.keys.as_ref().expect("checked by the caller");
         let d = digest(&SHA256, token.as_bytes());
         let mut k = [0u8; 32];
@@ -239,14 +261,14 @@ impl Guard {
             if p.expires_at
                 .is_none_or(|e| e + keys.setup.leeway_secs > now)
             {
-                return Ok((**p).clone());
+                return Ok(p.clone());
             }
         }
         let kid = jwt::header_kid(token).map_err(|e| invalid(&e))?;
         let (mut set, stale) = keys.current();
         let unknown = kid.as_deref().is_some_and(|k| !set.has_kid(k)) || set.is_empty();
         if stale || unknown {
-            keys.refresh(stale).await;
+            keys.refresh().await;
             set = keys.current().0;
         }
         let s = &keys.setup;
@@ -317,9 +339,17 @@ impl Guard {
                 cache.clear();
             }
         }
-        cache.insert(k, Arc::new(p.clone()));
+        let p = Arc::new(p);
+        cache.insert(k, p.clone());
         Ok(p)
     }
+}
+
+/// The one anonymous principal (no allocation per request).
+fn anonymous() -> Arc<Principal> {
+    static ANON: std::sync::OnceLock<Arc<Principal>> = std::sync::OnceLock::new();
+    ANON.get_or_init(|| Arc::new(Principal::anonymous()))
+        .clone()
 }
 
 fn invalid(e: &JwtError) -> AuthError {

@@ -3,14 +3,20 @@
 use flowguard_guard::limit::Bucket;
 use flowguard_guard::setup::{Limits as Setup, Rate, RawRatePer};
 use flowguard_guard::Principal;
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Mutex;
 use std::time::Instant;
 
 pub(super) struct Limits {
     rates: Vec<Rate>,
     start: Instant,
-    buckets: Mutex<HashMap<(usize, String), Bucket>>,
+    /// Buckets by (rate, a keyed hash of what the bucket is kept for). The hash is SipHash
+    /// under a random key, so no caller can aim at another's bucket; no string is built per
+    /// request.
+    buckets: Mutex<HashMap<(usize, u64), Bucket>>,
+    hasher: RandomState,
 }
 
 impl Limits {
@@ -19,6 +25,7 @@ impl Limits {
             rates: s.rates.clone(),
             start: Instant::now(),
             buckets: Mutex::new(HashMap::new()),
+            hasher: RandomState::new(),
         }
     }
 
@@ -29,27 +36,30 @@ impl Limits {
         let now = self.start.elapsed().as_millis() as u64;
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         for (i, r) in self.rates.iter().enumerate() {
-            let tool_name = tool.map(|(s, t)| format!("{s}/{t}"));
             if !r.tools.is_empty() {
                 match tool {
                     Some((_, t)) if flowguard_guard::glob::any(&r.tools, t) => {}
                     _ => continue,
                 }
             }
-            let key = match r.per {
-                RawRatePer::Global => String::new(),
-                RawRatePer::Client => who.key(),
-                RawRatePer::Tool => match &tool_name {
-                    Some(t) => t.clone(),
-                    None => continue,
-                },
-                RawRatePer::ClientTool => match &tool_name {
-                    Some(t) => format!("{}\u{1f}{t}", who.key()),
-                    None => continue,
-                },
+            let mut h = self.hasher.build_hasher();
+            let client = |h: &mut std::collections::hash_map::DefaultHasher| {
+                who.method.as_str().hash(h);
+                who.subject.as_deref().hash(h);
             };
+            match (r.per, tool) {
+                (RawRatePer::Global, _) => {}
+                (RawRatePer::Client, _) => client(&mut h),
+                (RawRatePer::Tool, Some((s, t))) => (s, t).hash(&mut h),
+                (RawRatePer::ClientTool, Some((s, t))) => {
+                    client(&mut h);
+                    (s, t).hash(&mut h);
+                }
+                // Per-tool buckets count tool calls only.
+                (RawRatePer::Tool | RawRatePer::ClientTool, None) => continue,
+            }
             let b = buckets
-                .entry((i, key))
+                .entry((i, h.finish()))
                 .or_insert_with(|| Bucket::full(r.burst, now));
             if let Err(wait_ms) = b.take(r.rps, r.burst, now) {
                 let per = match r.per {

@@ -34,9 +34,12 @@ pub struct Guard {
     pub setup: Arc<Setup>,
     breakers: Mutex<HashMap<String, Arc<Mutex<Breaker>>>>,
     keys: Option<authn::Keys>,
+    key_principals: Vec<Arc<Principal>>,
     tokens: Mutex<HashMap<[u8; 32], Arc<Principal>>>,
     limits: limits::Limits,
-    lists: Mutex<HashMap<(usize, ListKind, String), Arc<View>>>,
+    /// Filtered views by (view, principal, kind). The entry holds the view and the principal
+    /// it was made for, so neither address can be reused while the entry lives.
+    lists: Mutex<HashMap<(usize, usize, ListKind), ListEntry>>,
     /// Whether anything decides per request beyond authentication.
     pub active: bool,
 }
@@ -48,6 +51,7 @@ impl Guard {
             || !setup.limits.rates.is_empty()
             || setup.limits.calls_per_session.is_some();
         Guard {
+            key_principals: authn::key_principals(&setup),
             breakers: Mutex::new(HashMap::new()),
             limits: limits::Limits::new(&setup.limits),
             keys,
@@ -109,7 +113,7 @@ impl Guard {
     /// The caller's view of a list, cached per caller while the underlying view lives.
     pub fn filter(
         &self,
-        who: &Principal,
+        who: &Arc<Principal>,
         view: Arc<View>,
         kind: ListKind,
         server_id: impl Fn(usize) -> Option<Arc<str>>,
@@ -117,23 +121,14 @@ impl Guard {
         if !self.setup.has_policy() {
             return view;
         }
-        let key = (
-            Arc::as_ptr(&view) as usize,
-            kind,
-            format!(
-                "{}\u{1e}{}\u{1e}{:?}",
-                who.key(),
-                who.roles_key(),
-                who.client
-            ),
-        );
-        if let Some(v) = self
+        let key = (Arc::as_ptr(&view) as usize, Arc::as_ptr(who) as usize, kind);
+        if let Some(e) = self
             .lists
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
         {
-            return v.clone();
+            return e.filtered.clone();
         }
         let filtered = Arc::new(view.filtered(kind, |idx, name| {
             server_id(idx).is_some_and(|s| self.visible(who, kind, &s, name))
@@ -143,7 +138,14 @@ impl Guard {
             // Views are replaced as servers change; old entries simply go.
             lists.clear();
         }
-        lists.insert(key, filtered.clone());
+        lists.insert(
+            key,
+            ListEntry {
+                _view: view,
+                _who: who.clone(),
+                filtered: filtered.clone(),
+            },
+        );
         filtered
     }
 
@@ -187,6 +189,12 @@ impl Guard {
     }
 }
 
+struct ListEntry {
+    _view: Arc<View>,
+    _who: Arc<Principal>,
+    filtered: Arc<View>,
+}
+
 /// Milliseconds on the process's monotonic clock.
 fn now_ms() -> u64 {
     static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
@@ -219,22 +227,10 @@ impl Watch {
         }
     }
 
-    /// Records how a final reply ended: the gateway's own "unavailable" and "timed out"
-    /// errors count as failures, anything the server answered as a success.
-    pub fn reply(&self, reply: &[u8]) {
-        if self.breaker.is_none() {
-            return;
-        }
-        let failed = flowguard_protocol::Envelope::parse_lenient(reply)
-            .ok()
-            .and_then(|e| e.error)
-            .and_then(|e| serde_json::from_str::<serde_json::Value>(e.get()).ok())
-            .and_then(|e| e.get("code").and_then(serde_json::Value::as_i64))
-            .is_some_and(|c| c == -32000 || c == -32001);
-        if failed {
-            self.failure();
-        } else {
-            self.success();
+    /// The request ended without an answer or a failure (cancelled, abandoned).
+    pub fn release(&self) {
+        if let Some(b) = &self.breaker {
+            b.lock().unwrap_or_else(|e| e.into_inner()).release();
         }
     }
 }

@@ -135,30 +135,40 @@ impl RuleSet {
 
     fn matches(&self, m: &Match, who: &Principal, req: &Request<'_>) -> M {
         let mcpgw = self.profile == Profile::Mcpgw;
-        let mut r = self.name(&m.methods, Some(req.method));
         // mcpgw checks `tools` and argument clauses on tools/call only, skipping them elsewhere.
         let call_only = mcpgw && req.method != "tools/call";
-        if !call_only {
-            r = and(r, self.name(&m.tools, req.tool));
+        // Clauses in order of cost; the first that fails decides (no further work).
+        let mut r = M::Yes;
+        macro_rules! clause {
+            ($e:expr) => {
+                r = and(r, $e);
+                if r == M::No {
+                    return M::No;
+                }
+            };
         }
-        r = and(r, self.name(&m.servers, req.server));
-        r = and(r, self.name(&m.prompts, req.prompt));
-        r = and(r, self.name(&m.resources, req.resource));
-        r = and(r, self.name(&m.subjects, who.subject.as_deref()));
-        r = and(r, self.name(&m.clients, who.client.as_deref()));
+        clause!(self.name(&m.methods, Some(req.method)));
+        if !call_only {
+            clause!(self.name(&m.tools, req.tool));
+        }
+        clause!(self.name(&m.servers, req.server));
+        clause!(self.name(&m.prompts, req.prompt));
+        clause!(self.name(&m.resources, req.resource));
+        clause!(self.name(&m.subjects, who.subject.as_deref()));
+        clause!(self.name(&m.clients, who.client.as_deref()));
         if !m.roles.is_empty() {
             let any = who
                 .roles
                 .iter()
                 .any(|role| self.name(&m.roles, Some(role)) == M::Yes);
-            r = and(r, yes(any));
+            clause!(yes(any));
         }
         if !m.scopes.is_empty() {
             let all = m
                 .scopes
                 .iter()
                 .all(|s| who.scopes.iter().any(|h| **h == **s));
-            r = and(r, yes(all));
+            clause!(yes(all));
         }
         for (path, globs) in &m.claims {
             let any = who
@@ -167,9 +177,9 @@ impl RuleSet {
                 .unwrap_or_default()
                 .iter()
                 .any(|v| glob::any(globs, v));
-            r = and(r, yes(any));
+            clause!(yes(any));
         }
-        if r == M::No || call_only || m.arguments.is_empty() {
+        if call_only || m.arguments.is_empty() {
             return r;
         }
         let args = match req.arguments {
@@ -177,11 +187,8 @@ impl RuleSet {
             Args::Absent => None,
             Args::Present(v) => Some(v),
         };
-        for clause in &m.arguments {
-            r = and(r, self.argument(clause, args));
-            if r == M::No {
-                break;
-            }
+        for c in &m.arguments {
+            clause!(self.argument(c, args));
         }
         r
     }

@@ -150,6 +150,12 @@ pub fn load(text: &str, source: &str) -> Result<(RuleSet, Vec<String>), PolicyEr
             },
         });
     }
+    if !f.allowed_tools.is_empty() {
+        warnings.push("allowed_tools: mcpgw refuses a whole tools/list (-32603) when one tool is outside it; FlowGuard hides those tools instead and answers calls to them as unknown".into());
+    }
+    if !f.response_patterns.is_empty() {
+        warnings.push("response_patterns: not enforced yet (server-to-client inspection is a later stage); replies pass unscanned".into());
+    }
     let response_patterns = f
         .response_patterns
         .iter()

@@ -108,12 +108,13 @@ impl ServerPolicy {
     }
 }
 
-/// Every server's policy and the clients' overrides.
+/// Every server's policies and the clients' overrides. A server may have several (the
+/// config's and a file's): every one must allow.
 #[derive(Debug, Clone, Default)]
 pub struct ServerPolicies {
-    pub servers: HashMap<String, ServerPolicy>,
-    /// client → server → override.
-    pub clients: HashMap<String, HashMap<String, ServerPolicy>>,
+    pub servers: HashMap<String, Vec<ServerPolicy>>,
+    /// client → server → overrides.
+    pub clients: HashMap<String, HashMap<String, Vec<ServerPolicy>>>,
 }
 
 impl ServerPolicies {
@@ -126,17 +127,37 @@ impl ServerPolicies {
         who.client.as_deref().or(who.subject.as_deref())
     }
 
+    /// Adds another source's policies: nothing is replaced, every one must allow.
+    pub fn add(&mut self, other: ServerPolicies) {
+        for (s, list) in other.servers {
+            self.servers.entry(s).or_default().extend(list);
+        }
+        for (c, per) in other.clients {
+            let mine = self.clients.entry(c).or_default();
+            for (s, list) in per {
+                mine.entry(s).or_default().extend(list);
+            }
+        }
+    }
+
     fn layers<'a>(
         &'a self,
         who: &Principal,
         server: &str,
     ) -> impl Iterator<Item = (&'static str, &'a ServerPolicy)> {
-        let base = self.servers.get(server).map(|p| ("server", p));
+        let base = self
+            .servers
+            .get(server)
+            .into_iter()
+            .flatten()
+            .map(|p| ("server", p));
         let over = Self::client(who)
             .and_then(|c| self.clients.get(c))
             .and_then(|m| m.get(server))
+            .into_iter()
+            .flatten()
             .map(|p| ("client", p));
-        base.into_iter().chain(over)
+        base.chain(over)
     }
 
     pub fn visible(&self, who: &Principal, server: &str, tool: &str) -> bool {
@@ -207,18 +228,20 @@ pub fn load(doc: &serde_yaml_ng::Value) -> Result<(ServerPolicies, Vec<String>),
         };
         if let Some(p) = s.get("policy") {
             let p = read(p, &format!("servers[{i}].policy"), &mut warnings)?;
-            out.servers.insert(name.to_string(), p);
+            out.servers.entry(name.to_string()).or_default().push(p);
         }
     }
     if let Some(clients) = doc.get("clients").and_then(|c| c.as_mapping()) {
         for (client, body) in clients {
             let client = client.as_str().unwrap_or_default().to_string();
-            let mut per = HashMap::new();
+            let mut per: HashMap<String, Vec<ServerPolicy>> = HashMap::new();
             if let Some(servers) = body.get("servers").and_then(|s| s.as_mapping()) {
                 for (server, p) in servers {
                     let server = server.as_str().unwrap_or_default().to_string();
                     let at = format!("clients.{client}.servers.{server}");
-                    per.insert(server, read(p, &at, &mut warnings)?);
+                    per.entry(server)
+                        .or_default()
+                        .push(read(p, &at, &mut warnings)?);
                 }
             }
             out.clients.insert(client, per);

@@ -82,8 +82,8 @@ pub struct RawMatch {
     pub clients: Option<Vec<String>>,
     /// Roles; any role matching any glob.
     pub roles: Option<Vec<String>>,
-    /// OAuth scopes, all required. A denied request that lacks them is answered
-    /// `403 insufficient_scope` naming them.
+    /// OAuth scopes the token must all hold. (Scopes every request needs go in
+    /// `auth.oauth.scopes`, which answers 403 `insufficient_scope` naming the missing ones.)
     pub scopes: Option<Vec<String>>,
     /// Token claims by dotted path, each to globs (any value of an array claim may match).
     pub claims: Option<BTreeMap<String, Vec<String>>>,

@@ -185,31 +185,36 @@ impl Roles {
 /// mcp-gateway's roles and attribute mappings as JSON, loaded as its code reads them (each
 /// field exactly equal or `*`; top-level claims).
 pub fn load_mcp_gateway(doc: &Value) -> Result<Roles, PolicyError> {
+    // Unknown keys are refused: the README's camelCase (`objectType`) would otherwise be
+    // dropped and leave a field that matches anything. mcp-gateway itself fails on them too.
     #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Role {
         name: String,
         #[serde(default)]
         permissions: Vec<Perm>,
     }
     #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Perm {
         object_type: Option<String>,
         proxy: Option<String>,
         object_name: Option<String>,
     }
     #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Map {
         attribute_key: String,
         attribute_value: String,
         roles: Vec<String>,
     }
     let roles: Vec<Role> = match doc.get("roles") {
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| err("roles", e.to_string()))?,
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| err("roles", camel_hint(e)))?,
         None => Vec::new(),
     };
     let maps: Vec<Map> = match doc.get("attribute_to_roles") {
         Some(v) => serde_json::from_value(v.clone())
-            .map_err(|e| err("attribute_to_roles", e.to_string()))?,
+            .map_err(|e| err("attribute_to_roles", camel_hint(e)))?,
         None => Vec::new(),
     };
     let roles: BTreeMap<String, RawRole> = roles
@@ -236,6 +241,20 @@ pub fn load_mcp_gateway(doc: &Value) -> Result<Roles, PolicyError> {
         })
         .collect();
     Roles::build(&roles, &maps, true, "")
+}
+
+fn camel_hint(e: serde_json::Error) -> String {
+    format!("{e} (mcp-gateway's code reads snake_case keys: object_type, proxy, object_name, attribute_key, attribute_value; the README's camelCase ones are not read)")
+}
+
+/// Merges another set of roles and mappings in (a roles file beside the config's own).
+impl Roles {
+    pub fn merge(&mut self, other: Roles) {
+        for (name, perms) in other.roles {
+            self.roles.entry(name).or_default().extend(perms);
+        }
+        self.mappings.extend(other.mappings);
+    }
 }
 
 /// Whether a JSON document holds mcp-gateway roles or attribute mappings.

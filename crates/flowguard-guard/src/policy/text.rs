@@ -3,6 +3,7 @@
 use super::Profile;
 use crate::args;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// mcpgw's text for a value (its `extractArguments`): strings as they are, `null` as "",
 /// bools as words, numbers through a Go float64 (an int64 when exact, else `%g`), arrays and
@@ -62,10 +63,14 @@ pub fn go_g(f: f64) -> String {
 }
 
 /// The text a rule compares, under `profile`: `None` when the value cannot be compared as text.
-pub fn value_text(profile: Profile, v: &Value) -> Option<String> {
+/// A string is borrowed, not copied: rules run on every call.
+pub fn value_text(profile: Profile, v: &Value) -> Option<Cow<'_, str>> {
+    if let Value::String(s) = v {
+        return Some(Cow::Borrowed(s));
+    }
     match profile {
-        Profile::Native => args::canonical(v),
-        Profile::Mcpgw => Some(mcpgw_text(v)),
+        Profile::Native => args::canonical(v).map(Cow::Owned),
+        Profile::Mcpgw => Some(Cow::Owned(mcpgw_text(v))),
     }
 }
 

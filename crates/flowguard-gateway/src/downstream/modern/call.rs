@@ -170,8 +170,15 @@ pub(crate) async fn respond(
     accept: Accept,
 ) -> Response {
     let req = match outcome {
-        Outcome::Reply(bytes) | Outcome::Limited { reply: bytes, .. } => {
-            return reply::json(call.finish(&bytes), accept)
+        Outcome::Reply(bytes) => return reply::json(call.finish(&bytes), accept),
+        Outcome::Limited { reply, retry_after } => {
+            let mut r = reply::json(call.finish(&reply), accept);
+            *r.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after.max(1)),
+            );
+            return r;
         }
         Outcome::Forwarded {
             upstream,

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# bench/guard.sh: what the guard costs on the hot path. Two release gateways in front of fg-echo
+# (the suite's stdio backend), measured in alternating paired rounds by fg-load at 32 connections:
+#   bare    no [auth], no policy, no limits
+#   guarded JWT authentication (HS256; every request carries the token, verified once and then
+#           found by its digest), a 50-rule native policy (48 deny rules that do not match the
+#           call, some on arguments, then the allow; the call is decided by rule 50), and two rate
+#           limits (per client and per client and tool) set high enough never to refuse
+# Prints each round's req/s and p99 for both and the median ratio guarded / bare (target ≥ 0.90),
+# and writes the "Guard overhead" section of docs/benchmarks.md (BENCH_NO_DOC=1: do not).
+#
+#   BENCH_ROUNDS=15  BENCH_ROUND_SECONDS=2   paired rounds, each side measured this long after 1 s of warm-up
+#   BENCH_PIN=1      gateways and backend on CPU 0, the load generator on CPU 1 (taskset)
+# Builds the release binaries. Listens on 127.0.0.1 only; everything started stops on exit.
+set -euo pipefail
+export LC_ALL=C
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+BIN=target/release
+ROUNDS=${BENCH_ROUNDS:-15}
+RSECS=${BENCH_ROUND_SECONDS:-2}
+PIN_SERVER=(); PIN_LOAD=(); THREADS=()
+if [[ -n "${BENCH_PIN:-}" ]]; then PIN_SERVER=(taskset -c 0); PIN_LOAD=(taskset -c 1); THREADS=(--threads 1); fi
+cargo build --release --locked -p flowguard -p flowguard-bench --bin flowguard --bin fg-load --bin fg-echo
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/flowguard-guard-bench.XXXXXX")
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+
+SECRET=bench-secret-of-at-least-thirty-two-bytes
+TOKEN=$(python3 - "$SECRET" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+b = lambda x: base64.urlsafe_b64encode(x).rstrip(b"=").decode()
+h = b(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+p = b(json.dumps({"iss": "https://bench.test", "aud": "flowguard", "sub": "bench-agent",
+                  "roles": ["agent"], "exp": int(time.time()) + 3600}).encode())
+s = b(hmac.new(sys.argv[1].encode(), f"{h}.{p}".encode(), hashlib.sha256).digest())
+print(f"{h}.{p}.{s}")
+PY
+)
+cat > "$WORK/bare.toml" <<TOML
+[servers.echo]
+command = "$ROOT/$BIN/fg-echo"
+TOML
+{
+  cat <<TOML
+[auth.jwt]
+issuer = "https://bench.test"
+audience = ["flowguard"]
+key = "$SECRET"
+
+[[limits.rate]]
+per = "client"
+rps = 10000000
+burst = 10000000
+
+[[limits.rate]]
+per = "client_tool"
+rps = 10000000
+burst = 10000000
+
+[policy]
+rules = [
+TOML
+  for i in $(seq 1 16); do echo "  { name = \"deny-tool-$i\", action = \"deny\", match = { tools = [\"danger_$i*\"] } },"; done
+  for i in $(seq 1 16); do echo "  { name = \"deny-subject-$i\", action = \"deny\", match = { subjects = [\"blocked-$i-*\"], methods = [\"tools/call\"] } },"; done
+  for i in $(seq 1 16); do echo "  { name = \"deny-arg-$i\", action = \"deny\", match = { tools = [\"echo\"], arguments = { message = [\"*forbidden-$i*\"] } } },"; done
+  echo "  { name = \"lists-and-handshake\", action = \"allow\", match = { methods = [\"initialize\", \"notifications/*\", \"tools/list\", \"ping\"] } },"
+  echo "  { name = \"agents-call\", action = \"allow\", match = { methods = [\"tools/call\"], roles = [\"agent\"] } },"
+  echo "]"
+  echo
+  echo "[servers.echo]"
+  echo "command = \"$ROOT/$BIN/fg-echo\""
+} > "$WORK/guarded.toml"
+RULES=$(grep -c 'name = "' "$WORK/guarded.toml")
+
+start() { # name config: starts a gateway, sets URL
+  local log=$WORK/$1.log
+  "${PIN_SERVER[@]}" "$BIN/flowguard" -c "$2" -l 127.0.0.1:0 2>"$log" &
+  PIDS+=($!)
+  for _ in $(seq 100); do
+    URL=$(grep -o -m1 'Listening on http://127\.0\.0\.1:[0-9]*' "$log" | sed 's/^Listening on //' || true)
+    [[ -n "$URL" ]] && grep -q '✓ echo' "$log" && return 0
+    sleep 0.1
+  done
+  echo "guard-bench: $1 did not start:"; cat "$log"; exit 2
+}
+start bare "$WORK/bare.toml"; BARE=$URL/mcp/echo
+start guarded "$WORK/guarded.toml"; GUARDED=$URL/mcp/echo
+
+jf() { sed -n "s/.*\"$1\":\(-\{0,1\}[0-9][0-9.eE+-]*\).*/\1/p" <<<"$2"; }
+load() { # url [authorization]
+  local auth=(); [[ -n "${2:-}" ]] && auth=(--authorization "Bearer $2")
+  timeout -k 5 $((RSECS + 60)) "${PIN_LOAD[@]}" "$BIN/fg-load" call --url "$1" --conns 32 --duration "${RSECS}s" --warmup 1s "${THREADS[@]}" "${auth[@]}" --json
+}
+# The guarded side must really be guarded: no token is a 401, a denied argument a -32040.
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$GUARDED" -H 'content-type: application/json' \
+  -H 'accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}')
+[[ "$code" == 401 ]] || { echo "guard-bench: the guarded gateway answered $code without a token, not 401"; exit 2; }
+
+RATIOS=(); ROWS=(); ERRORS=0
+for r in $(seq 1 "$ROUNDS"); do
+  if (( r % 2 )); then jb=$(load "$BARE"); jg=$(load "$GUARDED" "$TOKEN"); else jg=$(load "$GUARDED" "$TOKEN"); jb=$(load "$BARE"); fi
+  eb=$(jf errors "$jb"); eg=$(jf errors "$jg"); ERRORS=$((ERRORS + ${eb:-1} + ${eg:-1}))
+  rb=$(jf rps "$jb"); rg=$(jf rps "$jg")
+  ratio=$(awk -v a="$rg" -v b="$rb" 'BEGIN{ if (b > 0) printf "%.3f", a / b; else print 0 }')
+  RATIOS+=("$ratio")
+  row=$(printf '| %d | %.0f | %.0f | %s | %.3f / %.3f ms | %s / %s |' "$r" "$rg" "$rb" "$ratio" \
+    "$(awk -v x="$(jf p99_us "$jg")" 'BEGIN{print x/1000}')" "$(awk -v x="$(jf p99_us "$jb")" 'BEGIN{print x/1000}')" "${eg:-?}" "${eb:-?}")
+  ROWS+=("$row"); echo "$row"
+done
+MEDIAN=$(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+MARK=$(awk -v m="$MEDIAN" 'BEGIN{ print (m >= 0.90) ? "✓" : "✗" }')
+RSS_G=$(awk '/VmRSS/{print $2}' "/proc/${PIDS[1]}/status" 2>/dev/null || echo 0)
+RSS_B=$(awk '/VmRSS/{print $2}' "/proc/${PIDS[0]}/status" 2>/dev/null || echo 0)
+echo "guard-bench: guarded / bare req/s, median of $ROUNDS rounds: $MEDIAN (target ≥ 0.90) $MARK; errors $ERRORS; VmRSS after: guarded $RSS_G kB, bare $RSS_B kB"
+
+if [[ -z "${BENCH_NO_DOC:-}" ]]; then
+  SECTION=$WORK/section.md
+  {
+    echo "## Guard overhead (\`bench/guard.sh\`)"
+    echo
+    echo "\`${BENCH_PIN:+BENCH_PIN=1 }bench/guard.sh\` at $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d): two release gateways in front of fg-echo,"
+    echo "tools/call at 32 connections, $ROUNDS alternating paired rounds of ${RSECS} s. *Guarded*: JWT (HS256,"
+    echo "the token on every request), a $RULES-rule native policy (the call is decided by the last rule;"
+    echo "16 of the rules read the call's arguments), rate limits per client and per client and tool."
+    echo "*Bare*: none of it. Every reply checked; errors: $ERRORS."
+    echo
+    echo "| target | measured | |"
+    echo "|---|---|---|"
+    echo "| guarded req/s ≥ 0.90 × bare (median of the paired ratios) | ${RATIOS[*]} → **$MEDIAN** | $MARK |"
+    echo
+    echo "| round | guarded req/s | bare req/s | ratio | p99 guarded / bare | errors guarded / bare |"
+    echo "|---:|---:|---:|---:|---|---|"
+    printf '%s\n' "${ROWS[@]}"
+    echo
+    echo "Resident memory after the run: guarded $((RSS_G / 1024)) MB, bare $((RSS_B / 1024)) MB."
+    echo
+  } > "$SECTION"
+  python3 - "$ROOT/docs/benchmarks.md" "$SECTION" <<'PY'
+import re, sys
+path, section = sys.argv[1], open(sys.argv[2]).read()
+doc = open(path).read()
+start = doc.find("## Guard overhead (`bench/guard.sh`)")
+if start >= 0:
+    end = doc.find("\n## ", start + 1)
+    doc = doc[:start] + section + (doc[end + 1:] if end >= 0 else "")
+else:
+    at = doc.find("## History")
+    doc = doc[:at] + section + doc[at:] if at >= 0 else doc + "\n" + section
+open(path, "w").write(doc)
+PY
+  echo "guard-bench: wrote the Guard overhead section of docs/benchmarks.md"
+fi
+[[ $ERRORS == 0 ]]
