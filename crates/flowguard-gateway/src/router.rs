@@ -678,6 +678,21 @@ async fn completion(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) ->
 
 /// A notification from the client.
 pub(crate) fn notification(gw: &Gateway, session: &Session, env: &Envelope<'_>) {
+    // A notification named like a request (`tools/call` without an id) is not MCP: no server
+    // gets it, guard or not (mcpx denies it; a server might act on it).
+    if !env.method().starts_with("notifications/") {
+        tracing::warn!(session = %session.id, method = env.method(), "a notification named like a request was dropped");
+        return;
+    }
+    // Guarded, notifications pass the rules on their method (as in mcpgw: a denied one is
+    // dropped, and the client still gets 202).
+    if gw.guard.active {
+        let v = gw.guard.decide(&session.principal(), env.method(), None, Args::Absent);
+        if v.blocks() {
+            tracing::info!(stage = %v.stage, rule = %v.rule, method = env.method(), "notification dropped: {}", v.reason);
+            return;
+        }
+    }
     match env.method() {
         // Nothing waits on it: sessions serve requests from their `initialize` on. Servers that
         // asked for roots before any client was there are told to ask again.

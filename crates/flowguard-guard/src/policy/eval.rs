@@ -194,12 +194,14 @@ impl RuleSet {
     }
 
     fn argument(&self, clause: &ArgClause, args: Option<&Value>) -> M {
+        let mcpgw = self.profile == Profile::Mcpgw;
         let value = match args {
             None | Some(Value::Null) => None,
+            // mcpgw reads no arguments from a non-object: the argument is missing.
+            Some(v) if !v.is_object() && mcpgw => None,
             Some(v) if !v.is_object() => return M::Fail,
-            Some(v) if self.profile == Profile::Native && args::ambiguous(v, &clause.path) => {
-                return M::Fail
-            }
+            Some(v) if !mcpgw && args::ambiguous(v, &clause.path) => return M::Fail,
+            Some(v) if mcpgw => mcpgw_lookup(v, &clause.path),
             Some(v) => args::lookup(v, &clause.path),
         };
         if let ArgTest::Constraint(c) = &clause.test {
@@ -212,9 +214,17 @@ impl RuleSet {
         let Some(value) = value else {
             return M::No;
         };
-        let Some(text) = value_text(self.profile, value) else {
+        let Some(mut text) = value_text(self.profile, value) else {
             return M::Fail;
         };
+        // mcpgw cleans a value for argument globs (when it starts with a slash or backslash or
+        // holds `..`) before its 512-byte cap applies; regexes see the value as written.
+        if mcpgw
+            && matches!(clause.test, ArgTest::Globs(_))
+            && (text.starts_with(['/', '\\']) || text.contains(".."))
+        {
+            text = std::borrow::Cow::Owned(args::clean(&text.replace('\\', "/")));
+        }
         if text.len() > self.cap() {
             return match self.profile {
                 Profile::Mcpgw => M::No,
@@ -229,12 +239,7 @@ impl RuleSet {
         match self.profile {
             // mcpgw cleans values for argument globs only, when they start with a slash or
             // backslash or hold `..`; regexes see the value as written.
-            Profile::Mcpgw => match &clause.test {
-                ArgTest::Globs(_) if text.starts_with(['/', '\\']) || text.contains("..") => {
-                    yes(test(&args::clean(&text.replace('\\', "/"))))
-                }
-                _ => yes(test(&text)),
-            },
+            Profile::Mcpgw => yes(test(&text)),
             // Native: a path-like value must match as written and in its normal form alike;
             // when only one of them matches, the clause cannot be decided and fails closed
             // (a deny rule matches, an allow rule does not).
@@ -247,6 +252,24 @@ impl RuleSet {
             }
         }
     }
+}
+
+/// mcpgw's view of an argument: top-level keys, and nested objects flattened to `a.b` paths of
+/// at most 5 segments; arrays are not descended into.
+fn mcpgw_lookup<'v>(args: &'v Value, path: &str) -> Option<&'v Value> {
+    let obj = args.as_object()?;
+    if let Some(v) = obj.get(path) {
+        return Some(v);
+    }
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.len() > 5 {
+        return None;
+    }
+    let mut v = obj.get(parts[0])?;
+    for p in &parts[1..] {
+        v = v.as_object()?.get(*p)?;
+    }
+    Some(v)
 }
 
 fn combine(raw: bool, normal: bool) -> M {

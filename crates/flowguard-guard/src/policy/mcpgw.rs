@@ -116,6 +116,16 @@ pub fn load(text: &str, source: &str) -> Result<(RuleSet, Vec<String>), PolicyEr
                 "arguments and argument_patterns need \"tools/call\" written in methods",
             ));
         }
+        for (key, map) in [("arguments", &r.when.arguments), ("argument_patterns", &r.when.argument_patterns)] {
+            for (name, pats) in map.iter().flatten() {
+                if pats.is_empty() {
+                    return Err(err(
+                        format!("{at}.match.{key}.{name}"),
+                        "must have at least one pattern",
+                    ));
+                }
+            }
+        }
         let mut arguments = Vec::new();
         for (name, pats) in r.when.arguments.iter().flatten() {
             arguments.push(ArgClause {

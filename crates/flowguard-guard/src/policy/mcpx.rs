@@ -194,19 +194,18 @@ pub fn load(doc: &serde_yaml_ng::Value) -> Result<(ServerPolicies, Vec<String>),
                 warnings: &mut Vec<String>|
      -> Result<ServerPolicy, PolicyError> {
         let mut v = v.clone();
-        if let Some(m) = v.as_mapping_mut() {
-            let known = ["allow_tools", "deny_tools", "read_only", "tool_rules"];
-            let unknown: Vec<_> = m
-                .keys()
-                .filter(|k| !known.contains(&k.as_str().unwrap_or("")))
-                .cloned()
-                .collect();
-            for k in unknown {
-                warnings.push(format!(
-                    "{at}.{}: mcpx ignores this key; check its spelling",
-                    k.as_str().unwrap_or("?")
-                ));
-                m.remove(&k);
+        strip(&mut v, &["allow_tools", "deny_tools", "read_only", "tool_rules"], at, warnings);
+        if let Some(rules) = v.get_mut("tool_rules").and_then(|r| r.as_mapping_mut()) {
+            for (tool, rule) in rules.iter_mut() {
+                let at = format!("{at}.tool_rules.{}", tool.as_str().unwrap_or("?"));
+                strip(rule, &["args"], &at, warnings);
+                if let Some(args) = rule.get_mut("args").and_then(|a| a.as_mapping_mut()) {
+                    for (arg, c) in args.iter_mut() {
+                        let at = format!("{at}.args.{}", arg.as_str().unwrap_or("?"));
+                        let known = ["equals", "one_of", "prefix", "suffix", "regex", "required"];
+                        strip(c, &known, &at, warnings);
+                    }
+                }
             }
         }
         let raw: RawServerPolicy =
@@ -248,6 +247,23 @@ pub fn load(doc: &serde_yaml_ng::Value) -> Result<(ServerPolicies, Vec<String>),
         }
     }
     Ok((out, warnings))
+}
+
+/// Drops the keys mcpx ignores (a misspelled one does nothing there), each with a warning.
+fn strip(v: &mut serde_yaml_ng::Value, known: &[&str], at: &str, warnings: &mut Vec<String>) {
+    let Some(m) = v.as_mapping_mut() else { return };
+    let unknown: Vec<_> = m
+        .keys()
+        .filter(|k| !known.contains(&k.as_str().unwrap_or("")))
+        .cloned()
+        .collect();
+    for k in unknown {
+        warnings.push(format!(
+            "{at}.{}: mcpx ignores this key, so it has no effect; check its spelling",
+            k.as_str().unwrap_or("?")
+        ));
+        m.remove(&k);
+    }
 }
 
 /// Whether a YAML document is an mcpx config (a `servers` list or a `clients` map).

@@ -245,6 +245,18 @@ fn check_path(path: &str, at: &str) -> Result<(), PolicyError> {
 }
 
 pub(crate) fn constraint(c: &RawConstraint, at: &str) -> Result<Constraint, PolicyError> {
+    let empty = c.equals.is_none()
+        && c.one_of.is_none()
+        && c.prefix.is_none()
+        && c.suffix.is_none()
+        && c.regex.is_none()
+        && !c.required;
+    if empty {
+        return Err(err(
+            at,
+            "at least one constraint (equals, one_of, prefix, suffix, regex, required) is required",
+        ));
+    }
     Ok(Constraint {
         equals: c.equals.clone(),
         one_of: c.one_of.clone(),

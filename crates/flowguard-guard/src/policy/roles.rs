@@ -93,6 +93,8 @@ struct Mapping {
 pub struct Roles {
     roles: BTreeMap<String, Vec<Permission>>,
     mappings: Vec<Mapping>,
+    /// mcp-gateway's rule: a caller with a role that does not exist is denied everything.
+    strict_missing: bool,
 }
 
 impl Roles {
@@ -110,7 +112,10 @@ impl Roles {
         exact_only: bool,
         prefix: &str,
     ) -> Result<Roles, PolicyError> {
-        let mut out = Roles::default();
+        let mut out = Roles {
+            strict_missing: exact_only,
+            ..Roles::default()
+        };
         for (name, r) in roles {
             let mut perms = Vec::new();
             for (i, p) in r.permissions.iter().enumerate() {
@@ -132,7 +137,9 @@ impl Roles {
         }
         for (i, m) in mappings.iter().enumerate() {
             for r in &m.roles {
-                if !roles.contains_key(r) {
+                // mcp-gateway accepts a mapping to a role that is gone, and then denies every
+                // caller it maps (the role fails to load); native roles must exist.
+                if !roles.contains_key(r) && !exact_only {
                     return Err(err(
                         format!("{prefix}role_mappings[{i}].roles"),
                         format!("role {r:?} is not defined; define it under roles first"),
@@ -161,7 +168,11 @@ impl Roles {
     pub fn roles_for_claims(&self, who: &Principal) -> Vec<Arc<str>> {
         let mut out = Vec::new();
         for m in &self.mappings {
-            let values = who.claim(&m.claim).map(claim_strings).unwrap_or_default();
+            let values = if self.strict_missing {
+                gateway_claim(who, &m.claim)
+            } else {
+                who.claim(&m.claim).map(claim_strings).unwrap_or_default()
+            };
             if values.iter().any(|v| m.value.matches(v)) {
                 out.extend(m.roles.iter().cloned());
             }
@@ -172,6 +183,9 @@ impl Roles {
     /// Whether the caller's roles permit `kind` (`tools`, `prompts`, `resources`) `name` on
     /// `server`.
     pub fn permits(&self, who: &Principal, kind: &str, server: &str, name: &str) -> bool {
+        if self.strict_missing && who.roles.iter().any(|r| !self.roles.contains_key(&**r)) {
+            return false;
+        }
         who.roles.iter().any(|r| {
             self.roles.get(&**r).is_some_and(|perms| {
                 perms.iter().any(|p| {
@@ -243,6 +257,30 @@ pub fn load_mcp_gateway(doc: &Value) -> Result<Roles, PolicyError> {
     Roles::build(&roles, &maps, true, "")
 }
 
+/// A claim's values as mcp-gateway reads them: top-level claims only; a string as it is, a bool
+/// as `true`/`false`, each element of an array as Go's `fmt.Sprint` prints it (a number as
+/// `%g`, e.g. `1e+06`; null as `<nil>`); a number, object or null at the top gives nothing.
+fn gateway_claim(who: &Principal, claim: &str) -> Vec<String> {
+    let Some(v) = who.claims.as_deref().and_then(|c| c.get(claim)) else {
+        return Vec::new();
+    };
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Bool(b) => vec![b.to_string()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| match i {
+                Value::String(s) => Some(s.clone()),
+                Value::Bool(b) => Some(b.to_string()),
+                Value::Number(n) => Some(super::text::go_g(n.as_f64().unwrap_or(f64::NAN))),
+                Value::Null => Some("<nil>".into()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn camel_hint(e: serde_json::Error) -> String {
     format!("{e} (mcp-gateway's code reads snake_case keys: object_type, proxy, object_name, attribute_key, attribute_value; the README's camelCase ones are not read)")
 }
@@ -254,6 +292,7 @@ impl Roles {
             self.roles.entry(name).or_default().extend(perms);
         }
         self.mappings.extend(other.mappings);
+        self.strict_missing |= other.strict_missing;
     }
 }
 
