@@ -3,9 +3,10 @@
 # (the suite's stdio backend), measured in alternating paired rounds by fg-load at 32 connections:
 #   bare    no [auth], no policy, no limits
 #   guarded JWT authentication (HS256; every request carries the token, verified once and then
-#           found by its digest), a 50-rule native policy (48 deny rules that do not match the
-#           call, some on arguments, then the allow; the call is decided by rule 50), and two rate
-#           limits (per client and per client and tool) set high enough never to refuse
+#           found by its digest), a 50-rule native policy shaped like a real one (deny rules on
+#           tool names, on subjects, on claims, and on arguments of several tools, 4 of them on
+#           the called tool's argument; the call is decided by rule 49), and two rate limits (per
+#           client and per client and tool) set high enough never to refuse
 # Prints each round's req/s and p99 for both and the median ratio guarded / bare (target ≥ 0.90),
 # and writes the "Guard overhead" section of docs/benchmarks.md (BENCH_NO_DOC=1: do not).
 #
@@ -61,9 +62,12 @@ burst = 10000000
 [policy]
 rules = [
 TOML
-  for i in $(seq 1 16); do echo "  { name = \"deny-tool-$i\", action = \"deny\", match = { tools = [\"danger_$i*\"] } },"; done
-  for i in $(seq 1 16); do echo "  { name = \"deny-subject-$i\", action = \"deny\", match = { subjects = [\"blocked-$i-*\"], methods = [\"tools/call\"] } },"; done
-  for i in $(seq 1 16); do echo "  { name = \"deny-arg-$i\", action = \"deny\", match = { tools = [\"echo\"], arguments = { message = [\"*forbidden-$i*\"] } } },"; done
+  for i in $(seq 1 20); do echo "  { name = \"deny-tool-$i\", action = \"deny\", match = { tools = [\"danger_$i*\"] } },"; done
+  for i in $(seq 1 10); do echo "  { name = \"deny-subject-$i\", action = \"deny\", match = { subjects = [\"blocked-$i-*\"], methods = [\"tools/call\"] } },"; done
+  for i in $(seq 1 4); do echo "  { name = \"deny-claim-$i\", action = \"deny\", match = { claims = { \"org.team\" = [\"contractors-$i\"] } } },"; done
+  for i in $(seq 1 5); do echo "  { name = \"deny-read-$i\", action = \"deny\", match = { tools = [\"read_file\"], arguments = { path = [\"/secret-$i/*\"] } } },"; done
+  for i in $(seq 1 5); do echo "  { name = \"deny-exec-$i\", action = \"deny\", match = { tools = [\"exec\"], arguments = { command = [\"*danger-$i*\"] } } },"; done
+  for i in $(seq 1 4); do echo "  { name = \"deny-echo-arg-$i\", action = \"deny\", match = { tools = [\"echo\"], arguments = { message = [\"*forbidden-$i*\"] } } },"; done
   echo "  { name = \"lists-and-handshake\", action = \"allow\", match = { methods = [\"initialize\", \"notifications/*\", \"tools/list\", \"ping\"] } },"
   echo "  { name = \"agents-call\", action = \"allow\", match = { methods = [\"tools/call\"], roles = [\"agent\"] } },"
   echo "]"
@@ -121,8 +125,9 @@ if [[ -z "${BENCH_NO_DOC:-}" ]]; then
     echo
     echo "\`${BENCH_PIN:+BENCH_PIN=1 }bench/guard.sh\` at $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d): two release gateways in front of fg-echo,"
     echo "tools/call at 32 connections, $ROUNDS alternating paired rounds of ${RSECS} s. *Guarded*: JWT (HS256,"
-    echo "the token on every request), a $RULES-rule native policy (the call is decided by the last rule;"
-    echo "16 of the rules read the call's arguments), rate limits per client and per client and tool."
+    echo "the token on every request), a $RULES-rule native policy (48 deny rules on tool names, subjects,"
+    echo "claims and the arguments of three tools, 4 of them on the called tool's argument, then the allow"
+    echo "rules; the call is decided by rule 49), rate limits per client and per client and tool."
     echo "*Bare*: none of it. Every reply checked; errors: $ERRORS."
     echo
     echo "| target | measured | |"

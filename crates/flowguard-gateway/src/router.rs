@@ -46,7 +46,12 @@ fn param_str<'a>(params: &'a Value, pointer: &str) -> Option<&'a str> {
 
 /// The policy's answer to a request that names no tool, prompt or resource (`initialize`,
 /// lists, `ping`): the JSON-RPC error when it is denied.
-pub(crate) fn refused(gw: &Gateway, who: &Principal, id: &str, method: &str) -> Option<Vec<u8>> {
+pub(crate) fn refused(
+    gw: &Gateway,
+    who: &Arc<Principal>,
+    id: &str,
+    method: &str,
+) -> Option<Vec<u8>> {
     if !gw.guard.active {
         return None;
     }
@@ -687,7 +692,9 @@ pub(crate) fn notification(gw: &Gateway, session: &Session, env: &Envelope<'_>) 
     // Guarded, notifications pass the rules on their method (as in mcpgw: a denied one is
     // dropped, and the client still gets 202).
     if gw.guard.active {
-        let v = gw.guard.decide(&session.principal(), env.method(), None, Args::Absent);
+        let v = gw
+            .guard
+            .decide(&session.principal(), env.method(), None, Args::Absent);
         if v.blocks() {
             tracing::info!(stage = %v.stage, rule = %v.rule, method = env.method(), "notification dropped: {}", v.reason);
             return;

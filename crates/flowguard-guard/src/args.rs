@@ -16,6 +16,11 @@ pub fn parse_strict(text: &str) -> Result<Value, String> {
     Ok(v)
 }
 
+/// [`parse_strict`]'s reader, for use inside another deserializer (`deserialize_with`).
+pub fn deserialize_strict<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    StrictValue.deserialize(d).map(Some)
+}
+
 struct StrictValue;
 
 impl<'de> DeserializeSeed<'de> for StrictValue {
@@ -139,11 +144,19 @@ fn canonical_number(n: &Number) -> String {
 
 /// Whether a string looks like a path or a file URL, and so is normalised before matching.
 pub fn is_path_like(s: &str) -> bool {
-    s.contains(['/', '\\'])
-        || s.starts_with('~')
-        || s.contains("..")
-        || s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("file:"))
-        || s.contains('%')
+    // One pass over the bytes: this runs for every argument clause of every rule.
+    let b = s.as_bytes();
+    if b.first() == Some(&b'~') || (b.len() >= 5 && b[..5].eq_ignore_ascii_case(b"file:")) {
+        return true;
+    }
+    let mut prev = 0u8;
+    for &c in b {
+        if matches!(c, b'/' | b'\\' | b'%') || (c == b'.' && prev == b'.') {
+            return true;
+        }
+        prev = c;
+    }
+    false
 }
 
 /// The normal form of a path-like value: percent-escapes decoded (repeatedly, so `%252e`
@@ -252,6 +265,16 @@ mod tests {
         assert_eq!(canonical(&json!(true)).unwrap(), "true");
         assert_eq!(canonical(&json!(null)).unwrap(), "");
         assert_eq!(canonical(&json!({"a":1})), None);
+    }
+
+    #[test]
+    fn path_likeness() {
+        for p in ["/a", "a\\b", "~/x", "FILE:x", "a..b", "%2e"] {
+            assert!(is_path_like(p), "{p}");
+        }
+        for p in ["hello", "a.b", "file", "x~"] {
+            assert!(!is_path_like(p), "{p}");
+        }
     }
 
     #[test]

@@ -2,19 +2,45 @@
 //! everything else itself. No classes, braces or escapes, case-sensitive: mcpgw's glob, which
 //! the native policy shares so that its files mean the same in both.
 
-/// A compiled glob. Matching is iterative with one backtrack point, O(pattern × input).
+/// A compiled glob. The common shapes (`text`, `pre*`, `*suf`, `*part*`) are matched with a
+/// comparison or a substring search; the rest iteratively with one backtrack point,
+/// O(pattern × input).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Glob {
     pattern: Box<str>,
-    /// No wildcard: compared as a whole.
-    literal: bool,
+    shape: Shape,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shape {
+    Literal,
+    Prefix(Box<str>),
+    Suffix(Box<str>),
+    Contains(Box<str>),
+    General,
 }
 
 impl Glob {
     pub fn new(pattern: &str) -> Self {
+        let inner = |s: &str| !s.contains(['*', '?']);
+        let shape = if inner(pattern) {
+            Shape::Literal
+        } else if let Some(mid) = pattern
+            .strip_prefix('*')
+            .and_then(|p| p.strip_suffix('*'))
+            .filter(|m| inner(m) && !m.is_empty())
+        {
+            Shape::Contains(mid.into())
+        } else if let Some(pre) = pattern.strip_suffix('*').filter(|p| inner(p)) {
+            Shape::Prefix(pre.into())
+        } else if let Some(suf) = pattern.strip_prefix('*').filter(|s| inner(s)) {
+            Shape::Suffix(suf.into())
+        } else {
+            Shape::General
+        };
         Glob {
             pattern: pattern.into(),
-            literal: !pattern.contains(['*', '?']),
+            shape,
         }
     }
 
@@ -28,10 +54,13 @@ impl Glob {
     }
 
     pub fn matches(&self, input: &str) -> bool {
-        if self.literal {
-            return *self.pattern == *input;
+        match &self.shape {
+            Shape::Literal => *self.pattern == *input,
+            Shape::Prefix(p) => input.starts_with(&**p),
+            Shape::Suffix(s) => input.ends_with(&**s),
+            Shape::Contains(c) => memchr::memmem::find(input.as_bytes(), c.as_bytes()).is_some(),
+            Shape::General => glob_match(self.pattern.as_bytes(), input.as_bytes()),
         }
-        glob_match(self.pattern.as_bytes(), input.as_bytes())
     }
 }
 
@@ -85,6 +114,33 @@ mod tests {
         assert!(g("*.env", ".env"));
         assert!(g("a*b*c", "aXbYbZc"));
         assert!(!g("a*b*c", "aXbYbZ"));
+    }
+
+    #[test]
+    fn shapes_agree_with_the_general_matcher() {
+        let inputs = [
+            "",
+            "a",
+            "abc",
+            "xabcx",
+            "abcabc",
+            "/etc/passwd",
+            "é",
+            "**",
+            "a*b",
+        ];
+        for p in [
+            "*", "**", "abc", "abc*", "*abc", "*abc*", "a*c", "*b*c*", "?", "*?", "é*", "***",
+        ] {
+            let g = Glob::new(p);
+            for i in inputs {
+                assert_eq!(
+                    g.matches(i),
+                    glob_match(p.as_bytes(), i.as_bytes()),
+                    "{p} on {i:?}"
+                );
+            }
+        }
     }
 
     #[test]

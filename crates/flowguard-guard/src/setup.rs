@@ -353,6 +353,20 @@ fn check_url(u: &str, at: &str) -> Result<(), PolicyError> {
     Ok(())
 }
 
+fn request<'a>(method: &'a str, item: Option<Item<'a>>, arguments: Args<'a>) -> Request<'a> {
+    let mut req = Request::method(method);
+    req.arguments = arguments;
+    if let Some(it) = item {
+        req.server = Some(it.server);
+        match it.kind {
+            "tools" => req.tool = Some(it.name),
+            "prompts" => req.prompt = Some(it.name),
+            _ => req.resource = Some(it.name),
+        }
+    }
+    req
+}
+
 /// What a request names, once routing has resolved it: its kind (`tools`, `prompts`,
 /// `resources`), its server, and the server's own name for it (or the resource URI).
 #[derive(Debug, Clone, Copy)]
@@ -373,6 +387,34 @@ impl Setup {
         item: Option<Item<'_>>,
         arguments: Args<'_>,
     ) -> Verdict {
+        self.decide_with(who, method, item, arguments, None)
+    }
+
+    /// Each rule set's candidate rules for (who, method, item): what [`Setup::decide_with`]
+    /// needs to decide a request with any arguments; a caller may keep it per caller and item.
+    pub fn candidates(
+        &self,
+        who: &Principal,
+        method: &str,
+        item: Option<Item<'_>>,
+    ) -> Vec<Vec<u32>> {
+        let req = request(method, item, Args::Unknown);
+        self.rule_sets
+            .iter()
+            .map(|r| r.candidates(who, &req))
+            .collect()
+    }
+
+    /// [`Setup::decide`], with the rule sets' candidate rules computed before (the same
+    /// verdict, without checking again what does not depend on the arguments).
+    pub fn decide_with(
+        &self,
+        who: &Principal,
+        method: &str,
+        item: Option<Item<'_>>,
+        arguments: Args<'_>,
+        candidates: Option<&[Vec<u32>]>,
+    ) -> Verdict {
         if let Some(it) = item {
             if self.roles.is_enforcing() && !self.roles.permits(who, it.kind, it.server, it.name) {
                 return Verdict::deny(
@@ -382,20 +424,14 @@ impl Setup {
                 );
             }
         }
-        let mut req = Request::method(method);
-        req.arguments = arguments;
-        if let Some(it) = item {
-            req.server = Some(it.server);
-            match it.kind {
-                "tools" => req.tool = Some(it.name),
-                "prompts" => req.prompt = Some(it.name),
-                _ => req.resource = Some(it.name),
-            }
-        }
+        let req = request(method, item, arguments);
         let mut audited = None;
         let mut allowed = None;
-        for set in &self.rule_sets {
-            let v = set.decide(who, &req);
+        for (i, set) in self.rule_sets.iter().enumerate() {
+            let v = match candidates.and_then(|c| c.get(i)) {
+                Some(c) => set.decide_among(c, &req),
+                None => set.decide(who, &req),
+            };
             if v.decision == Decision::Deny {
                 if v.blocks() {
                     return v;

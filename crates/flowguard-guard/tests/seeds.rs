@@ -68,7 +68,9 @@ const MCPX_FAIL_OPEN: &[&str] = &[
 ];
 
 fn fixtures(dir: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(dir)
 }
 
 fn files(dir: &str, suffix: &str) -> Vec<PathBuf> {
@@ -116,7 +118,9 @@ fn judge(out: &mut Outcome, file: &str, name: &str, ok: bool, detail: String) {
     match (ok, deviation) {
         (true, false) | (false, true) => {}
         (false, false) => out.mismatches.push(format!("{file} / {name}: {detail}")),
-        (true, true) => out.mismatches.push(format!("{file} / {name}: listed in DEVIATIONS but now matches")),
+        (true, true) => out.mismatches.push(format!(
+            "{file} / {name}: listed in DEVIATIONS but now matches"
+        )),
     }
 }
 
@@ -129,24 +133,43 @@ fn decide_mcpgw(setup: &Setup, sc: &Yaml) -> flowguard_guard::Verdict {
     let roles: Vec<String> = sc
         .get("roles")
         .and_then(Yaml::as_sequence)
-        .map(|r| r.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|r| {
+            r.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let who = principal(s(sc, "subject"), roles, None);
     let name = params.get("name").and_then(Value::as_str);
     let item = (method == "tools/call")
         .then_some(name)
         .flatten()
-        .map(|name| Item { kind: "tools", server: "srv", name });
+        .map(|name| Item {
+            kind: "tools",
+            server: "srv",
+            name,
+        });
     let args = match params.get("arguments") {
         Some(v) => Args::Present(v),
         None => Args::Absent,
     };
-    setup.decide(&who, &method, item, args)
+    let v = setup.decide(&who, &method, item, args);
+    // The cached path decides the same: candidates first (no arguments), then the arguments.
+    let candidates = setup.candidates(&who, &method, item);
+    let cached = setup.decide_with(&who, &method, item, args, Some(&candidates));
+    assert_eq!(
+        (v.decision, &v.rule, v.blocks()),
+        (cached.decision, &cached.rule, cached.blocks())
+    );
+    v
 }
 
 #[test]
 fn mcpgw_policies_decide_as_mcpgw_does() {
-    let mut out = Outcome { checked: 0, mismatches: Vec::new() };
+    let mut out = Outcome {
+        checked: 0,
+        mismatches: Vec::new(),
+    };
     for policy in files("mcpgw", ".yaml") {
         let stem = policy.file_name().unwrap().to_string_lossy().to_string();
         if stem.ends_with(".scenarios.yaml") || stem == "wire.yaml" {
@@ -154,9 +177,13 @@ fn mcpgw_policies_decide_as_mcpgw_does() {
         }
         let text = std::fs::read_to_string(&policy).unwrap();
         let (set, _warnings) = mcpgw::load(&text, &stem).unwrap_or_else(|e| panic!("{stem}: {e}"));
-        let setup = Setup { rule_sets: vec![set], ..Setup::default() };
+        let setup = Setup {
+            rule_sets: vec![set],
+            ..Setup::default()
+        };
         let sc_path = policy.with_file_name(stem.replace(".yaml", ".scenarios.yaml"));
-        let doc: Yaml = serde_yaml_ng::from_str(&std::fs::read_to_string(&sc_path).unwrap()).unwrap();
+        let doc: Yaml =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&sc_path).unwrap()).unwrap();
         let list = doc.get("scenarios").cloned().unwrap_or(doc);
         for sc in list.as_sequence().unwrap() {
             let name = s(sc, "name").unwrap_or_default();
@@ -169,11 +196,25 @@ fn mcpgw_policies_decide_as_mcpgw_does() {
             };
             let mut ok = want_pass == !v.blocks();
             // `rule` is what `policy test` prints, which never applies roles.
-            let has_roles = sc.get("roles").and_then(Yaml::as_sequence).is_some_and(|r| !r.is_empty());
+            let has_roles = sc
+                .get("roles")
+                .and_then(Yaml::as_sequence)
+                .is_some_and(|r| !r.is_empty());
             if let Some(rule) = s(sc, "rule").filter(|r| !r.is_empty() && !has_roles) {
                 ok &= *v.rule == *rule;
             }
-            judge(&mut out, &stem, &name, ok, format!("want pass={want_pass} rule={:?}, got {:?} by {:?}", s(sc, "rule"), v.decision, &*v.rule));
+            judge(
+                &mut out,
+                &stem,
+                &name,
+                ok,
+                format!(
+                    "want pass={want_pass} rule={:?}, got {:?} by {:?}",
+                    s(sc, "rule"),
+                    v.decision,
+                    &*v.rule
+                ),
+            );
         }
     }
     report("mcpgw", out);
@@ -181,12 +222,21 @@ fn mcpgw_policies_decide_as_mcpgw_does() {
 
 #[test]
 fn files_mcpgw_refuses_are_refused() {
-    let mut out = Outcome { checked: 0, mismatches: Vec::new() };
+    let mut out = Outcome {
+        checked: 0,
+        mismatches: Vec::new(),
+    };
     for policy in files("mcpgw/invalid", ".yaml") {
         let stem = policy.file_name().unwrap().to_string_lossy().to_string();
         let text = std::fs::read_to_string(&policy).unwrap();
         let r = mcpgw::load(&text, &stem);
-        judge(&mut out, &stem, "load", r.is_err(), "loaded, but mcpgw refuses it".into());
+        judge(
+            &mut out,
+            &stem,
+            "load",
+            r.is_err(),
+            "loaded, but mcpgw refuses it".into(),
+        );
     }
     report("mcpgw invalid", out);
 }
@@ -214,24 +264,41 @@ fn mcpx_doc(doc: &Yaml) -> Yaml {
 
 #[test]
 fn mcpx_policies_decide_as_mcpx_does() {
-    let mut out = Outcome { checked: 0, mismatches: Vec::new() };
+    let mut out = Outcome {
+        checked: 0,
+        mismatches: Vec::new(),
+    };
     for file in files("mcpx", ".yaml") {
         let stem = file.file_name().unwrap().to_string_lossy().to_string();
         let doc: Yaml = serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         let loaded = mcpx::load(&mcpx_doc(&doc));
         if doc.get("expect_load_error").is_some() {
-            judge(&mut out, &stem, "load", loaded.is_err(), "loaded, but mcpx refuses it".into());
+            judge(
+                &mut out,
+                &stem,
+                "load",
+                loaded.is_err(),
+                "loaded, but mcpx refuses it".into(),
+            );
             continue;
         }
         let (policies, _) = loaded.unwrap_or_else(|e| panic!("{stem}: {e}"));
-        for sc in doc.get("scenarios").and_then(Yaml::as_sequence).into_iter().flatten() {
+        for sc in doc
+            .get("scenarios")
+            .and_then(Yaml::as_sequence)
+            .into_iter()
+            .flatten()
+        {
             let name = s(sc, "name").unwrap_or_default();
             let who = principal(None, Vec::new(), s(sc, "client"));
             let server = s(sc, "server").unwrap_or_default();
             let method = s(sc, "method").unwrap_or_else(|| "tools/call".into());
             let tool = s(sc, "tool").unwrap_or_default();
             let want = s(sc, "expect").unwrap_or_default();
-            let args: Option<Value> = match (sc.get("arguments_json").and_then(Yaml::as_str), sc.get("arguments")) {
+            let args: Option<Value> = match (
+                sc.get("arguments_json").and_then(Yaml::as_str),
+                sc.get("arguments"),
+            ) {
                 (Some(text), _) => serde_json::from_str(text).ok(),
                 (None, Some(a)) => serde_json::to_value(a).ok(),
                 (None, None) => None,
@@ -240,7 +307,11 @@ fn mcpx_policies_decide_as_mcpx_does() {
                 "hidden" | "visible" => {
                     // FlowGuard always filters lists (mcpx: with inspection.filter_tools_list).
                     let visible = policies.visible(&who, &server, &tool);
-                    if visible { "visible" } else { "hidden" }
+                    if visible {
+                        "visible"
+                    } else {
+                        "hidden"
+                    }
                 }
                 _ if method != "tools/call" => "allow",
                 // A raw body FlowGuard's door or router refuses (malformed JSON-RPC, a call with no
@@ -251,7 +322,13 @@ fn mcpx_policies_decide_as_mcpx_does() {
                     None => "allow",
                 },
             };
-            judge(&mut out, &stem, &name, got == want, format!("want {want}, got {got}"));
+            judge(
+                &mut out,
+                &stem,
+                &name,
+                got == want,
+                format!("want {want}, got {got}"),
+            );
         }
     }
     report("mcpx", out);
@@ -259,23 +336,44 @@ fn mcpx_policies_decide_as_mcpx_does() {
 
 #[test]
 fn mcp_gateway_roles_decide_as_mcp_gateway_does() {
-    let mut out = Outcome { checked: 0, mismatches: Vec::new() };
-    let read = |f: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(fixtures("mcp-gateway").join(f)).unwrap()).unwrap() };
+    let mut out = Outcome {
+        checked: 0,
+        mismatches: Vec::new(),
+    };
+    let read = |f: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(fixtures("mcp-gateway").join(f)).unwrap())
+            .unwrap()
+    };
     let doc = serde_json::json!({ "roles": read("roles.json"), "attribute_to_roles": read("attribute_to_roles.json") });
     let r = roles::load_mcp_gateway(&doc).unwrap();
-    for bad in ["readme-camelcase-role.json", "readme-camelcase-attribute-to-roles.json"] {
+    for bad in [
+        "readme-camelcase-role.json",
+        "readme-camelcase-attribute-to-roles.json",
+    ] {
         let v = read(bad);
         let doc = if bad.contains("attribute") {
             serde_json::json!({ "roles": [], "attribute_to_roles": v })
         } else {
             serde_json::json!({ "roles": v })
         };
-        judge(&mut out, bad, "load", roles::load_mcp_gateway(&doc).is_err(), "camelCase keys were accepted".into());
+        judge(
+            &mut out,
+            bad,
+            "load",
+            roles::load_mcp_gateway(&doc).is_err(),
+            "camelCase keys were accepted".into(),
+        );
     }
-    let scenarios: Yaml = serde_yaml_ng::from_str(&std::fs::read_to_string(fixtures("mcp-gateway").join("scenarios.yaml")).unwrap()).unwrap();
+    let scenarios: Yaml = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(fixtures("mcp-gateway").join("scenarios.yaml")).unwrap(),
+    )
+    .unwrap();
     for sc in scenarios.as_sequence().unwrap() {
         let name = s(sc, "name").unwrap_or_default();
-        let claims: Value = sc.get("claims").map(|c| serde_json::to_value(c).unwrap()).unwrap_or(Value::Null);
+        let claims: Value = sc
+            .get("claims")
+            .map(|c| serde_json::to_value(c).unwrap())
+            .unwrap_or(Value::Null);
         let mut who = Principal::anonymous();
         who.claims = claims.as_object().cloned().map(Arc::new);
         let mapped = r.roles_for_claims(&who);
@@ -287,12 +385,26 @@ fn mcp_gateway_roles_decide_as_mcp_gateway_does() {
             &s(sc, "object_name").unwrap_or_default(),
         );
         let want = s(sc, "expect").unwrap_or_default();
-        judge(&mut out, "scenarios.yaml", &name, (want == "allow") == allowed, format!("want {want}, got allow={allowed}"));
+        judge(
+            &mut out,
+            "scenarios.yaml",
+            &name,
+            (want == "allow") == allowed,
+            format!("want {want}, got allow={allowed}"),
+        );
     }
     report("mcp-gateway", out);
 }
 
 fn report(what: &str, out: Outcome) {
-    eprintln!("{what}: {} scenario(s) checked, {} mismatch(es)", out.checked, out.mismatches.len());
-    assert!(out.mismatches.is_empty(), "{what}:\n{}", out.mismatches.join("\n"));
+    eprintln!(
+        "{what}: {} scenario(s) checked, {} mismatch(es)",
+        out.checked,
+        out.mismatches.len()
+    );
+    assert!(
+        out.mismatches.is_empty(),
+        "{what}:\n{}",
+        out.mismatches.join("\n")
+    );
 }

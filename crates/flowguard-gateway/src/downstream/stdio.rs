@@ -143,7 +143,7 @@ async fn handle_line(
     }
     if kind == Kind::Request && env.method() == methods::INITIALIZE {
         let id = env.id.map_or("null", |i| i.get()).to_string();
-        let who = gw.guard.stdio_principal(None);
+        let who = gw.guard.stdio_principal();
         if let Some(reply) = router::refused(gw, &who, &id, methods::INITIALIZE) {
             let _ = out.send(reply.into());
             return;
@@ -208,7 +208,7 @@ async fn initialize(
             Some(hello),
         ));
         // No headers on stdio: the identity comes from the config (auth.stdio_subject).
-        s.set_principal(Arc::new(gw.guard.stdio_principal(None)));
+        s.set_principal(gw.guard.stdio_principal());
         s.touch();
         let mut stream = s.open_stream();
         let out = out.clone();

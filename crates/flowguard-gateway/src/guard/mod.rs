@@ -28,11 +28,16 @@ use flowguard_guard::policy::Args;
 use flowguard_guard::setup::{Item, Setup};
 use flowguard_guard::{Decision, Principal, Verdict};
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 pub struct Guard {
     pub setup: Arc<Setup>,
     breakers: Mutex<HashMap<String, Arc<Mutex<Breaker>>>>,
+    stdio: Arc<Principal>,
+    /// Candidate rules by a keyed hash of (principal, method, item), with the principal.
+    decisions: Mutex<HashMap<u64, (Arc<Principal>, Arc<Vec<Vec<u32>>>)>>,
+    hasher: std::collections::hash_map::RandomState,
     keys: Option<authn::Keys>,
     key_principals: Vec<Arc<Principal>>,
     tokens: Mutex<HashMap<[u8; 32], Arc<Principal>>>,
@@ -53,6 +58,9 @@ impl Guard {
         Guard {
             key_principals: authn::key_principals(&setup),
             breakers: Mutex::new(HashMap::new()),
+            stdio: Arc::new(stdio_principal(&setup)),
+            decisions: Mutex::new(HashMap::new()),
+            hasher: Default::default(),
             limits: limits::Limits::new(&setup.limits),
             keys,
             tokens: Mutex::new(HashMap::new()),
@@ -70,43 +78,69 @@ impl Guard {
         a.verifies() || a.agent_id.is_some()
     }
 
-    /// The stdio front end's principal: configured, else anonymous.
-    pub fn stdio_principal(&self, flag: Option<&str>) -> Principal {
-        let a = &self.setup.auth;
-        match flag.or(a.stdio_subject.as_deref()) {
-            Some(s) => {
-                let mut p = Principal::agent(s);
-                p.method = flowguard_guard::AuthMethod::Configured;
-                p.set_roles(
-                    a.stdio_roles
-                        .iter()
-                        .map(|r| Arc::from(r.as_str()))
-                        .collect(),
-                );
-                p
-            }
-            None => Principal::anonymous(),
-        }
+    /// The stdio front ends' principal: `auth.stdio_subject` (or `--subject`), else anonymous.
+    pub fn stdio_principal(&self) -> Arc<Principal> {
+        self.stdio.clone()
     }
 
     /// The verdict on a request; `item` is what it names (kind, server, the server's own name
     /// or URI), when routing has resolved it. An audited deny is logged here and passes.
     pub fn decide(
         &self,
-        who: &Principal,
+        who: &Arc<Principal>,
         method: &str,
         item: Option<(ListKind, &str, &str)>,
         arguments: Args<'_>,
     ) -> Verdict {
-        let v = self.setup.decide(who, method, item.map(to_item), arguments);
+        let item = item.map(to_item);
+        let candidates = self.candidates(who, method, item);
+        let v = self
+            .setup
+            .decide_with(who, method, item, arguments, Some(&candidates));
         if v.decision == Decision::Deny && !v.blocks() {
             tracing::warn!(stage = %v.stage, rule = %v.rule, subject = who.subject.as_deref().unwrap_or("-"), method, "audit: the policy would deny this request");
         }
         v
     }
 
+    /// The rule sets' candidate rules for (caller, method, item), kept while the caller's
+    /// principal lives: what depends on neither the arguments nor anything else per request
+    /// is decided once (DESIGN-NOTES §9). The entry holds the principal, so its address is not
+    /// reused while the entry lives; the key is a keyed hash.
+    fn candidates(
+        &self,
+        who: &Arc<Principal>,
+        method: &str,
+        item: Option<Item<'_>>,
+    ) -> Arc<Vec<Vec<u32>>> {
+        if self.setup.rule_sets.is_empty() {
+            return Arc::default();
+        }
+        let mut h = self.hasher.build_hasher();
+        (Arc::as_ptr(who) as usize, method).hash(&mut h);
+        if let Some(it) = item {
+            (it.kind, it.server, it.name).hash(&mut h);
+        }
+        let key = h.finish();
+        if let Some((_, c)) = self
+            .decisions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return c.clone();
+        }
+        let c = Arc::new(self.setup.candidates(who, method, item));
+        let mut map = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= 65_536 {
+            map.clear();
+        }
+        map.insert(key, (who.clone(), c.clone()));
+        c
+    }
+
     /// Whether a list shows an item to the caller.
-    pub fn visible(&self, who: &Principal, kind: ListKind, server: &str, name: &str) -> bool {
+    pub fn visible(&self, who: &Arc<Principal>, kind: ListKind, server: &str, name: &str) -> bool {
         self.setup.visible(who, to_item((kind, server, name)))
     }
 
@@ -193,6 +227,24 @@ struct ListEntry {
     _view: Arc<View>,
     _who: Arc<Principal>,
     filtered: Arc<View>,
+}
+
+fn stdio_principal(setup: &Setup) -> Principal {
+    let a = &setup.auth;
+    match a.stdio_subject.as_deref() {
+        Some(s) => {
+            let mut p = Principal::agent(s);
+            p.method = flowguard_guard::AuthMethod::Configured;
+            p.set_roles(
+                a.stdio_roles
+                    .iter()
+                    .map(|r| Arc::from(r.as_str()))
+                    .collect(),
+            );
+            p
+        }
+        None => Principal::anonymous(),
+    }
 }
 
 /// Milliseconds on the process's monotonic clock.

@@ -83,29 +83,98 @@ impl RuleSet {
     pub fn decide(&self, who: &Principal, req: &Request<'_>) -> Verdict {
         for rule in &self.rules {
             let m = self.matches(&rule.when, who, req);
-            let hit = matches!(
-                (rule.action, m),
-                (_, M::Yes) | (Action::Deny, M::Fail) | (Action::Allow, M::Unknown)
-            );
-            if !hit {
-                continue;
+            if let Some(v) = self.verdict(rule, m) {
+                return v;
             }
-            let mode = rule.mode.unwrap_or(self.mode);
-            return match rule.action {
-                Action::Allow => Verdict::allow(Stage::Policy, rule.name.clone()),
-                Action::Deny => {
-                    let why = if m == M::Fail {
-                        format!(
-                            "denied by policy rule {:?} (an argument could not be checked)",
-                            &*rule.name
-                        )
-                    } else {
-                        format!("denied by policy rule {:?}", &*rule.name)
-                    };
-                    Verdict::deny(Stage::Policy, rule.name.clone(), why).audited(mode)
-                }
-            };
         }
+        self.implicit_deny()
+    }
+
+    /// The rules that can still decide once the arguments are known: each rule whose clauses
+    /// other than its argument clauses hold for (who, the request), up to and including the
+    /// first that reads no argument (it decides whatever the arguments). These depend on the
+    /// caller and the item only, so a caller's repeated calls can keep them
+    /// ([`RuleSet::decide_among`]).
+    pub fn candidates(&self, who: &Principal, req: &Request<'_>) -> Vec<u32> {
+        let mut req = *req;
+        req.arguments = Args::Unknown;
+        let mut out = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            match self.matches(&rule.when, who, &req) {
+                M::No => {}
+                M::Yes => {
+                    out.push(i as u32);
+                    break;
+                }
+                _ => out.push(i as u32),
+            }
+        }
+        out
+    }
+
+    /// The same verdict as [`RuleSet::decide`], checking only the argument clauses of the
+    /// candidate rules.
+    pub fn decide_among(&self, candidates: &[u32], req: &Request<'_>) -> Verdict {
+        let call_only = self.profile == Profile::Mcpgw && req.method != "tools/call";
+        for &i in candidates {
+            let Some(rule) = self.rules.get(i as usize) else {
+                continue;
+            };
+            let m = if call_only || rule.when.arguments.is_empty() {
+                M::Yes
+            } else {
+                let args = match req.arguments {
+                    Args::Unknown => {
+                        if let Some(v) = self.verdict(rule, M::Unknown) {
+                            return v;
+                        }
+                        continue;
+                    }
+                    Args::Absent => None,
+                    Args::Present(v) => Some(v),
+                };
+                let mut m = M::Yes;
+                for c in &rule.when.arguments {
+                    m = and(m, self.argument(c, args));
+                    if m == M::No {
+                        break;
+                    }
+                }
+                m
+            };
+            if let Some(v) = self.verdict(rule, m) {
+                return v;
+            }
+        }
+        self.implicit_deny()
+    }
+
+    fn verdict(&self, rule: &super::Rule, m: M) -> Option<Verdict> {
+        let hit = matches!(
+            (rule.action, m),
+            (_, M::Yes) | (Action::Deny, M::Fail) | (Action::Allow, M::Unknown)
+        );
+        if !hit {
+            return None;
+        }
+        let mode = rule.mode.unwrap_or(self.mode);
+        Some(match rule.action {
+            Action::Allow => Verdict::allow(Stage::Policy, rule.name.clone()),
+            Action::Deny => {
+                let why = if m == M::Fail {
+                    format!(
+                        "denied by policy rule {:?} (an argument could not be checked)",
+                        &*rule.name
+                    )
+                } else {
+                    format!("denied by policy rule {:?}", &*rule.name)
+                };
+                Verdict::deny(Stage::Policy, rule.name.clone(), why).audited(mode)
+            }
+        })
+    }
+
+    fn implicit_deny(&self) -> Verdict {
         Verdict::deny(
             Stage::Policy,
             "(implicit-deny)",

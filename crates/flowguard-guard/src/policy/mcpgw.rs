@@ -116,7 +116,10 @@ pub fn load(text: &str, source: &str) -> Result<(RuleSet, Vec<String>), PolicyEr
                 "arguments and argument_patterns need \"tools/call\" written in methods",
             ));
         }
-        for (key, map) in [("arguments", &r.when.arguments), ("argument_patterns", &r.when.argument_patterns)] {
+        for (key, map) in [
+            ("arguments", &r.when.arguments),
+            ("argument_patterns", &r.when.argument_patterns),
+        ] {
             for (name, pats) in map.iter().flatten() {
                 if pats.is_empty() {
                     return Err(err(

@@ -194,7 +194,12 @@ pub fn load(doc: &serde_yaml_ng::Value) -> Result<(ServerPolicies, Vec<String>),
                 warnings: &mut Vec<String>|
      -> Result<ServerPolicy, PolicyError> {
         let mut v = v.clone();
-        strip(&mut v, &["allow_tools", "deny_tools", "read_only", "tool_rules"], at, warnings);
+        strip(
+            &mut v,
+            &["allow_tools", "deny_tools", "read_only", "tool_rules"],
+            at,
+            warnings,
+        );
         if let Some(rules) = v.get_mut("tool_rules").and_then(|r| r.as_mapping_mut()) {
             for (tool, rule) in rules.iter_mut() {
                 let at = format!("{at}.tool_rules.{}", tool.as_str().unwrap_or("?"));

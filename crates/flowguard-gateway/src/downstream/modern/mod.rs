@@ -130,7 +130,7 @@ pub(crate) async fn serve_line(
         return listen::open_lines(&gw, scope, checked.hello, id, &params, out, input_ended).await;
     }
     let session = Arc::new(Session::stateless(scope, None, checked.hello, Vec::new()));
-    session.set_principal(Arc::new(gw.guard.stdio_principal(None)));
+    session.set_principal(gw.guard.stdio_principal());
     let call = Call::new(&gw, session, id, method, checked.log_level, info);
     if params.get("requestState").is_some() {
         return call::resume_lines(gw, call, &params, &out).await;
