@@ -36,7 +36,7 @@ pub struct Guard {
     breakers: Mutex<HashMap<String, Arc<Mutex<Breaker>>>>,
     stdio: Arc<Principal>,
     /// Candidate rules by a keyed hash of (principal, method, item), with the principal.
-    decisions: Mutex<HashMap<u64, (Arc<Principal>, Arc<Vec<Vec<u32>>>)>>,
+    decisions: Mutex<HashMap<u64, Decided>>,
     hasher: std::collections::hash_map::RandomState,
     keys: Option<authn::Keys>,
     key_principals: Vec<Arc<Principal>>,
@@ -222,6 +222,10 @@ impl Guard {
         self.limits.take(who, tool)
     }
 }
+
+/// Each rule set's candidate rules for one (principal, method, item), with the principal it
+/// was computed for (kept alive so that its address is not reused while the entry lives).
+type Decided = (Arc<Principal>, Arc<Vec<Vec<u32>>>);
 
 struct ListEntry {
     _view: Arc<View>,
