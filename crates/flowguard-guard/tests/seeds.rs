@@ -194,7 +194,7 @@ fn mcpgw_policies_decide_as_mcpgw_does() {
                 Some("block") => false,
                 _ => s(sc, "engine").or_else(|| s(sc, "expect")).as_deref() == Some("allow"),
             };
-            let mut ok = want_pass == !v.blocks();
+            let mut ok = want_pass != v.blocks();
             // `rule` is what `policy test` prints, which never applies roles.
             let has_roles = sc
                 .get("roles")
