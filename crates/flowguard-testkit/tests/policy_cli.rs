@@ -184,3 +184,43 @@ fn hash_key_prints_a_key_and_its_digest() {
         GatewayOptions::new().run(&["auth", "hash-key", "--stdin"], Some(&format!("{key}\n")));
     assert_eq!(out.stdout.trim(), digest);
 }
+
+#[test]
+fn diff_over_the_tools_of_the_configured_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = write(dir.path(), "old.yaml", "version: v1\nmode: enforce\nrules:\n  - name: all\n    match: {methods: ['*']}\n    action: allow\n");
+    let new = write(
+        dir.path(),
+        "new.yaml",
+        "rules:\n  - {name: no-add, action: deny, match: {tools: [add]}}\n  - {name: bob-no-echo, action: deny, match: {tools: [echo], subjects: [bob]}}\n  - {name: rest, action: allow}\n",
+    );
+    let cfg = write(
+        dir.path(),
+        "gw.toml",
+        &flowguard_testkit::config::fake_server("fake", &[], ""),
+    );
+    let out = GatewayOptions::new().run(&["policy", "diff", &old, &new, "--config", &cfg], None);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("CHANGED fake/add: allow (\"all\") -> hidden (\"\")"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("fake/echo"), "{}", out.stdout);
+    let out = GatewayOptions::new().run(
+        &[
+            "policy",
+            "diff",
+            &old,
+            &new,
+            "--config",
+            &cfg,
+            "--subject",
+            "bob",
+        ],
+        None,
+    );
+    assert!(out.stdout.contains("CHANGED fake/echo"), "{}", out.stdout);
+    assert!(out.stdout.contains("2 of "), "{}", out.stdout);
+}

@@ -177,12 +177,25 @@ pub enum PolicyAction {
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
     },
-    /// Which decisions change from OLD to NEW over a scenario file.
+    /// Which decisions change from OLD to NEW: over a scenario file, or over every tool of the
+    /// servers of a config (started for the purpose, then stopped), for one caller.
     Diff {
         old: PathBuf,
         new: PathBuf,
-        #[arg(long, value_name = "FILE", required = true)]
-        scenarios: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "config")]
+        scenarios: Option<PathBuf>,
+        /// A FlowGuard config whose servers are asked for their tools.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// With --config: the caller's subject, client, roles and scopes.
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
     },
 }
 

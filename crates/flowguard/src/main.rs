@@ -80,7 +80,25 @@ fn main() -> ExitCode {
                 old,
                 new,
                 scenarios,
-            } => policy_cmd::diff(&old, &new, &scenarios),
+                config,
+                subject,
+                client,
+                roles,
+                scopes,
+            } => match (scenarios, config) {
+                (Some(s), _) => policy_cmd::diff(&old, &new, &s),
+                (None, Some(c)) => {
+                    let who = policy_cmd::Scenario {
+                        subject,
+                        client,
+                        roles,
+                        scopes,
+                        ..Default::default()
+                    };
+                    policy_cmd::diff_tools(&old, &new, &c, &who)
+                }
+                (None, None) => unreachable!("clap requires --scenarios or --config"),
+            },
         },
         Some(cli::Command::Auth { action }) => match action {
             cli::AuthAction::HashKey { stdin } => policy_cmd::hash_key(stdin),

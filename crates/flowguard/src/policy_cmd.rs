@@ -124,7 +124,7 @@ impl Scenario {
         }
     }
 
-    fn principal(&self) -> Principal {
+    pub fn principal(&self) -> Principal {
         let mut p = match &self.subject {
             Some(s) if !s.is_empty() => Principal::agent(s),
             _ => Principal::anonymous(),
@@ -344,4 +344,92 @@ pub fn hash_key(stdin: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Which tools of the configured servers change between two policies, for one caller: each
+/// server is started, asked for its tools, and stopped; every tool's list visibility and call
+/// verdict (arguments not known) is compared.
+pub fn diff_tools(old: &Path, new: &Path, config: &Path, who: &Scenario) -> ExitCode {
+    let (a, b) = match (load(&[old.to_owned()]), load(&[new.to_owned()])) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = match flowguard_config::load_file(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tools = crate::run::runtime().block_on(server_tools(cfg));
+    let principal = who.principal();
+    let (mut changed, mut total) = (0, 0);
+    for (server, listed) in &tools {
+        let names = match listed {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("warning: server {server}: {e}; its tools are not compared");
+                continue;
+            }
+        };
+        for name in names {
+            total += 1;
+            let item = Item {
+                kind: "tools",
+                server,
+                name,
+            };
+            let shown = |s: &Setup| {
+                if !s.visible(&principal, item) {
+                    return ("hidden", String::new());
+                }
+                let v = s.decide(&principal, "tools/call", Some(item), Args::Unknown);
+                (outcome(&v), v.rule.to_string())
+            };
+            let (oa, ra) = shown(&a);
+            let (ob, rb) = shown(&b);
+            if oa != ob {
+                changed += 1;
+                println!("CHANGED {server}/{name}: {oa} ({ra:?}) -> {ob} ({rb:?})");
+            }
+        }
+    }
+    println!("{changed} of {total} tool(s) change");
+    ExitCode::SUCCESS
+}
+
+type Listed = Vec<(String, Result<Vec<String>, String>)>;
+
+/// Each configured server's tool names (first page), the servers started and stopped here.
+async fn server_tools(cfg: Config) -> Listed {
+    let gw = flowguard_gateway::Gateway::new(
+        cfg,
+        flowguard_config::Mode::Both,
+        flowguard_upstream::orphans::owner_tag(),
+    );
+    gw.start();
+    let mut out = Vec::new();
+    for s in gw.servers() {
+        let listed = async {
+            s.ready().await.map_err(|e| e.to_string())?;
+            let reply = s
+                .request("tools/list", None)
+                .await
+                .map_err(|e| e.to_string())?;
+            let result = reply.map_err(|e| format!("tools/list failed: {}", e.get()))?;
+            let v: Value = serde_json::from_str(result.get()).map_err(|e| e.to_string())?;
+            Ok(v.get("tools")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect())
+        };
+        out.push((s.id().to_string(), listed.await));
+    }
+    gw.stop_servers().await;
+    out
 }
