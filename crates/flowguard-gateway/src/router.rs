@@ -68,11 +68,11 @@ fn denied(id: &str, v: &Verdict) -> Vec<u8> {
 fn limited(
     gw: &Gateway,
     session: &Session,
+    who: &Principal,
     id: &str,
     tool: Option<(&str, &str)>,
 ) -> Option<Outcome> {
-    let who = session.principal();
-    let refusal = match gw.guard.limit(&who, tool) {
+    let refusal = match gw.guard.limit(who, tool) {
         Err(r) => Some(r),
         Ok(()) => match (tool, gw.guard.setup.limits.calls_per_session) {
             (Some(_), Some(max))
@@ -120,7 +120,7 @@ pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope
             if let Some(reply) = refused(gw, &who, id, method) {
                 return Outcome::Reply(reply);
             }
-            if let Some(o) = limited(gw, session, id, None) {
+            if let Some(o) = limited(gw, session, &who, id, None) {
                 return o;
             }
         }
@@ -484,7 +484,7 @@ fn guard_call(
         return Some(Outcome::Reply(denied(id, &v)));
     }
     let tool = (kind == ListKind::Tools).then_some((server, own));
-    limited(gw, session, id, tool)
+    limited(gw, session, &who, id, tool)
 }
 
 /// For a unified name `<server><separator><name>` whose server is configured for this
@@ -542,13 +542,7 @@ async fn by_uri(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Out
                 .await
         }
     };
-    let hidden = server.as_ref().is_some_and(|s| {
-        gw.guard.active
-            && !gw
-                .guard
-                .visible(&session.principal(), ListKind::Resources, s.id(), uri)
-    });
-    let Some(server) = server.filter(|_| !hidden) else {
+    let Some(server) = server else {
         return error(
             id,
             ErrorCode::InvalidParams,
@@ -556,16 +550,24 @@ async fn by_uri(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Out
         );
     };
     if gw.guard.active {
-        let v = gw.guard.decide(
-            &session.principal(),
-            env.method(),
-            Some((ListKind::Resources, server.id(), uri)),
-            Args::Absent,
-        );
+        let who = session.principal();
+        // A hidden resource reads exactly like one no server lists.
+        if !gw
+            .guard
+            .visible(&who, ListKind::Resources, server.id(), uri)
+        {
+            return error(
+                id,
+                ErrorCode::InvalidParams,
+                &format!("Resource not found: no server lists {uri}"),
+            );
+        }
+        let item = Some((ListKind::Resources, server.id(), uri));
+        let v = gw.guard.decide(&who, env.method(), item, Args::Absent);
         if v.blocks() {
             return Outcome::Reply(denied(id, &v));
         }
-        if let Some(o) = limited(gw, session, id, None) {
+        if let Some(o) = limited(gw, session, &who, id, None) {
             return o;
         }
     }

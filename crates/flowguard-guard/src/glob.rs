@@ -44,15 +44,6 @@ impl Glob {
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.pattern
-    }
-
-    /// Whether this glob matches everything (`*`).
-    pub fn is_any(&self) -> bool {
-        !self.pattern.is_empty() && self.pattern.bytes().all(|b| b == b'*')
-    }
-
     pub fn matches(&self, input: &str) -> bool {
         match &self.shape {
             Shape::Literal => *self.pattern == *input,

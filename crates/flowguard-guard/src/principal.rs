@@ -80,29 +80,6 @@ impl Principal {
         }
     }
 
-    /// What owns sessions and rate-limit buckets: the method and the subject, so an agent id
-    /// that equals a token's subject is still another principal.
-    pub fn key(&self) -> String {
-        match &self.subject {
-            Some(s) => format!("{}:{s}", self.method.as_str()),
-            None => self.method.as_str().to_string(),
-        }
-    }
-
-    /// The roles as one key, for caches of decisions that depend only on roles.
-    pub fn roles_key(&self) -> String {
-        let mut k = String::new();
-        for r in &self.roles {
-            k.push_str(r);
-            k.push('\u{1f}');
-        }
-        k
-    }
-
-    pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| &**r == role)
-    }
-
     /// A claim by dotted path (`realm_access.roles`), or a top-level claim whose name holds dots.
     pub fn claim(&self, path: &str) -> Option<&Value> {
         let claims = self.claims.as_deref()?;
@@ -149,15 +126,6 @@ pub fn claim_strings(v: &Value) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn keys_separate_methods() {
-        let a = Principal::agent("alice");
-        let mut b = Principal::agent("alice");
-        b.method = AuthMethod::Jwt;
-        assert_ne!(a.key(), b.key());
-        assert_eq!(Principal::anonymous().key(), "anonymous");
-    }
 
     #[test]
     fn claims_by_path() {

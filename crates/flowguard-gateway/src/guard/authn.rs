@@ -150,10 +150,9 @@ fn now_secs() -> u64 {
 
 static API_KEY: axum::http::HeaderName = axum::http::HeaderName::from_static("x-api-key");
 
+/// A header's text, trimmed; `None` when absent or empty.
 fn header(headers: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> Option<&str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
+    crate::downstream::http::header(headers, name)
         .map(str::trim)
         .filter(|v| !v.is_empty())
 }

@@ -84,13 +84,6 @@ pub struct Match {
     pub arguments: Vec<ArgClause>,
 }
 
-impl Match {
-    /// Whether the rule reads arguments (its decision cannot be cached or known in a list).
-    pub fn reads_arguments(&self) -> bool {
-        !self.arguments.is_empty()
-    }
-}
-
 /// A test on one argument, by dotted path.
 #[derive(Debug, Clone)]
 pub struct ArgClause {
