@@ -98,7 +98,7 @@ impl Guard {
             .setup
             .decide_with(who, method, item, arguments, Some(&candidates));
         if v.decision == Decision::Deny && !v.blocks() {
-            tracing::warn!(stage = %v.stage, rule = %v.rule, subject = who.subject.as_deref().unwrap_or("-"), method, "audit: the policy would deny this request");
+            tracing::warn!(stage = %v.stage, rule = %v.rule, subject = who.subject.as_deref().map(crate::identity::loggable).unwrap_or_default(), method, "audit: the policy would deny this request");
         }
         v
     }
