@@ -310,7 +310,7 @@ async fn by_name(
                 None => return error(id, ErrorCode::InvalidParams, &format!("Unknown {what}")),
             };
             if gw.guard.active {
-                let named = match Named::read(env.params) {
+                let named = match Named::read(env.params, gw.guard.setup.has_policy()) {
                     Ok(n) => n,
                     Err(e) => {
                         return error(
@@ -416,7 +416,9 @@ struct Named<'a> {
 }
 
 impl<'a> Named<'a> {
-    fn read(params: Option<&'a RawValue>) -> Result<Self, String> {
+    /// The name, and the arguments when a rule may read them (parsed strictly: duplicate keys
+    /// are refused, so the policy and the server cannot read two different values).
+    fn read(params: Option<&'a RawValue>, arguments: bool) -> Result<Self, String> {
         #[derive(serde::Deserialize)]
         struct Raw<'a> {
             #[serde(borrow, default)]
@@ -432,8 +434,8 @@ impl<'a> Named<'a> {
         };
         let raw: Raw<'a> = serde_json::from_str(p.get()).map_err(|e| e.to_string())?;
         let arguments = match raw.arguments {
-            Some(a) => Some(flowguard_guard::args::parse_strict(a.get())?),
-            None => None,
+            Some(a) if arguments => Some(flowguard_guard::args::parse_strict(a.get())?),
+            _ => None,
         };
         Ok(Named {
             name: raw.name,
@@ -457,6 +459,10 @@ fn guard_call(
     arguments: Option<&Value>,
 ) -> Option<Outcome> {
     let who = session.principal();
+    let tool = (kind == ListKind::Tools).then_some((server, own));
+    if !gw.guard.setup.has_policy() {
+        return limited(gw, session, &who, id, tool);
+    }
     let arguments = match arguments {
         Some(v) => Args::Present(v),
         None => Args::Absent,
@@ -483,7 +489,6 @@ fn guard_call(
         }
         return Some(Outcome::Reply(denied(id, &v)));
     }
-    let tool = (kind == ListKind::Tools).then_some((server, own));
     limited(gw, session, &who, id, tool)
 }
 

@@ -103,7 +103,7 @@ pub fn ambiguous(args: &Value, path: &str) -> bool {
     let Some(obj) = args.as_object() else {
         return false;
     };
-    if !path.contains('.') || !obj.contains_key(path) {
+    if !path.as_bytes().contains(&b'.') || !obj.contains_key(path) {
         return false;
     }
     let mut parts = path.split('.');

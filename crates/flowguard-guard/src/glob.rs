@@ -5,18 +5,28 @@
 /// A compiled glob. The common shapes (`text`, `pre*`, `*suf`, `*part*`) are matched with a
 /// comparison or a substring search; the rest iteratively with one backtrack point,
 /// O(pattern × input).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Glob {
     pattern: Box<str>,
     shape: Shape,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Two globs are equal when their patterns are.
+impl PartialEq for Glob {
+    fn eq(&self, other: &Self) -> bool {
+        self.pattern == other.pattern
+    }
+}
+
+impl Eq for Glob {}
+
+#[derive(Debug, Clone)]
 enum Shape {
     Literal,
     Prefix(Box<str>),
     Suffix(Box<str>),
-    Contains(Box<str>),
+    /// The searcher is built once: building it costs more than searching a short value.
+    Contains(Box<memchr::memmem::Finder<'static>>),
     General,
 }
 
@@ -30,7 +40,9 @@ impl Glob {
             .and_then(|p| p.strip_suffix('*'))
             .filter(|m| inner(m) && !m.is_empty())
         {
-            Shape::Contains(mid.into())
+            Shape::Contains(Box::new(
+                memchr::memmem::Finder::new(mid.as_bytes()).into_owned(),
+            ))
         } else if let Some(pre) = pattern.strip_suffix('*').filter(|p| inner(p)) {
             Shape::Prefix(pre.into())
         } else if let Some(suf) = pattern.strip_prefix('*').filter(|s| inner(s)) {
@@ -49,10 +61,24 @@ impl Glob {
             Shape::Literal => *self.pattern == *input,
             Shape::Prefix(p) => input.starts_with(&**p),
             Shape::Suffix(s) => input.ends_with(&**s),
-            Shape::Contains(c) => memchr::memmem::find(input.as_bytes(), c.as_bytes()).is_some(),
+            Shape::Contains(f) => contains(f, input.as_bytes()),
             Shape::General => glob_match(self.pattern.as_bytes(), input.as_bytes()),
         }
     }
+}
+
+/// A substring search. Values are usually short, and the searcher costs more to start than a
+/// short value takes to scan: below 64 bytes, candidates are found by their first byte.
+fn contains(f: &memchr::memmem::Finder<'_>, hay: &[u8]) -> bool {
+    let needle = f.needle();
+    if hay.len() < needle.len() {
+        return false;
+    }
+    if hay.len() >= 64 {
+        return f.find(hay).is_some();
+    }
+    let last = hay.len() - needle.len();
+    memchr::memchr_iter(needle[0], &hay[..=last]).any(|i| hay[i..].starts_with(needle))
 }
 
 fn glob_match(p: &[u8], s: &[u8]) -> bool {
@@ -120,11 +146,23 @@ mod tests {
             "**",
             "a*b",
         ];
+        // Long inputs too: the substring search changes method at 64 bytes.
+        let long = [
+            format!("{}abc", "x".repeat(70)),
+            format!("{}ab", "x".repeat(70)),
+            format!("{}abc{}", "ab".repeat(40), "y".repeat(9)),
+            format!("{}abc", "x".repeat(61)),
+            format!("{}ab", "x".repeat(62)),
+        ];
+        let inputs = inputs
+            .iter()
+            .copied()
+            .chain(long.iter().map(|s| s.as_str()));
         for p in [
             "*", "**", "abc", "abc*", "*abc", "*abc*", "a*c", "*b*c*", "?", "*?", "é*", "***",
         ] {
             let g = Glob::new(p);
-            for i in inputs {
+            for i in inputs.clone() {
                 assert_eq!(
                     g.matches(i),
                     glob_match(p.as_bytes(), i.as_bytes()),

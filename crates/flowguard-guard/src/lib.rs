@@ -9,6 +9,7 @@
 pub mod args;
 pub mod b64;
 pub mod glob;
+pub mod hash;
 pub mod jwks;
 pub mod jwt;
 pub mod policy;

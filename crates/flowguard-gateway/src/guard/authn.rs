@@ -159,11 +159,9 @@ fn header(headers: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> O
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = header(headers, &axum::http::header::AUTHORIZATION)?;
-    let (scheme, rest) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| rest.trim())
-        .filter(|t| !t.is_empty())
+    let scheme = v.get(..7)?;
+    let token = v[7..].trim();
+    (scheme.eq_ignore_ascii_case("bearer ") && !token.is_empty()).then_some(token)
 }
 
 /// The principal of each API-key client, made once.
@@ -198,7 +196,7 @@ impl Guard {
             }
         }
         if let Some(token) = bearer(headers) {
-            if self.keys.is_some() && token.matches('.').count() == 2 {
+            if self.keys.is_some() && token.bytes().filter(|&b| b == b'.').count() == 2 {
                 return self.token(token).await;
             }
             if !a.api_keys.is_empty() {
@@ -247,21 +245,27 @@ impl Guard {
 
     async fn token(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         let keys = self.keys.as_ref().expect("checked by the caller");
+        let now = now_secs();
+        let fresh = |p: &Principal| {
+            p.expires_at
+                .is_none_or(|e| e + keys.setup.leeway_secs > now)
+        };
+        if let Some(p) = recent::find(self.id, token).filter(|p| fresh(p)) {
+            return Ok(p);
+        }
         let d = digest(&SHA256, token.as_bytes());
         let mut k = [0u8; 32];
         k.copy_from_slice(d.as_ref());
-        let now = now_secs();
-        if let Some(p) = self
+        let cached = self
             .tokens
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&k)
-        {
-            if p.expires_at
-                .is_none_or(|e| e + keys.setup.leeway_secs > now)
-            {
-                return Ok(p.clone());
-            }
+            .filter(|p| fresh(p))
+            .cloned();
+        if let Some(p) = cached {
+            recent::keep(self.id, token, &p);
+            return Ok(p);
         }
         let kid = jwt::header_kid(token).map_err(|e| invalid(&e))?;
         let (mut set, stale) = keys.current();
@@ -340,7 +344,61 @@ impl Guard {
         }
         let p = Arc::new(p);
         cache.insert(k, p.clone());
+        drop(cache);
+        recent::keep(self.id, token, &p);
         Ok(p)
+    }
+}
+
+/// The last few tokens each serving thread verified, by their text: a client's next request
+/// on the same thread is compared (in constant time) instead of hashed and looked up under a
+/// lock the threads share. Entries belong to one guard: a reloaded configuration starts afresh.
+/// The text stays in memory no longer than the thread serves, at most four tokens per thread.
+mod recent {
+    use flowguard_guard::{apikey, Principal};
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    const SLOTS: usize = 4;
+
+    struct Entry {
+        guard: u64,
+        token: Box<str>,
+        who: Arc<Principal>,
+    }
+
+    thread_local! {
+        static RECENT: RefCell<(Vec<Entry>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+    }
+
+    pub(super) fn find(guard: u64, token: &str) -> Option<Arc<Principal>> {
+        RECENT.with_borrow(|(entries, _)| {
+            entries
+                .iter()
+                .find(|e| e.guard == guard && apikey::same(&e.token, token))
+                .map(|e| e.who.clone())
+        })
+    }
+
+    pub(super) fn keep(guard: u64, token: &str, who: &Arc<Principal>) {
+        RECENT.with_borrow_mut(|(entries, next)| {
+            let e = Entry {
+                guard,
+                token: token.into(),
+                who: who.clone(),
+            };
+            if let Some(old) = entries
+                .iter_mut()
+                .find(|e| e.guard == guard && apikey::same(&e.token, token))
+            {
+                *old = e;
+            } else if entries.len() < SLOTS {
+                entries.push(e);
+            } else {
+                entries[*next % SLOTS] = e;
+                *next = next.wrapping_add(1);
+            }
+        })
     }
 }
 

@@ -1,9 +1,9 @@
 //! Rate-limit buckets by caller and tool, on the pure token bucket of `flowguard-guard`.
 
+use flowguard_guard::hash::{Fast, Keyed};
 use flowguard_guard::limit::Bucket;
 use flowguard_guard::setup::{Limits as Setup, Rate, RawRatePer};
 use flowguard_guard::Principal;
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Mutex;
@@ -12,11 +12,10 @@ use std::time::Instant;
 pub(super) struct Limits {
     rates: Vec<Rate>,
     start: Instant,
-    /// Buckets by (rate, a keyed hash of what the bucket is kept for). The hash is SipHash
-    /// under a random key, so no caller can aim at another's bucket; no string is built per
-    /// request.
-    buckets: Mutex<HashMap<(usize, u64), Bucket>>,
-    hasher: RandomState,
+    /// Buckets by (rate, a keyed hash of what the bucket is kept for). The hash is keyed by
+    /// random seeds, so no caller can aim at another's bucket; no string is built per request.
+    buckets: Mutex<HashMap<(usize, u64), Bucket, Keyed>>,
+    hasher: Keyed,
 }
 
 impl Limits {
@@ -24,8 +23,8 @@ impl Limits {
         Limits {
             rates: s.rates.clone(),
             start: Instant::now(),
-            buckets: Mutex::new(HashMap::new()),
-            hasher: RandomState::new(),
+            buckets: Mutex::new(HashMap::default()),
+            hasher: Keyed::default(),
         }
     }
 
@@ -43,7 +42,7 @@ impl Limits {
                 }
             }
             let mut h = self.hasher.build_hasher();
-            let client = |h: &mut std::collections::hash_map::DefaultHasher| {
+            let client = |h: &mut Fast| {
                 who.method.as_str().hash(h);
                 who.subject.as_deref().hash(h);
             };

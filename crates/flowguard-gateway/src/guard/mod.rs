@@ -23,6 +23,7 @@ pub use authn::AuthError;
 pub use oauth::{metadata_routes, refuse};
 
 use crate::catalog::{ListKind, View};
+use flowguard_guard::hash::Keyed;
 use flowguard_guard::limit::Breaker;
 use flowguard_guard::policy::Args;
 use flowguard_guard::setup::{Item, Setup};
@@ -36,17 +37,20 @@ pub struct Guard {
     breakers: Mutex<HashMap<String, Arc<Mutex<Breaker>>>>,
     stdio: Arc<Principal>,
     /// Candidate rules by a keyed hash of (principal, method, item), with the principal.
-    decisions: Mutex<HashMap<u64, Decided>>,
-    hasher: std::collections::hash_map::RandomState,
+    decisions: Mutex<HashMap<u64, Decided, Keyed>>,
+    hasher: Keyed,
     keys: Option<authn::Keys>,
     key_principals: Vec<Arc<Principal>>,
-    tokens: Mutex<HashMap<[u8; 32], Arc<Principal>>>,
+    tokens: Mutex<HashMap<[u8; 32], Arc<Principal>, Keyed>>,
     limits: limits::Limits,
     /// Filtered views by (view, principal, kind). The entry holds the view and the principal
     /// it was made for, so neither address can be reused while the entry lives.
-    lists: Mutex<HashMap<(usize, usize, ListKind), ListEntry>>,
+    lists: Mutex<HashMap<(usize, usize, ListKind), ListEntry, Keyed>>,
     /// Whether anything decides per request beyond authentication.
     pub active: bool,
+    /// This guard among every guard the process made (a reload makes a new one): what
+    /// per-thread memories are kept for.
+    id: u64,
 }
 
 impl Guard {
@@ -59,13 +63,17 @@ impl Guard {
             key_principals: authn::key_principals(&setup),
             breakers: Mutex::new(HashMap::new()),
             stdio: Arc::new(stdio_principal(&setup)),
-            decisions: Mutex::new(HashMap::new()),
+            decisions: Mutex::new(HashMap::default()),
             hasher: Default::default(),
             limits: limits::Limits::new(&setup.limits),
             keys,
-            tokens: Mutex::new(HashMap::new()),
-            lists: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::default()),
+            lists: Mutex::new(HashMap::default()),
             active,
+            id: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
             setup,
         }
     }
@@ -106,7 +114,7 @@ impl Guard {
     /// The rule sets' candidate rules for (caller, method, item), kept while the caller's
     /// principal lives: what depends on neither the arguments nor anything else per request
     /// is decided once (DESIGN-NOTES §9). The entry holds the principal, so its address is not
-    /// reused while the entry lives; the key is a keyed hash.
+    /// reused while the entry lives, and the whole key, so a hash collision is a miss.
     fn candidates(
         &self,
         who: &Arc<Principal>,
@@ -122,20 +130,28 @@ impl Guard {
             (it.kind, it.server, it.name).hash(&mut h);
         }
         let key = h.finish();
-        if let Some((_, c)) = self
+        if let Some(d) = self
             .decisions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
         {
-            return c.clone();
+            if d.is(who, method, item) {
+                return d.candidates.clone();
+            }
         }
         let c = Arc::new(self.setup.candidates(who, method, item));
         let mut map = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= 65_536 {
             map.clear();
         }
-        map.insert(key, (who.clone(), c.clone()));
+        let decided = Decided {
+            who: who.clone(),
+            method: method.into(),
+            item: item.map(|it| [it.kind.into(), it.server.into(), it.name.into()]),
+            candidates: c.clone(),
+        };
+        map.insert(key, decided);
         c
     }
 
@@ -188,12 +204,16 @@ impl Guard {
     pub fn watch(&self, server: &str) -> Result<Watch, u64> {
         let limits = &self.setup.limits;
         let breaker = limits.breaker.map(|(failures, cooldown, probes)| {
-            self.breakers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(server.to_string())
-                .or_insert_with(|| Arc::new(Mutex::new(Breaker::new(failures, cooldown, probes))))
-                .clone()
+            let mut map = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
+            match map.get(server) {
+                Some(b) => b.clone(),
+                None => map
+                    .entry(server.to_string())
+                    .or_insert_with(|| {
+                        Arc::new(Mutex::new(Breaker::new(failures, cooldown, probes)))
+                    })
+                    .clone(),
+            }
         });
         if let Some(b) = &breaker {
             let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
@@ -223,9 +243,28 @@ impl Guard {
     }
 }
 
-/// Each rule set's candidate rules for one (principal, method, item), with the principal it
-/// was computed for (kept alive so that its address is not reused while the entry lives).
-type Decided = (Arc<Principal>, Arc<Vec<Vec<u32>>>);
+/// Each rule set's candidate rules for one (principal, method, item), with the key it was
+/// computed for (the principal kept alive so that its address is not reused meanwhile).
+struct Decided {
+    who: Arc<Principal>,
+    method: Box<str>,
+    item: Option<[Box<str>; 3]>,
+    candidates: Arc<Vec<Vec<u32>>>,
+}
+
+impl Decided {
+    fn is(&self, who: &Arc<Principal>, method: &str, item: Option<Item<'_>>) -> bool {
+        Arc::ptr_eq(&self.who, who)
+            && *self.method == *method
+            && match (&self.item, item) {
+                (None, None) => true,
+                (Some([k, s, n]), Some(it)) => {
+                    **k == *it.kind && **s == *it.server && **n == *it.name
+                }
+                _ => false,
+            }
+    }
+}
 
 struct ListEntry {
     _view: Arc<View>,

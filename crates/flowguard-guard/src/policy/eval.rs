@@ -116,6 +116,7 @@ impl RuleSet {
     /// candidate rules.
     pub fn decide_among(&self, candidates: &[u32], req: &Request<'_>) -> Verdict {
         let call_only = self.profile == Profile::Mcpgw && req.method != "tools/call";
+        let mut memo = None;
         for &i in candidates {
             let Some(rule) = self.rules.get(i as usize) else {
                 continue;
@@ -135,7 +136,7 @@ impl RuleSet {
                 };
                 let mut m = M::Yes;
                 for c in &rule.when.arguments {
-                    m = and(m, self.argument(c, args));
+                    m = and(m, self.argument_memo(c, args, &mut memo));
                     if m == M::No {
                         break;
                     }
@@ -262,6 +263,40 @@ impl RuleSet {
         r
     }
 
+    /// [`RuleSet::argument`], with what depends only on the clause's path (the value, its
+    /// text, whether it is path-like and its normal form) kept from the previous clause when
+    /// it reads the same path: rules often test one argument several times.
+    fn argument_memo<'r, 'v>(
+        &self,
+        clause: &'r ArgClause,
+        args: Option<&'v Value>,
+        memo: &mut Option<Memo<'r, 'v>>,
+    ) -> M {
+        if self.profile != Profile::Native || matches!(clause.test, ArgTest::Constraint(_)) {
+            return self.argument(clause, args);
+        }
+        let m = match memo {
+            Some(m) if m.path == clause.path => m,
+            _ => memo.insert(Memo::new(&clause.path, args)),
+        };
+        let text = match &m.text {
+            Resolved::Fail => return M::Fail,
+            Resolved::Missing => return M::No,
+            Resolved::Text(t) => t,
+        };
+        let test = |t: &str| match &clause.test {
+            ArgTest::Globs(globs) => glob::any(globs, t),
+            ArgTest::Regexes(res) => res.iter().any(|re| re.is_match(t)),
+            ArgTest::Constraint(_) => false,
+        };
+        let raw = test(text);
+        if !*m.path_like.get_or_insert_with(|| args::is_path_like(text)) {
+            return yes(raw);
+        }
+        let normal = m.normal.get_or_insert_with(|| args::normalise_path(text));
+        combine(raw, test(normal))
+    }
+
     fn argument(&self, clause: &ArgClause, args: Option<&Value>) -> M {
         let mcpgw = self.profile == Profile::Mcpgw;
         let value = match args {
@@ -319,6 +354,47 @@ impl RuleSet {
                 }
                 combine(raw, test(&args::normalise_path(&text)))
             }
+        }
+    }
+}
+
+/// One argument as the native profile reads it for text tests, kept across the clauses of a
+/// request that read the same path.
+struct Memo<'r, 'v> {
+    path: &'r str,
+    text: Resolved<'v>,
+    path_like: Option<bool>,
+    normal: Option<String>,
+}
+
+enum Resolved<'v> {
+    /// Cannot be evaluated: arguments not an object, an ambiguous path, a value that is not a
+    /// scalar or is over the cap.
+    Fail,
+    Missing,
+    Text(std::borrow::Cow<'v, str>),
+}
+
+impl<'r, 'v> Memo<'r, 'v> {
+    fn new(path: &'r str, args: Option<&'v Value>) -> Self {
+        let value = match args {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) if !v.is_object() || args::ambiguous(v, path) => Err(()),
+            Some(v) => Ok(args::lookup(v, path)),
+        };
+        let text = match value {
+            Err(()) => Resolved::Fail,
+            Ok(None) => Resolved::Missing,
+            Ok(Some(v)) => match value_text(Profile::Native, v) {
+                Some(t) if t.len() <= NATIVE_MAX_VALUE => Resolved::Text(t),
+                _ => Resolved::Fail,
+            },
+        };
+        Memo {
+            path,
+            text,
+            path_like: None,
+            normal: None,
         }
     }
 }
