@@ -12,6 +12,9 @@
 #
 #   BENCH_ROUNDS=15  BENCH_ROUND_SECONDS=2   paired rounds, each side measured this long after 1 s of warm-up
 #   BENCH_PIN=1      gateways and backend on CPU 0, the load generator on CPU 1 (taskset)
+#   BENCH_INSTRUCTIONS=1  instead: instructions per call in the gateway under valgrind's callgrind
+#                    (a count that noisy neighbours do not change), bare, with each guard part
+#                    alone (jwt, limits, policy) and all of them; writes nothing
 # Builds the release binaries. Listens on 127.0.0.1 only; everything started stops on exit.
 set -euo pipefail
 export LC_ALL=C
@@ -100,6 +103,49 @@ load() { # url [authorization]
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$GUARDED" -H 'content-type: application/json' \
   -H 'accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}')
 [[ "$code" == 401 ]] || { echo "guard-bench: the guarded gateway answered $code without a token, not 401"; exit 2; }
+
+if [[ -n "${BENCH_INSTRUCTIONS:-}" ]]; then
+  command -v valgrind >/dev/null || { echo "guard-bench: BENCH_INSTRUCTIONS needs valgrind (apt-get install valgrind)"; exit 2; }
+  python3 - "$WORK" <<'PY'
+import sys
+w = sys.argv[1]; g = open(w + "/guarded.toml").read()
+cut = lambda a, b: g[g.index(a):g.index(b)]
+srv = g[g.index("[servers.echo]"):]
+open(w + "/jwt.toml", "w").write(cut("[auth.jwt]", "[[limits.rate]]") + srv)
+open(w + "/limits.toml", "w").write(cut("[[limits.rate]]", "[policy]") + srv)
+open(w + "/policy.toml", "w").write(cut("[policy]", "[servers.echo]").replace(', roles = ["agent"]', "") + srv)
+PY
+  count() { # name config [token]: instructions per call, counted after 1 s of warm-up
+    local log=$WORK/$1.cg.log out=$WORK/$1.cg
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN/flowguard" -c "$2" -l 127.0.0.1:0 2>"$log" &
+    local pid=$! url=""
+    PIDS+=($pid)
+    for _ in $(seq 600); do
+      url=$(grep -o -m1 'Listening on http://127\.0\.0\.1:[0-9]*' "$log" | sed 's/^Listening on //' || true)
+      [[ -n "$url" ]] && grep -q '✓ echo' "$log" && break
+      sleep 0.1
+    done
+    [[ -n "$url" ]] || { echo "guard-bench: $1 did not start under valgrind:"; cat "$log"; exit 2; }
+    local auth=(); [[ -n "${3:-}" ]] && auth=(--authorization "Bearer $3")
+    "$BIN/fg-load" call --url "$url/mcp/echo" --conns 8 --duration 2s --warmup 1s "${auth[@]}" --json >/dev/null
+    callgrind_control -z "$pid" >/dev/null
+    local j; j=$("$BIN/fg-load" call --url "$url/mcp/echo" --conns 8 --duration 6s --warmup 0s "${auth[@]}" --json)
+    callgrind_control -d "$pid" >/dev/null; sleep 1
+    kill "$pid" 2>/dev/null || true
+    local n ir; n=$(jf requests "$j")
+    ir=$(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
+    [[ $(jf errors "$j") == 0 && ${n:-0} -gt 0 ]] || { echo "guard-bench: $1 answered with errors: $j"; exit 2; }
+    echo "$1 $((ir / n))"
+  }
+  {
+    count bare "$WORK/bare.toml"
+    count jwt "$WORK/jwt.toml" "$TOKEN"
+    count limits "$WORK/limits.toml"
+    count policy "$WORK/policy.toml"
+    count guarded "$WORK/guarded.toml" "$TOKEN"
+  } | awk '{ if (NR == 1) b = $2; printf "guard-bench: %-8s %6d instructions per call (%+.1f %% of bare)\n", $1, $2, ($2 - b) * 100 / b }'
+  exit 0
+fi
 
 RATIOS=(); ROWS=(); ERRORS=0
 for r in $(seq 1 "$ROUNDS"); do
