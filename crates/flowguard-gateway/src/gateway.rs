@@ -56,6 +56,8 @@ pub struct Gateway {
     starting_sessions: AtomicUsize,
     /// Authentication, roles, policy and limits (`guard`).
     pub guard: crate::guard::Guard,
+    /// The audit writer, when the audit is on (set once at start-up).
+    pub audit: OnceLock<Arc<crate::audit::Auditor>>,
 }
 
 /// A session admitted under `max_sessions`, being set up: dropped once it is stored (or given
@@ -119,6 +121,7 @@ impl Gateway {
             auto_sessions: Mutex::new(Default::default()),
             starting_sessions: AtomicUsize::new(0),
             guard: crate::guard::Guard::new(config.guard.0.clone()),
+            audit: OnceLock::new(),
         })
     }
 

@@ -4,6 +4,7 @@
 //! what goes where.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod catalog;
 pub mod downstream;
 pub mod error;

@@ -10,7 +10,7 @@ use crate::catalog::{self, ListKind};
 use crate::gateway::Gateway;
 use crate::session::{Scope, Session};
 use flowguard_guard::policy::Args;
-use flowguard_guard::{Principal, Verdict};
+use flowguard_guard::{Principal, Stage, Verdict};
 use flowguard_protocol::{encode, methods, versions, Envelope, ErrorCode};
 use flowguard_upstream::{reply_channel, ClientCall, Driver, ReplyStream, Upstream};
 use serde_json::value::RawValue;
@@ -72,7 +72,18 @@ fn limited(
     id: &str,
     tool: Option<(&str, &str)>,
 ) -> Option<Outcome> {
-    let refusal = match gw.guard.limit(who, tool) {
+    let (secs, rule) = limit_refusal(gw, session, who, tool)?;
+    Some(limited_reply(id, secs, &rule))
+}
+
+/// The limit that refuses a request: (seconds to wait, 0 for the session's call limit; rule).
+fn limit_refusal(
+    gw: &Gateway,
+    session: &Session,
+    who: &Principal,
+    tool: Option<(&str, &str)>,
+) -> Option<(u64, String)> {
+    match gw.guard.limit(who, tool) {
         Err(r) => Some(r),
         Ok(()) => match (tool, gw.guard.setup.limits.calls_per_session) {
             (Some(_), Some(max))
@@ -85,21 +96,31 @@ fn limited(
             }
             _ => None,
         },
-    }?;
-    let (secs, rule) = refusal;
-    tracing::info!(stage = "rate-limit", rule = %rule, "request refused by a limit");
-    let msg = if secs == 0 {
+    }
+}
+
+fn limit_message(secs: u64, rule: &str) -> String {
+    if secs == 0 {
         format!(
             "Too many requests: this session has made its {rule} tool calls; start a new session"
         )
     } else {
         format!("Too many requests: {rule} is exhausted; retry after {secs}s")
-    };
+    }
+}
+
+fn limited_reply(id: &str, secs: u64, rule: &str) -> Outcome {
+    tracing::info!(stage = "rate-limit", rule = %rule, "request refused by a limit");
     let data = json!({ "retryAfter": secs, "rule": rule });
-    Some(Outcome::Limited {
-        reply: encode::error_with_data(Some(id), ErrorCode::RateLimited as i64, &msg, Some(&data)),
+    Outcome::Limited {
+        reply: encode::error_with_data(
+            Some(id),
+            ErrorCode::RateLimited as i64,
+            &limit_message(secs, rule),
+            Some(&data),
+        ),
         retry_after: secs,
-    })
+    }
 }
 
 pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Outcome {
@@ -309,8 +330,11 @@ async fn by_name(
                 Some(Err(e)) => return error(id, ErrorCode::Unavailable, &e),
                 None => return error(id, ErrorCode::InvalidParams, &format!("Unknown {what}")),
             };
-            if gw.guard.active {
-                let named = match Named::read(env.params, gw.guard.setup.has_policy()) {
+            if gw.guard.active || gw.audit.get().is_some() {
+                let named = match Named::read(
+                    env.params,
+                    gw.guard.setup.has_policy() || gw.audit.get().is_some(),
+                ) {
                     Ok(n) => n,
                     Err(e) => {
                         return error(
@@ -337,7 +361,9 @@ async fn by_name(
                     name,
                     name,
                     named.arguments.as_ref(),
-                ) {
+                )
+                .await
+                {
                     return o;
                 }
             }
@@ -373,7 +399,7 @@ async fn by_name(
         .catalog
         .resolve_name(gw.scope_key(&session.scope), &members, kind, name)
         .await;
-    if let (true, Some((server, own))) = (gw.guard.active, &resolved) {
+    if let (true, Some((server, own))) = (gw.guard.active || gw.audit.get().is_some(), &resolved) {
         if let Some(o) = guard_call(
             gw,
             session,
@@ -384,7 +410,9 @@ async fn by_name(
             own,
             name,
             params.get("arguments"),
-        ) {
+        )
+        .await
+        {
             return o;
         }
     }
@@ -445,9 +473,10 @@ impl<'a> Named<'a> {
 }
 
 /// The guard on a call that names a tool or prompt, with its arguments; a denied item that
-/// the caller may not even see is answered exactly like an unknown one. Then the limits.
+/// the caller may not even see is answered exactly like an unknown one. Then the limits. The
+/// verdict that decided becomes an audit record when the audit is on.
 #[allow(clippy::too_many_arguments)]
-fn guard_call(
+async fn guard_call(
     gw: &Gateway,
     session: &Session,
     id: &str,
@@ -458,38 +487,70 @@ fn guard_call(
     public: &str,
     arguments: Option<&Value>,
 ) -> Option<Outcome> {
+    let started = std::time::Instant::now();
     let who = session.principal();
     let tool = (kind == ListKind::Tools).then_some((server, own));
-    if !gw.guard.setup.has_policy() {
-        return limited(gw, session, &who, id, tool);
-    }
-    let arguments = match arguments {
-        Some(v) => Args::Present(v),
-        None => Args::Absent,
+    let v = if gw.guard.setup.has_policy() {
+        let args = match arguments {
+            Some(v) => Args::Present(v),
+            None => Args::Absent,
+        };
+        gw.guard
+            .decide(&who, method, Some((kind, server, own)), args)
+    } else {
+        Verdict::allow(Stage::Policy, "(no-policy)")
     };
-    let v = gw
-        .guard
-        .decide(&who, method, Some((kind, server, own)), arguments);
-    if v.blocks() {
+    let (v, outcome) = if v.blocks() {
         // Decided with the arguments first: an allowed call needs one evaluation, and a call
         // allowed with its arguments is always visible (an allow rule that reads arguments
         // shows its item).
-        if !gw.guard.visible(&who, kind, server, own) {
+        let o = if !gw.guard.visible(&who, kind, server, own) {
             let what = if kind == ListKind::Tools {
                 "tool"
             } else {
                 "prompt"
             };
             tracing::info!(stage = %v.stage, rule = %v.rule, "a hidden {what} was called; answered as unknown");
-            return Some(error(
+            error(
                 id,
                 ErrorCode::InvalidParams,
                 &format!("Unknown {what}: {public}"),
+            )
+        } else {
+            Outcome::Reply(denied(id, &v))
+        };
+        (v, Some(o))
+    } else {
+        match limit_refusal(gw, session, &who, tool) {
+            Some((secs, rule)) => {
+                let o = limited_reply(id, secs, &rule);
+                let why = limit_message(secs, &rule);
+                (Verdict::deny(Stage::RateLimit, rule, why), Some(o))
+            }
+            None => (v, None),
+        }
+    };
+    if let Some(a) = gw.audit.get() {
+        let line = crate::audit::record(&crate::audit::Event {
+            method,
+            id,
+            server: Some(server),
+            tool: Some(own),
+            arguments,
+            who: &who,
+            session: if session.stateless { "" } else { &session.id },
+            verdict: &v,
+            latency_us: started.elapsed().as_micros() as u64,
+        });
+        if a.submit(line).await.is_err() {
+            return Some(error(
+                id,
+                ErrorCode::Internal,
+                "the audit log cannot take the record of this request (its queue is full); the request was not sent",
             ));
         }
-        return Some(Outcome::Reply(denied(id, &v)));
     }
-    limited(gw, session, &who, id, tool)
+    outcome
 }
 
 /// For a unified name `<server><separator><name>` whose server is configured for this

@@ -42,6 +42,14 @@ pub struct RunArgs {
     /// must allow a request, together with the config's own `policy`.
     #[arg(long, value_name = "FILE")]
     pub policy: Vec<PathBuf>,
+    /// Record every verdict of the guard in this tamper-evident log (docs/audit.md). Its keys
+    /// are made at first use beside it: FILE.seal (keep it here) and FILE.verify-key (copy it
+    /// off the machine).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// The audit's seal state (current key, checkpoint signing key) [default: FILE.seal].
+    #[arg(long, value_name = "FILE", requires = "audit_log")]
+    pub audit_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +147,11 @@ pub enum Command {
         #[command(subcommand)]
         action: AuthAction,
     },
+    /// The audit log: `verify` checks its chain, tags and signed checkpoints.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +209,23 @@ pub enum PolicyAction {
         roles: Vec<String>,
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Verifies audit log files (the active one and its rotated ones, in any order; a
+    /// directory or the active file alone finds its rotated files). Names the first bad record
+    /// and every problem found; exits 1 on any.
+    Verify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The verification key [default: <log>.verify-key beside the log].
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// The checkpoints [default: <log>.checkpoints beside the log].
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Option<PathBuf>,
     },
 }
 

@@ -2,6 +2,7 @@
 //! and turns errors into exit codes (2 for a bad configuration, 1 for anything else).
 #![deny(unsafe_code)]
 
+mod audit_cmd;
 mod cli;
 mod enable;
 mod memory;
@@ -102,6 +103,13 @@ fn main() -> ExitCode {
         },
         Some(cli::Command::Auth { action }) => match action {
             cli::AuthAction::HashKey { stdin } => policy_cmd::hash_key(stdin),
+        },
+        Some(cli::Command::Audit { action }) => match action {
+            cli::AuditAction::Verify {
+                files,
+                key,
+                checkpoints,
+            } => audit_cmd::verify(&files, key, checkpoints),
         },
         Some(cli::Command::Stdio {
             config,

@@ -150,8 +150,15 @@ pub fn run(args: RunArgs) -> ExitCode {
             config.source
         );
     }
+    let audit = match open_audit(&args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let runtime = runtime();
-    match runtime.block_on(serve(config, mode, listen, args.print_client_config)) {
+    match runtime.block_on(serve(config, mode, listen, args.print_client_config, audit)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -215,11 +222,28 @@ pub(crate) async fn clean_up_predecessors(config: &Config) {
     }
 }
 
+/// The audit writer, when `--audit-log` turns the audit on; keys are made at first use.
+fn open_audit(args: &RunArgs) -> Result<Option<Arc<flowguard_gateway::audit::Auditor>>, String> {
+    let Some(path) = &args.audit_log else {
+        return Ok(None);
+    };
+    let mut opts = flowguard_audit::Options::new(path);
+    if let Some(k) = &args.audit_key {
+        opts.seal = k.clone();
+    }
+    let a = flowguard_gateway::audit::Auditor::start(opts, 65_536, false).map_err(|e| {
+        format!("error: the audit log cannot be opened: {e}\nhint: --audit-log names the active log file; its keys live beside it (docs/audit.md)")
+    })?;
+    eprintln!("audit: recording every verdict to {}", path.display());
+    Ok(Some(a))
+}
+
 async fn serve(
     config: Config,
     mode: Mode,
     listen: SocketAddr,
     print_config: bool,
+    audit: Option<Arc<flowguard_gateway::audit::Auditor>>,
 ) -> anyhow::Result<()> {
     // The port first: a busy one is reported before any server starts.
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
@@ -232,6 +256,9 @@ async fn serve(
     let grace = config.gateway.shutdown_grace;
     let workers = worker_threads(&config);
     let gw = Gateway::new(config, mode, orphans::owner_tag());
+    if let Some(a) = audit {
+        let _ = gw.audit.set(a);
+    }
     startup::announce_servers(&gw, &source);
     // Listen at once: servers start in the background, `/health` shows them `starting`, and a
     // request to one that is still starting waits for it (bounded) or gets a clear error.
@@ -277,6 +304,10 @@ async fn serve(
     tracing::info!("stopping servers");
     gw.stop_servers().await;
     workers.stop();
+    if let Some(a) = gw.audit.get() {
+        // The last records and the shutdown checkpoint.
+        a.close();
+    }
     tracing::info!("stopped");
     Ok(())
 }
