@@ -10,7 +10,7 @@ use crate::validate::{Document, Shape};
 use crate::ConfigError;
 
 /// Top-level keys, for suggestions when neither server key is present.
-const TOP_LEVEL_KEYS: [&str; 11] = [
+const TOP_LEVEL_KEYS: [&str; 12] = [
     "servers",
     "mcpServers",
     "gateway",
@@ -22,6 +22,7 @@ const TOP_LEVEL_KEYS: [&str; 11] = [
     "role_mappings",
     "roleMappings",
     "limits",
+    "audit",
 ];
 
 /// Decides the shape from the top-level keys.
@@ -105,6 +106,7 @@ pub(crate) fn deserialize(
                     role_mappings: doc.role_mappings,
                     limits: doc.limits,
                 },
+                audit: doc.audit,
             })
         }
         Shape::McpServers => {
@@ -127,6 +129,7 @@ pub(crate) fn deserialize(
                     role_mappings: doc.role_mappings,
                     limits: doc.limits,
                 },
+                audit: doc.audit,
             })
         }
     }

@@ -30,9 +30,9 @@ pub use envfile::load_env_file;
 pub use error::ConfigError;
 pub use format::Format;
 pub use model::{
-    Config, ContainerRuntime, ContainerSpec, EnvValue, GatewaySettings, Guard, HttpSpec, Isolation,
-    Mode, Mount, PrefixMode, ProcessSpec, Secret, ServerConfig, SessionIsolation, Transport,
-    VirtualServer, VirtualTool,
+    AuditSettings, Config, ContainerRuntime, ContainerSpec, EnvValue, GatewaySettings, Guard,
+    HttpSpec, Isolation, Mode, Mount, PrefixMode, ProcessSpec, Secret, ServerConfig,
+    SessionIsolation, Transport, VirtualServer, VirtualTool,
 };
 pub use raw::parse_duration;
 pub use schema::json_schema;

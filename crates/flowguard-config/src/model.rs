@@ -27,6 +27,22 @@ pub struct Config {
     pub source: String,
     /// Authentication, roles, policy and limits, compiled.
     pub guard: Guard,
+    /// The audit log, when `[audit]` is set.
+    pub audit: Option<AuditSettings>,
+}
+
+/// `[audit]`, validated (docs/audit.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditSettings {
+    pub log: PathBuf,
+    pub key: Option<PathBuf>,
+    pub verify_key: Option<PathBuf>,
+    pub checkpoint_records: u64,
+    pub checkpoint_interval: Duration,
+    pub rotate_bytes: u64,
+    pub keep_files: Option<usize>,
+    pub queue: usize,
+    pub fail_closed: bool,
 }
 
 /// The guard's compiled setup. Two configs are equal here when they compile the same

@@ -150,7 +150,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             config.source
         );
     }
-    let audit = match open_audit(&args) {
+    let audit = match open_audit(&args, config.audit.as_ref()) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
@@ -222,17 +222,39 @@ pub(crate) async fn clean_up_predecessors(config: &Config) {
     }
 }
 
-/// The audit writer, when `--audit-log` turns the audit on; keys are made at first use.
-fn open_audit(args: &RunArgs) -> Result<Option<Arc<flowguard_gateway::audit::Auditor>>, String> {
-    let Some(path) = &args.audit_log else {
+/// The audit writer, when `--audit-log` or `[audit]` turns the audit on; keys are made at
+/// first use. The flags win over the config.
+fn open_audit(
+    args: &RunArgs,
+    config: Option<&flowguard_config::AuditSettings>,
+) -> Result<Option<Arc<flowguard_gateway::audit::Auditor>>, String> {
+    let Some(path) = args
+        .audit_log
+        .clone()
+        .or_else(|| config.map(|c| c.log.clone()))
+    else {
         return Ok(None);
     };
-    let mut opts = flowguard_audit::Options::new(path);
+    let mut opts = flowguard_audit::Options::new(&path);
+    let (mut queue, mut fail_closed) = (65_536, false);
+    if let Some(c) = config {
+        if let Some(k) = &c.key {
+            opts.seal = k.clone();
+        }
+        if let Some(v) = &c.verify_key {
+            opts.verify_key = v.clone();
+        }
+        opts.checkpoint_records = c.checkpoint_records;
+        opts.checkpoint_every = c.checkpoint_interval;
+        opts.rotate_bytes = c.rotate_bytes;
+        opts.keep_files = c.keep_files;
+        (queue, fail_closed) = (c.queue, c.fail_closed);
+    }
     if let Some(k) = &args.audit_key {
         opts.seal = k.clone();
     }
-    let a = flowguard_gateway::audit::Auditor::start(opts, 65_536, false).map_err(|e| {
-        format!("error: the audit log cannot be opened: {e}\nhint: --audit-log names the active log file; its keys live beside it (docs/audit.md)")
+    let a = flowguard_gateway::audit::Auditor::start(opts, queue, fail_closed).map_err(|e| {
+        format!("error: the audit log cannot be opened: {e}\nhint: the log's keys live beside it unless [audit] key/verify_key say otherwise (docs/audit.md)")
     })?;
     eprintln!("audit: recording every verdict to {}", path.display());
     Ok(Some(a))

@@ -82,6 +82,7 @@ pub fn wrap(
         virtual_servers: vec![],
         source: format!("wrap -- {program}"),
         guard,
+        audit: None,
     };
     let mut config = config;
     if let Err(e) = crate::policy_cmd::add_policy_files(&mut config, &policy) {

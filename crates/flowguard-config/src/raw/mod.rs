@@ -4,11 +4,13 @@
 //! converts into the servers shape's types. Every struct denies unknown fields, and the doc
 //! comments are the source of the JSON Schema descriptions.
 
+mod audit;
 mod mcp;
 mod servers;
 mod values;
 mod virtual_servers;
 
+pub(crate) use audit::{OnFull, RawAudit};
 pub(crate) use mcp::{McpDocument, PortAndDomain};
 pub(crate) use servers::{IsolationMode, RawGateway, RawServer, ServerType, ServersDocument};
 pub use values::parse_duration;

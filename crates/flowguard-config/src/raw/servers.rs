@@ -37,6 +37,8 @@ pub(crate) struct ServersDocument {
     pub role_mappings: Option<Vec<flowguard_guard::policy::roles::RawRoleMapping>>,
     /// Rate limits and per-session call limits.
     pub limits: Option<flowguard_guard::setup::RawLimits>,
+    /// The tamper-evident audit log (docs/audit.md).
+    pub audit: Option<super::audit::RawAudit>,
 }
 
 /// Gateway-wide settings (`[gateway]`).

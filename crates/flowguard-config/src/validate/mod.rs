@@ -117,6 +117,7 @@ pub(crate) struct Document {
     pub servers: BTreeMap<String, RawServer>,
     pub virtual_servers: BTreeMap<String, RawVirtualServer>,
     pub guard: GuardSections,
+    pub audit: Option<crate::raw::RawAudit>,
 }
 
 /// The guard's sections of a document (the same in both shapes).
@@ -145,13 +146,33 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
         .map(|(id, raw)| server::server(id, raw, &gateway, ctx))
         .collect::<Result<Vec<_>, _>>()?;
     let virtual_servers = virtual_servers::all(document.virtual_servers, &servers, &gateway, ctx)?;
+    let audit = document.audit.map(|a| audit(a, ctx));
     Ok(Config {
         gateway,
         servers,
         virtual_servers,
         source: ctx.source.to_owned(),
         guard,
+        audit,
     })
+}
+
+/// `[audit]`, defaults filled in and paths resolved against the config's folder.
+fn audit(a: crate::raw::RawAudit, ctx: &Ctx<'_>) -> crate::model::AuditSettings {
+    let path = |p: &str| std::path::PathBuf::from(ctx.resolve(p));
+    crate::model::AuditSettings {
+        log: path(&a.log),
+        key: a.key.as_deref().map(path),
+        verify_key: a.verify_key.as_deref().map(path),
+        checkpoint_records: a.checkpoint_records.map_or(10_000, |c| c.0.max(1)),
+        checkpoint_interval: a
+            .checkpoint_interval
+            .map_or(std::time::Duration::from_secs(60), |d| d.0),
+        rotate_bytes: a.rotate_bytes.map_or(64 << 20, |c| c.0.max(4096)),
+        keep_files: a.keep_files.map(|c| c.0 as usize),
+        queue: a.queue.map_or(65_536, |c| c.0.clamp(1, 1 << 24) as usize),
+        fail_closed: a.on_full == Some(crate::raw::OnFull::Fail),
+    }
 }
 
 /// The gateway's agent ids with their config paths.

@@ -1,0 +1,155 @@
+//! The audit end to end through the real binary: one record per verdict over two runs of the
+//! gateway with rotations between, `flowguard audit verify` passing on it, and naming a change.
+
+use flowguard_testkit::client::error_code;
+use flowguard_testkit::config::fake_server;
+use flowguard_testkit::{GatewayOptions, GatewayProcess, McpClient};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+fn config(log: &Path) -> String {
+    format!(
+        "[audit]\nlog = {:?}\nrotate_bytes = 65536\ncheckpoint_records = 100\n\n\
+         [policy]\nrules = [\n  {{ name = \"no-secrets\", action = \"deny\", match = {{ tools = [\"echo\"], arguments = {{ message = [\"*secret*\"] }} }} }},\n  {{ name = \"rest\", action = \"allow\", match = {{}} }},\n]\n\n{}",
+        log.display().to_string(),
+        fake_server("fake", &[], "")
+    )
+}
+
+/// `calls` calls, every tenth denied; returns (allowed, denied).
+async fn run_calls(log: &Path, calls: usize) -> (usize, usize) {
+    let mut gw = GatewayProcess::start(&config(log), "toml", &[]);
+    let c = McpClient::connect(&gw.url("/mcp/fake"), json!({})).await;
+    let (mut allowed, mut denied) = (0, 0);
+    for i in 0..calls {
+        let message = if i % 10 == 9 {
+            format!("a secret {i}")
+        } else {
+            format!("hello {i}")
+        };
+        let r = c
+            .call_tool(
+                "echo",
+                json!({ "message": message, "api_key": "sk-not-in-the-log" }),
+            )
+            .await;
+        match error_code(&r) {
+            Some(-32040) => denied += 1,
+            None => allowed += 1,
+            other => panic!("unexpected answer {other:?}: {r}"),
+        }
+    }
+    gw.signal(libc::SIGTERM);
+    assert!(
+        gw.wait_exit_async(Duration::from_secs(15)).await.is_some(),
+        "the gateway stops"
+    );
+    (allowed, denied)
+}
+
+fn records(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let is_log = name == "audit.jsonl"
+            || name
+                .strip_prefix("audit.jsonl.")
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        if is_log {
+            for l in std::fs::read_to_string(e.path()).unwrap().lines() {
+                let v: Value = serde_json::from_str(l).unwrap();
+                if v["type"] == "record" {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_verdict_is_recorded_and_verifies_across_rotation_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let (a1, d1) = run_calls(&log, 300).await;
+    let (a2, d2) = run_calls(&log, 200).await;
+    assert_eq!((a1 + a2, d1 + d2), (450, 50));
+    let recs = records(dir.path());
+    assert_eq!(recs.len(), 500, "one record per verdict");
+    assert_eq!(recs.iter().filter(|r| r["action"] == "block").count(), 50);
+    assert!(recs
+        .iter()
+        .all(|r| r["tool_args"]["api_key"] == "[REDACTED]"));
+    let denied = recs.iter().find(|r| r["action"] == "block").unwrap();
+    assert_eq!(denied["rule"], "no-secrets");
+    assert_eq!(denied["stage"], "policy");
+    assert_eq!(denied["upstream"], "fake");
+    let text: String = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        !text.contains("sk-not-in-the-log"),
+        "a secret argument reached the audit"
+    );
+    let rotated = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("audit.jsonl.0"))
+        .count();
+    assert!(rotated >= 2, "the log rotated ({rotated} rotated files)");
+
+    let log_arg = log.display().to_string();
+    let ok = GatewayOptions::new().run(&["audit", "verify", &log_arg], None);
+    assert_eq!(ok.code(), Some(0), "{}{}", ok.stdout, ok.stderr);
+    assert!(ok.stdout.contains("ok:"), "{}", ok.stdout);
+
+    // One changed decision in a rotated file is named, with its place.
+    let first = dir.path().join(
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with("audit.jsonl.0"))
+            .min()
+            .unwrap(),
+    );
+    let text = std::fs::read_to_string(&first).unwrap();
+    let changed = text.replacen("\"action\":\"block\"", "\"action\":\"pass\"", 1);
+    assert_ne!(text, changed);
+    std::fs::write(&first, changed).unwrap();
+    let bad = GatewayOptions::new().run(&["audit", "verify", &log_arg], None);
+    assert_eq!(bad.code(), Some(1), "{}{}", bad.stdout, bad.stderr);
+    assert!(
+        bad.stdout.contains("FAILED: first bad record: edited"),
+        "{}",
+        bad.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_log_without_its_seal_state_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    run_calls(&log, 3).await;
+    std::fs::remove_file(dir.path().join("audit.jsonl.seal")).unwrap();
+    let out = GatewayOptions::new().run(
+        &[
+            "-c",
+            &write_config(dir.path(), &config(&log)),
+            "-l",
+            "127.0.0.1:0",
+        ],
+        None,
+    );
+    assert_eq!(out.code(), Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("seal state"), "{}", out.stderr);
+}
+
+fn write_config(dir: &Path, text: &str) -> String {
+    let p = dir.join("gateway.toml");
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
