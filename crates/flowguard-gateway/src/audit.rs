@@ -152,6 +152,38 @@ fn writer(
     }
 }
 
+/// Refuses an unauthenticated request (guard/oauth.rs) and records the verdict.
+pub async fn refused(
+    gw: &crate::gateway::Gateway,
+    scope: &crate::session::Scope,
+    e: &crate::guard::AuthError,
+    method: &str,
+) -> axum::response::Response {
+    if let Some(a) = gw.audit.get() {
+        use crate::guard::AuthError;
+        let rule = match e {
+            AuthError::Missing => "(no-credential)",
+            AuthError::Invalid(_) => "(invalid-credential)",
+            AuthError::Scope(_) => "(insufficient-scope)",
+        };
+        let v = Verdict::deny(flowguard_guard::Stage::Authenticate, rule, e.message());
+        let line = record(&Event {
+            method,
+            id: "null",
+            server: None,
+            tool: None,
+            arguments: None,
+            who: &Principal::anonymous(),
+            session: "",
+            verdict: &v,
+            latency_us: 0,
+        });
+        // Refused either way; a full queue under `on_full = "fail"` changes nothing here.
+        let _ = a.submit(line).await;
+    }
+    crate::guard::refuse(gw, scope, e)
+}
+
 /// What one verdict is about.
 pub struct Event<'a> {
     pub method: &'a str,

@@ -153,3 +153,40 @@ fn write_config(dir: &Path, text: &str) -> String {
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
 }
+
+#[tokio::test]
+async fn refused_credentials_are_recorded_without_the_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let text = format!(
+        "[auth]\nrequired = true\n[[auth.api_keys]]\nname = \"alice\"\ndigest = \"{}\"\n\n{}",
+        flowguard_guard::apikey::digest_of("the-right-key-0123456789"),
+        config(&log)
+    );
+    let mut gw = GatewayProcess::start(&text, "toml", &[]);
+    let url = gw.url("/mcp/fake");
+    let init = flowguard_testkit::client::initialize_body(&json!({}));
+    let none = flowguard_testkit::http::post_json(&url, &[], &init).await;
+    assert_eq!(none.status, 401);
+    let wrong =
+        flowguard_testkit::http::post_json(&url, &[("x-api-key", "wrong-key-in-the-log?")], &init)
+            .await;
+    assert_eq!(wrong.status, 401);
+    gw.signal(libc::SIGTERM);
+    assert!(gw.wait_exit_async(Duration::from_secs(15)).await.is_some());
+    let recs = records(dir.path());
+    let rules: Vec<&str> = recs.iter().map(|r| r["rule"].as_str().unwrap()).collect();
+    assert_eq!(
+        rules,
+        ["(no-credential)", "(invalid-credential)"],
+        "{recs:?}"
+    );
+    assert!(recs
+        .iter()
+        .all(|r| r["stage"] == "authenticate" && r["action"] == "block"));
+    assert_eq!(recs[0]["method"], "initialize");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("wrong-key-in-the-log"));
+    let ok = GatewayOptions::new().run(&["audit", "verify", &log.display().to_string()], None);
+    assert_eq!(ok.code(), Some(0), "{}", ok.stdout);
+}

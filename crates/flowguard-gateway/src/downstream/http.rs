@@ -288,7 +288,7 @@ async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: 
     // Authentication before anything kept per caller (DESIGN-NOTES §1; guard/mod.rs).
     let who = match gw.guard.authenticate(&headers).await {
         Ok(p) => p,
-        Err(e) => return crate::guard::refuse(&gw, &scope, &e),
+        Err(e) => return crate::audit::refused(&gw, &scope, &e, env.method()).await,
     };
     let no_session = !headers.contains_key(&SESSION);
     if no_session {
@@ -466,7 +466,7 @@ async fn open_stream(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Respons
     }
     let who = match gw.guard.authenticate(headers).await {
         Ok(p) => p,
-        Err(e) => return crate::guard::refuse(gw, &scope, &e),
+        Err(e) => return crate::audit::refused(gw, &scope, &e, "GET (stream)").await,
     };
     let session = match session_for(gw, &scope, headers, &who) {
         Ok(s) => s,
@@ -510,7 +510,7 @@ async fn end_session(gw: &Gateway, scope: Scope, headers: &HeaderMap) -> Respons
     }
     let who = match gw.guard.authenticate(headers).await {
         Ok(p) => p,
-        Err(e) => return crate::guard::refuse(gw, &scope, &e),
+        Err(e) => return crate::audit::refused(gw, &scope, &e, "DELETE (session)").await,
     };
     match session_for(gw, &scope, headers, &who) {
         Ok(session) => {

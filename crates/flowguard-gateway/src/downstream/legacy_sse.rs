@@ -50,7 +50,7 @@ pub(crate) async fn open(
     };
     let who = match gw.guard.authenticate(headers).await {
         Ok(p) => p,
-        Err(e) => return crate::guard::refuse(&gw, &scope, &e),
+        Err(e) => return crate::audit::refused(&gw, &scope, &e, "GET /sse").await,
     };
     let agent = who.subject.as_deref().map(str::to_string);
     let session = Arc::new(Session::new(new_session_id(), scope, agent, None));
@@ -101,7 +101,7 @@ pub(crate) async fn message(
     }
     let who = match gw.guard.authenticate(headers).await {
         Ok(p) => p,
-        Err(e) => return crate::guard::refuse(&gw, &scope, &e),
+        Err(e) => return crate::audit::refused(&gw, &scope, &e, "POST /message").await,
     };
     let session = match session_of(&gw, &scope, uri) {
         Ok(s) if !gw.guard.binds_sessions() || s.owned_by(&who) => s,
