@@ -12,6 +12,9 @@
 #
 #   BENCH_ROUNDS=15  BENCH_ROUND_SECONDS=2   paired rounds, each side measured this long after 1 s of warm-up
 #   BENCH_PIN=1      gateways and backend on CPU 0, the load generator on CPU 1 (taskset)
+#   BENCH_WHAT=audit the measured side is the bare gateway with the audit on instead ([audit]: a
+#                    record per call, chained and tagged, batches synced with fdatasync); writes
+#                    the "Audit overhead" section
 #   BENCH_INSTRUCTIONS=1  instead: instructions per call in the gateway under valgrind's callgrind
 #                    (a count that noisy neighbours do not change), bare, with each guard part
 #                    alone (jwt, limits, policy) and all of them; writes nothing
@@ -79,6 +82,14 @@ TOML
   echo "command = \"$ROOT/$BIN/fg-echo\""
 } > "$WORK/guarded.toml"
 RULES=$(grep -c 'name = "' "$WORK/guarded.toml")
+WHAT=${BENCH_WHAT:-guard}
+TOKEN_G=$TOKEN
+if [[ $WHAT == audit ]]; then
+  { echo "[audit]"; echo "log = \"$WORK/audit/audit.jsonl\""; echo; cat "$WORK/bare.toml"; } > "$WORK/guarded.toml"
+  TOKEN_G=""
+elif [[ $WHAT != guard ]]; then
+  echo "guard-bench: BENCH_WHAT is guard or audit, not $WHAT"; exit 2
+fi
 
 start() { # name config: starts a gateway, sets URL
   local log=$WORK/$1.log
@@ -102,7 +113,7 @@ load() { # url [authorization]
 # The guarded side must really be guarded: no token is a 401, a denied argument a -32040.
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$GUARDED" -H 'content-type: application/json' \
   -H 'accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}')
-[[ "$code" == 401 ]] || { echo "guard-bench: the guarded gateway answered $code without a token, not 401"; exit 2; }
+[[ "$code" == 401 || $WHAT == audit ]] || { echo "guard-bench: the guarded gateway answered $code without a token, not 401"; exit 2; }
 
 if [[ -n "${BENCH_INSTRUCTIONS:-}" ]]; then
   command -v valgrind >/dev/null || { echo "guard-bench: BENCH_INSTRUCTIONS needs valgrind (apt-get install valgrind)"; exit 2; }
@@ -149,7 +160,7 @@ fi
 
 RATIOS=(); ROWS=(); ERRORS=0
 for r in $(seq 1 "$ROUNDS"); do
-  if (( r % 2 )); then jb=$(load "$BARE"); jg=$(load "$GUARDED" "$TOKEN"); else jg=$(load "$GUARDED" "$TOKEN"); jb=$(load "$BARE"); fi
+  if (( r % 2 )); then jb=$(load "$BARE"); jg=$(load "$GUARDED" "$TOKEN_G"); else jg=$(load "$GUARDED" "$TOKEN_G"); jb=$(load "$BARE"); fi
   eb=$(jf errors "$jb"); eg=$(jf errors "$jg"); ERRORS=$((ERRORS + ${eb:-1} + ${eg:-1}))
   rb=$(jf rps "$jb"); rg=$(jf rps "$jg")
   ratio=$(awk -v a="$rg" -v b="$rb" 'BEGIN{ if (b > 0) printf "%.3f", a / b; else print 0 }')
@@ -163,18 +174,31 @@ MARK=$(awk -v m="$MEDIAN" 'BEGIN{ print (m >= 0.90) ? "✓" : "✗" }')
 RSS_G=$(awk '/VmRSS/{print $2}' "/proc/${PIDS[1]}/status" 2>/dev/null || echo 0)
 RSS_B=$(awk '/VmRSS/{print $2}' "/proc/${PIDS[0]}/status" 2>/dev/null || echo 0)
 echo "guard-bench: guarded / bare req/s, median of $ROUNDS rounds: $MEDIAN (target ≥ 0.90) $MARK; errors $ERRORS; VmRSS after: guarded $RSS_G kB, bare $RSS_B kB"
+RECORDS=0
+if [[ $WHAT == audit ]]; then
+  RECORDS=$(cat "$WORK"/audit/audit.jsonl* 2>/dev/null | grep -c '"type":"record"' || true)
+  echo "guard-bench: audit records written: $RECORDS"
+fi
 
 if [[ -z "${BENCH_NO_DOC:-}" ]]; then
+  if [[ $WHAT == audit ]]; then HEADING="## Audit overhead (\`BENCH_WHAT=audit bench/guard.sh\`)"; else HEADING="## Guard overhead (\`bench/guard.sh\`)"; fi
   SECTION=$WORK/section.md
   {
-    echo "## Guard overhead (\`bench/guard.sh\`)"
+    echo "$HEADING"
     echo
-    echo "\`${BENCH_PIN:+BENCH_PIN=1 }bench/guard.sh\` at $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d): two release gateways in front of fg-echo,"
-    echo "tools/call at 32 connections, $ROUNDS alternating paired rounds of ${RSECS} s. *Guarded*: JWT (HS256,"
-    echo "the token on every request), a $RULES-rule native policy (48 deny rules on tool names, subjects,"
-    echo "claims and the arguments of three tools, 4 of them on the called tool's argument, then the allow"
-    echo "rules; the call is decided by rule 49), rate limits per client and per client and tool."
-    echo "*Bare*: none of it. Every reply checked; errors: $ERRORS."
+    if [[ $WHAT == audit ]]; then
+      echo "\`${BENCH_PIN:+BENCH_PIN=1 }BENCH_WHAT=audit bench/guard.sh\` at $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d): two release gateways in front of"
+      echo "fg-echo, tools/call at 32 connections, $ROUNDS alternating paired rounds of ${RSECS} s. *Guarded*: the"
+      echo "audit on (a record per call, chained, tagged, checkpointed, each batch synced with fdatasync;"
+      echo "$RECORDS records written). *Bare*: no audit. Every reply checked; errors: $ERRORS."
+    else
+      echo "\`${BENCH_PIN:+BENCH_PIN=1 }bench/guard.sh\` at $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d): two release gateways in front of fg-echo,"
+      echo "tools/call at 32 connections, $ROUNDS alternating paired rounds of ${RSECS} s. *Guarded*: JWT (HS256,"
+      echo "the token on every request), a $RULES-rule native policy (48 deny rules on tool names, subjects,"
+      echo "claims and the arguments of three tools, 4 of them on the called tool's argument, then the allow"
+      echo "rules; the call is decided by rule 49), rate limits per client and per client and tool."
+      echo "*Bare*: none of it. Every reply checked; errors: $ERRORS."
+    fi
     echo
     echo "| target | measured | |"
     echo "|---|---|---|"
@@ -187,11 +211,11 @@ if [[ -z "${BENCH_NO_DOC:-}" ]]; then
     echo "Resident memory after the run: guarded $((RSS_G / 1024)) MB, bare $((RSS_B / 1024)) MB."
     echo
   } > "$SECTION"
-  python3 - "$ROOT/docs/benchmarks.md" "$SECTION" <<'PY'
+  python3 - "$ROOT/docs/benchmarks.md" "$SECTION" "$HEADING" <<'PY'
 import re, sys
-path, section = sys.argv[1], open(sys.argv[2]).read()
+path, section, heading = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
 doc = open(path).read()
-start = doc.find("## Guard overhead (`bench/guard.sh`)")
+start = doc.find(heading)
 if start >= 0:
     end = doc.find("\n## ", start + 1)
     doc = doc[:start] + section + (doc[end + 1:] if end >= 0 else "")
@@ -200,6 +224,6 @@ else:
     doc = doc[:at] + section + doc[at:] if at >= 0 else doc + "\n" + section
 open(path, "w").write(doc)
 PY
-  echo "guard-bench: wrote the Guard overhead section of docs/benchmarks.md"
+  echo "guard-bench: wrote the ${HEADING#\#\# } section of docs/benchmarks.md"
 fi
 [[ $ERRORS == 0 ]]

@@ -74,6 +74,7 @@ fn io(path: &Path, e: impl ToString) -> AuditError {
 pub struct Log {
     opts: Options,
     state: SealState,
+    tag_key: seal::TagKey,
     file: File,
     file_no: u64,
     file_first: u64,
@@ -165,6 +166,7 @@ impl Log {
         let file_bytes = file.metadata().map_err(|e| io(&opts.path, e))?.len();
         let mut log = Log {
             opts,
+            tag_key: seal::TagKey::new(&state.key),
             state,
             file,
             file_no,
@@ -301,6 +303,7 @@ impl Log {
             .trim_end_matches("\"}")
             .to_string();
         self.state.evolve();
+        self.tag_key = seal::TagKey::new(&self.state.key);
         self.state.save(&self.opts.seal)?;
         self.since_checkpoint = 0;
         self.last_checkpoint = Instant::now();

@@ -15,9 +15,21 @@ pub fn line_hash(line: &[u8]) -> String {
     hex::encode(digest(&SHA256, line).as_ref())
 }
 
+/// An epoch's key, ready to tag (its pads computed once).
+pub struct TagKey(hmac::Key);
+
+impl TagKey {
+    pub fn new(key: &[u8; 32]) -> Self {
+        TagKey(hmac::Key::new(hmac::HMAC_SHA256, key))
+    }
+}
+
 fn tag_of(key: &[u8; 32], body: &[u8]) -> String {
-    let k = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let mut ctx = hmac::Context::with_key(&k);
+    tag_with(&TagKey::new(key), body)
+}
+
+fn tag_with(k: &TagKey, body: &[u8]) -> String {
+    let mut ctx = hmac::Context::with_key(&k.0);
     ctx.update(TAG_LABEL);
     ctx.update(body);
     hex::encode(ctx.sign().as_ref())
@@ -25,11 +37,16 @@ fn tag_of(key: &[u8; 32], body: &[u8]) -> String {
 
 /// Seals `fields` (a JSON object's text, `{...}`, without the chain fields) as line `seq`.
 pub fn seal(fields: &str, seq: u64, epoch: u64, prev: &str, key: &[u8; 32]) -> String {
+    seal_with(fields, seq, epoch, prev, &TagKey::new(key))
+}
+
+/// [`seal`] with the epoch's key prepared.
+pub fn seal_with(fields: &str, seq: u64, epoch: u64, prev: &str, key: &TagKey) -> String {
     debug_assert!(fields.starts_with('{') && fields.ends_with('}'));
     let inner = &fields[1..fields.len() - 1];
     let sep = if inner.trim().is_empty() { "" } else { "," };
     let body = format!("{{{inner}{sep}\"seq\":{seq},\"epoch\":{epoch},\"prev\":\"{prev}\"");
-    let tag = tag_of(key, body.as_bytes());
+    let tag = tag_with(key, body.as_bytes());
     format!("{body}{TAG_FIELD}{tag}\"}}")
 }
 

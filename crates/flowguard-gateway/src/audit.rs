@@ -5,7 +5,7 @@
 //! the next batch and counted.
 
 use flowguard_guard::{Decision, Principal, Verdict};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -15,6 +15,8 @@ const MAX_ARGS_BYTES: usize = 4096;
 /// Strings inside arguments are cut here.
 const MAX_STRING: usize = 256;
 const BATCH: usize = 4096;
+/// The least time between two syncs of the log.
+const SYNC_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
 
 pub struct Auditor {
     tx: Mutex<Option<mpsc::Sender<String>>>,
@@ -108,6 +110,7 @@ fn writer(
     rt.block_on(async {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         let mut open = true;
+        let mut last_sync = tokio::time::Instant::now();
         while open || !batch.is_empty() {
             if open {
                 tokio::select! {
@@ -117,6 +120,11 @@ fn writer(
                     },
                     _ = tick.tick() => {}
                 }
+                // Group commit: at most one sync every SYNC_EVERY; records arriving meanwhile
+                // join the batch (each sync costs the machine far more than a record).
+                if open && !batch.is_empty() {
+                    tokio::time::sleep_until(last_sync + SYNC_EVERY).await;
+                }
                 while batch.len() < BATCH {
                     match rx.try_recv() {
                         Ok(line) => batch.push(line),
@@ -124,6 +132,7 @@ fn writer(
                     }
                 }
             }
+            last_sync = tokio::time::Instant::now();
             match log.append(&batch) {
                 Ok(()) => {
                     written.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -198,67 +207,134 @@ pub struct Event<'a> {
     pub latency_us: u64,
 }
 
-/// The record's JSON (field names as mcpgw's where they mean the same).
+/// The record's JSON (field names as mcpgw's where they mean the same), written directly: it
+/// is built on the request path.
 pub fn record(e: &Event<'_>) -> String {
     let v = e.verdict;
     let blocked = v.blocks();
-    let mut m = Map::new();
-    m.insert("type".into(), "record".into());
-    m.insert("timestamp".into(), flowguard_audit::time::now().into());
-    m.insert("direction".into(), "c2s".into());
-    m.insert("kind".into(), "request".into());
-    m.insert("method".into(), e.method.into());
-    m.insert(
-        "id".into(),
-        serde_json::from_str(e.id).unwrap_or(Value::Null),
-    );
-    m.insert(
-        "action".into(),
-        if blocked { "block" } else { "pass" }.into(),
-    );
-    m.insert("decision".into(), v.decision.as_str().into());
-    m.insert(
-        "enforced".into(),
-        (v.decision != Decision::Deny || blocked).into(),
-    );
-    m.insert("stage".into(), v.stage.as_str().into());
-    m.insert("rule".into(), (*v.rule).into());
-    m.insert("reason".into(), v.reason.clone().into());
-    m.insert(
-        "subject".into(),
-        e.who
-            .subject
-            .as_deref()
-            .map(crate::identity::loggable)
-            .into(),
-    );
-    m.insert("client".into(), e.who.client.as_deref().into());
-    m.insert(
-        "auth_method".into(),
-        json!(format!("{:?}", e.who.method).to_lowercase()),
-    );
-    m.insert(
-        "roles".into(),
-        e.who.roles.iter().map(|r| Value::from(&**r)).collect(),
-    );
-    m.insert("session".into(), session_hash(e.session).into());
-    m.insert("upstream".into(), e.server.into());
-    m.insert("tool_name".into(), e.tool.into());
-    m.insert(
-        "tool_args".into(),
-        e.arguments.map(redact).unwrap_or(Value::Null),
-    );
-    m.insert("latency_us".into(), e.latency_us.into());
-    Value::Object(m).to_string()
+    let mut o = String::with_capacity(512);
+    o.push_str("{\"type\":\"record\",\"timestamp\":\"");
+    o.push_str(&flowguard_audit::time::now());
+    o.push_str("\",\"direction\":\"c2s\",\"kind\":\"request\",\"method\":");
+    string(&mut o, e.method);
+    o.push_str(",\"id\":");
+    // The id as the client sent it, when it is valid JSON (it was parsed already).
+    match serde_json::from_str::<&serde_json::value::RawValue>(e.id) {
+        Ok(raw) => o.push_str(raw.get()),
+        Err(_) => o.push_str("null"),
+    }
+    o.push_str(",\"action\":");
+    o.push_str(if blocked { "\"block\"" } else { "\"pass\"" });
+    o.push_str(",\"decision\":\"");
+    o.push_str(v.decision.as_str());
+    o.push_str("\",\"enforced\":");
+    o.push_str(if v.decision != Decision::Deny || blocked {
+        "true"
+    } else {
+        "false"
+    });
+    o.push_str(",\"stage\":\"");
+    o.push_str(v.stage.as_str());
+    o.push_str("\",\"rule\":");
+    string(&mut o, &v.rule);
+    o.push_str(",\"reason\":");
+    string(&mut o, &v.reason);
+    o.push_str(",\"subject\":");
+    match e.who.subject.as_deref() {
+        Some(s) => string(&mut o, &crate::identity::loggable(s)),
+        None => o.push_str("null"),
+    }
+    o.push_str(",\"client\":");
+    opt(&mut o, e.who.client.as_deref());
+    o.push_str(",\"auth_method\":\"");
+    o.push_str(auth_method(e.who.method));
+    o.push_str("\",\"roles\":[");
+    for (i, r) in e.who.roles.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        string(&mut o, r);
+    }
+    o.push_str("],\"session\":");
+    string(&mut o, e.session);
+    o.push_str(",\"upstream\":");
+    opt(&mut o, e.server);
+    o.push_str(",\"tool_name\":");
+    opt(&mut o, e.tool);
+    o.push_str(",\"tool_args\":");
+    match e.arguments {
+        Some(a) if needs_redaction(a, 0) => o.push_str(&redact(a).to_string()),
+        Some(a) => {
+            let text = a.to_string();
+            if text.len() > MAX_ARGS_BYTES {
+                o.push_str(&json!({ "_omitted": format!("{} bytes", text.len()) }).to_string());
+            } else {
+                o.push_str(&text);
+            }
+        }
+        None => o.push_str("null"),
+    }
+    o.push_str(",\"latency_us\":");
+    o.push_str(&e.latency_us.to_string());
+    o.push('}');
+    o
 }
 
-/// A session id as the audit shows it: enough to group records, not enough to use it.
-fn session_hash(id: &str) -> String {
-    if id.is_empty() {
-        return String::new();
+fn auth_method(m: flowguard_guard::AuthMethod) -> &'static str {
+    use flowguard_guard::AuthMethod::*;
+    match m {
+        Anonymous => "anonymous",
+        AgentId => "agent_id",
+        ApiKey => "api_key",
+        Jwt => "jwt",
+        Configured => "configured",
     }
-    let d = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
-    d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn opt(o: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => string(o, s),
+        None => o.push_str("null"),
+    }
+}
+
+/// A JSON string.
+fn string(o: &mut String, s: &str) {
+    let plain = s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if plain {
+        o.push('"');
+        o.push_str(s);
+        o.push('"');
+    } else {
+        o.push_str(&Value::from(s).to_string());
+    }
+}
+
+/// The session as the audit names it (the first 8 bytes of the SHA-256 of its id): enough to
+/// group records, not enough to use it; made once per session.
+pub fn session_id(session: &crate::session::Session) -> &str {
+    if session.stateless {
+        return "";
+    }
+    session.audit_id.get_or_init(|| {
+        let d = ring::digest::digest(&ring::digest::SHA256, session.id.as_bytes());
+        d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    })
+}
+
+/// Whether [`redact`] would change anything (most arguments: no, and they are written as
+/// they are).
+fn needs_redaction(v: &Value, depth: usize) -> bool {
+    match v {
+        Value::Object(o) => {
+            depth >= 16
+                || o.iter()
+                    .any(|(k, x)| secret_key(k) || needs_redaction(x, depth + 1))
+        }
+        Value::Array(a) => depth >= 16 || a.iter().any(|x| needs_redaction(x, depth + 1)),
+        Value::String(s) => s.len() > MAX_STRING,
+        _ => false,
+    }
 }
 
 /// Arguments with values under secret-looking keys replaced, long strings cut, and the whole
@@ -302,8 +378,7 @@ pub fn redact(v: &Value) -> Value {
 }
 
 fn secret_key(k: &str) -> bool {
-    let k = k.to_ascii_lowercase();
-    [
+    const SECRET: [&str; 12] = [
         "password",
         "passwd",
         "secret",
@@ -316,9 +391,12 @@ fn secret_key(k: &str) -> bool {
         "credential",
         "private_key",
         "privatekey",
-    ]
-    .iter()
-    .any(|s| k.contains(s))
+    ];
+    let k = k.as_bytes();
+    SECRET.iter().any(|s| {
+        k.windows(s.len())
+            .any(|w| w.eq_ignore_ascii_case(s.as_bytes()))
+    })
 }
 
 #[cfg(test)]
@@ -338,5 +416,33 @@ mod tests {
             .collect();
         assert!(redact(&json!({ "items": big }))["_omitted"].is_string());
         assert!(!r.to_string().contains("sk-123"));
+    }
+
+    #[test]
+    fn records_are_json_whatever_the_text() {
+        let mut who = Principal::agent("a\"b");
+        who.client = Some("c\nd\u{1}é".into());
+        let v = Verdict::deny(flowguard_guard::Stage::Policy, "r\\\"", "why \"so\"\t");
+        let args = json!({"message": "x\"y", "token": "t"});
+        let line = record(&Event {
+            method: "tools/call",
+            id: "\"id-1\"",
+            server: Some("s"),
+            tool: Some("t\u{2028}"),
+            arguments: Some(&args),
+            who: &who,
+            session: "0011",
+            verdict: &v,
+            latency_us: 7,
+        });
+        let r: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(r["client"], "c\nd\u{1}é");
+        assert_eq!(r["rule"], "r\\\"");
+        assert_eq!(r["id"], "id-1");
+        assert_eq!(r["tool_args"]["token"], "[REDACTED]");
+        assert_eq!(r["tool_args"]["message"], "x\"y");
+        assert_eq!(r["action"], "block");
+        assert_eq!(r["enforced"], true);
+        assert_eq!(r["auth_method"], "agent_id");
     }
 }

@@ -538,7 +538,7 @@ async fn guard_call(
             tool: Some(own),
             arguments,
             who: &who,
-            session: if session.stateless { "" } else { &session.id },
+            session: crate::audit::session_id(session),
             verdict: &v,
             latency_us: started.elapsed().as_micros() as u64,
         });

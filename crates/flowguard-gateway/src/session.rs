@@ -137,6 +137,8 @@ pub struct Session {
     principal: OnceLock<Arc<flowguard_guard::Principal>>,
     /// `tools/call` requests made in this session (for `limits.calls_per_session`).
     pub calls: AtomicU64,
+    /// The session as the audit names it (a hash of its id), made on first use.
+    pub audit_id: OnceLock<String>,
 }
 
 impl Session {
@@ -162,6 +164,7 @@ impl Session {
             auto: std::sync::atomic::AtomicBool::new(false),
             principal: OnceLock::new(),
             calls: AtomicU64::new(0),
+            audit_id: OnceLock::new(),
         }
     }
 
