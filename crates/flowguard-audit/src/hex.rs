@@ -1,13 +1,19 @@
 //! Lower-case hex, for hashes, tags, keys and signatures.
 
 pub fn encode(b: &[u8]) -> String {
-    const D: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(b.len() * 2);
-    for &x in b {
-        s.push(D[(x >> 4) as usize] as char);
-        s.push(D[(x & 15) as usize] as char);
-    }
+    encode_into(&mut s, b);
     s
+}
+
+pub fn encode_into(s: &mut String, b: &[u8]) {
+    const D: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(b.len() * 2);
+    for &x in b {
+        out.push(D[(x >> 4) as usize]);
+        out.push(D[(x & 15) as usize]);
+    }
+    s.push_str(std::str::from_utf8(&out).expect("hex digits are ASCII"));
 }
 
 pub fn decode(s: &str) -> Option<Vec<u8>> {

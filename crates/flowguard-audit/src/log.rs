@@ -201,10 +201,9 @@ impl Log {
         if records.is_empty() {
             return self.tick();
         }
-        let mut buf = String::with_capacity(records.len() * 512);
+        let mut buf = String::with_capacity(records.len() * 768);
         for r in records {
-            let line = self.next_line(r.as_ref());
-            buf.push_str(&line);
+            self.seal_into(&mut buf, r.as_ref());
             buf.push('\n');
         }
         self.write(buf.as_bytes())?;
@@ -233,17 +232,16 @@ impl Log {
         self.checkpoint("shutdown", None)
     }
 
-    fn next_line(&mut self, fields: &str) -> String {
+    fn seal_into(&mut self, out: &mut String, fields: &str) {
         self.seq += 1;
-        let line = seal::seal(
+        self.prev = seal::seal_into(
+            out,
             fields,
             self.seq,
             self.state.epoch,
             &self.prev,
-            &self.state.key,
+            &self.tag_key,
         );
-        self.prev = seal::line_hash(line.as_bytes());
-        line
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), AuditError> {
@@ -264,7 +262,8 @@ impl Log {
             self.file_no,
             crate::time::now()
         );
-        let mut line = self.next_line(&header);
+        let mut line = String::new();
+        self.seal_into(&mut line, &header);
         line.push('\n');
         self.write(line.as_bytes())
     }

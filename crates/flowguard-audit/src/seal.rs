@@ -1,19 +1,17 @@
 //! One line of the chain: a JSON object whose last four fields are `seq`, `epoch`, `prev` and
-//! `tag`, in that order. The tag is an HMAC over the line as written up to `,"tag":"`; the next
-//! line's `prev` is the SHA-256 of the whole line (without its newline).
+//! `tag`, in that order. With `body` the line as written up to `,"tag":"` and
+//! `d = SHA-256(body)`: `tag = HMAC-SHA256(key, label ‖ d)`, and the next line's `prev` is
+//! `SHA-256(d ‖ tag)`, which anyone can compute from the line without the key. The body is
+//! hashed once.
 
 use crate::hex;
-use ring::digest::{digest, SHA256};
+use ring::digest::{digest, Context, SHA256};
 use ring::hmac;
+use std::fmt::Write;
 
 const TAG_LABEL: &[u8] = b"flowguard-audit-v1\n";
 const TAG_FIELD: &str = ",\"tag\":\"";
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// The hash a following line names in `prev`.
-pub fn line_hash(line: &[u8]) -> String {
-    hex::encode(digest(&SHA256, line).as_ref())
-}
 
 /// An epoch's key, ready to tag (its pads computed once).
 pub struct TagKey(hmac::Key);
@@ -24,30 +22,52 @@ impl TagKey {
     }
 }
 
-fn tag_of(key: &[u8; 32], body: &[u8]) -> String {
-    tag_with(&TagKey::new(key), body)
-}
-
-fn tag_with(k: &TagKey, body: &[u8]) -> String {
+fn tag_of(k: &TagKey, d: &[u8]) -> hmac::Tag {
     let mut ctx = hmac::Context::with_key(&k.0);
     ctx.update(TAG_LABEL);
-    ctx.update(body);
-    hex::encode(ctx.sign().as_ref())
+    ctx.update(d);
+    ctx.sign()
+}
+
+/// `prev` of the line after one with body digest `d` and tag `tag`.
+fn link_hash(d: &[u8], tag: &[u8]) -> String {
+    let mut c = Context::new(&SHA256);
+    c.update(d);
+    c.update(tag);
+    hex::encode(c.finish().as_ref())
 }
 
 /// Seals `fields` (a JSON object's text, `{...}`, without the chain fields) as line `seq`.
 pub fn seal(fields: &str, seq: u64, epoch: u64, prev: &str, key: &[u8; 32]) -> String {
-    seal_with(fields, seq, epoch, prev, &TagKey::new(key))
+    let mut out = String::new();
+    seal_into(&mut out, fields, seq, epoch, prev, &TagKey::new(key));
+    out
 }
 
-/// [`seal`] with the epoch's key prepared.
-pub fn seal_with(fields: &str, seq: u64, epoch: u64, prev: &str, key: &TagKey) -> String {
+/// Appends the sealed line (without a newline) to `out`; returns the hash the next line names.
+pub fn seal_into(
+    out: &mut String,
+    fields: &str,
+    seq: u64,
+    epoch: u64,
+    prev: &str,
+    key: &TagKey,
+) -> String {
     debug_assert!(fields.starts_with('{') && fields.ends_with('}'));
     let inner = &fields[1..fields.len() - 1];
-    let sep = if inner.trim().is_empty() { "" } else { "," };
-    let body = format!("{{{inner}{sep}\"seq\":{seq},\"epoch\":{epoch},\"prev\":\"{prev}\"");
-    let tag = tag_with(key, body.as_bytes());
-    format!("{body}{TAG_FIELD}{tag}\"}}")
+    let start = out.len();
+    out.push('{');
+    out.push_str(inner);
+    if !inner.trim().is_empty() {
+        out.push(',');
+    }
+    let _ = write!(out, "\"seq\":{seq},\"epoch\":{epoch},\"prev\":\"{prev}\"");
+    let d = digest(&SHA256, out[start..].as_bytes());
+    let tag = tag_of(key, d.as_ref());
+    out.push_str(TAG_FIELD);
+    hex::encode_into(out, tag.as_ref());
+    out.push_str("\"}");
+    link_hash(d.as_ref(), tag.as_ref())
 }
 
 /// The chain fields of a line, read back.
@@ -59,9 +79,10 @@ pub struct Link {
     pub tag: String,
     /// The JSON object, parsed.
     pub value: serde_json::Value,
-    /// The line's own hash.
+    /// What the next line names in `prev`.
     pub hash: String,
-    body_len: usize,
+    /// SHA-256 of the body.
+    digest: Vec<u8>,
 }
 
 impl Link {
@@ -77,22 +98,23 @@ impl Link {
         if line.len() != at + TAG_FIELD.len() + tag.len() + 2 || !line.ends_with("\"}") {
             return None;
         }
+        let tag_bytes = hex::decode(&tag).filter(|t| t.len() == 32)?;
+        let d = digest(&SHA256, &line.as_bytes()[..at]);
         Some(Link {
             seq,
             epoch,
             prev,
+            hash: link_hash(d.as_ref(), &tag_bytes),
             tag,
-            hash: line_hash(line.as_bytes()),
+            digest: d.as_ref().to_vec(),
             value,
-            body_len: at,
         })
     }
 
     /// Whether the tag is right under `key`.
-    pub fn tag_ok(&self, line: &str, key: &[u8; 32]) -> bool {
-        let want = tag_of(key, &line.as_bytes()[..self.body_len]);
+    pub fn tag_ok(&self, key: &TagKey) -> bool {
         // Tags are not secrets: whoever verifies knows the key.
-        want == self.tag
+        hex::encode(tag_of(key, &self.digest).as_ref()) == self.tag
     }
 
     pub fn kind(&self) -> &str {
@@ -130,13 +152,14 @@ mod tests {
         let l = seal(r#"{"type":"record","tool_name":"echo"}"#, 5, 2, GENESIS, &k);
         let link = Link::parse(&l).unwrap();
         assert_eq!((link.seq, link.epoch, link.kind()), (5, 2, "record"));
-        assert!(link.tag_ok(&l, &k));
-        assert!(!link.tag_ok(&l, &[8u8; 32]));
+        let key = TagKey::new(&k);
+        assert!(link.tag_ok(&key));
+        assert!(!link.tag_ok(&TagKey::new(&[8u8; 32])));
         let edited = l.replace("echo", "ecko");
-        assert!(!Link::parse(&edited).unwrap().tag_ok(&edited, &k));
+        assert!(!Link::parse(&edited).unwrap().tag_ok(&key));
         // The epoch is inside the tagged text.
         let moved = l.replace("\"epoch\":2", "\"epoch\":3");
-        assert!(!Link::parse(&moved).unwrap().tag_ok(&moved, &k));
+        assert!(!Link::parse(&moved).unwrap().tag_ok(&key));
         assert!(Link::parse("{\"seq\":1}").is_none());
         assert_eq!(
             seal("{}", 1, 0, GENESIS, &k)

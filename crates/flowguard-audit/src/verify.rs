@@ -1,7 +1,7 @@
 //! `flowguard audit verify`: reads the log files and the checkpoints and names what is wrong.
 
 use crate::keys::{evolve, VerifyKey};
-use crate::seal::{checkpoint_ok, Link, GENESIS};
+use crate::seal::{checkpoint_ok, Link, TagKey, GENESIS};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -90,15 +90,20 @@ struct Checkpoint {
 /// Keys by epoch, evolved from the first as far as needed.
 struct Keys {
     keys: Vec<[u8; 32]>,
+    tag_keys: Vec<TagKey>,
 }
 
 impl Keys {
-    fn at(&mut self, epoch: u64) -> &[u8; 32] {
+    fn at(&mut self, epoch: u64) -> &TagKey {
         while self.keys.len() as u64 <= epoch {
             let next = evolve(self.keys.last().expect("key 0"));
             self.keys.push(next);
         }
-        &self.keys[epoch as usize]
+        while self.tag_keys.len() < self.keys.len() {
+            self.tag_keys
+                .push(TagKey::new(&self.keys[self.tag_keys.len()]));
+        }
+        &self.tag_keys[epoch as usize]
     }
 }
 
@@ -114,7 +119,10 @@ pub fn verify(logs: &[PathBuf], checkpoints: Option<&Path>, key: &VerifyKey) -> 
         });
         return r;
     };
-    let mut keys = Keys { keys: vec![key0] };
+    let mut keys = Keys {
+        keys: vec![key0],
+        tag_keys: Vec::new(),
+    };
     let cps = read_checkpoints(checkpoints, &pk, &mut r);
     let max_epoch = cps.iter().map(|c| c.next_epoch).max().unwrap_or(0);
     let lines = read_logs(logs, &mut r);
@@ -206,9 +214,8 @@ pub fn verify(logs: &[PathBuf], checkpoints: Option<&Path>, key: &VerifyKey) -> 
             });
             prev_hash = None;
         }
-        if !l.tag_ok(&line.text, keys.at(l.epoch)) {
-            let later = (l.epoch + 1..=max_epoch.max(l.epoch + 1))
-                .find(|e| l.tag_ok(&line.text, keys.at(*e)));
+        if !l.tag_ok(keys.at(l.epoch)) {
+            let later = (l.epoch + 1..=max_epoch.max(l.epoch + 1)).find(|e| l.tag_ok(keys.at(*e)));
             let inserted = next.is_some_and(|n| {
                 n.seq == l.seq && prev_hash.as_deref().is_some_and(|p| n.prev == p)
             });

@@ -181,7 +181,7 @@ pub async fn refused(
             id: "null",
             server: None,
             tool: None,
-            arguments: None,
+            arguments: Arguments::None,
             who: &Principal::anonymous(),
             session: "",
             verdict: &v,
@@ -193,6 +193,15 @@ pub async fn refused(
     crate::guard::refuse(gw, scope, e)
 }
 
+/// A request's arguments as the audit gets them.
+#[derive(Clone, Copy)]
+pub enum Arguments<'a> {
+    None,
+    Value(&'a Value),
+    /// The JSON text as the client sent it.
+    Raw(&'a str),
+}
+
 /// What one verdict is about.
 pub struct Event<'a> {
     pub method: &'a str,
@@ -200,7 +209,7 @@ pub struct Event<'a> {
     pub id: &'a str,
     pub server: Option<&'a str>,
     pub tool: Option<&'a str>,
-    pub arguments: Option<&'a Value>,
+    pub arguments: Arguments<'a>,
     pub who: &'a Principal,
     pub session: &'a str,
     pub verdict: &'a Verdict,
@@ -263,21 +272,39 @@ pub fn record(e: &Event<'_>) -> String {
     opt(&mut o, e.tool);
     o.push_str(",\"tool_args\":");
     match e.arguments {
-        Some(a) if needs_redaction(a, 0) => o.push_str(&redact(a).to_string()),
-        Some(a) => {
-            let text = a.to_string();
-            if text.len() > MAX_ARGS_BYTES {
-                o.push_str(&json!({ "_omitted": format!("{} bytes", text.len()) }).to_string());
-            } else {
-                o.push_str(&text);
-            }
+        // Short, on one line, and naming nothing that looks like a secret: as sent (no string in
+        // it can be over the cut, and the envelope was parsed already, so it is JSON).
+        Arguments::Raw(r)
+            if r.len() <= MAX_STRING
+                && !r.bytes().any(|b| b == b'\n' || b == b'\r')
+                && !secret_key(r) =>
+        {
+            o.push_str(r)
         }
-        None => o.push_str("null"),
+        Arguments::Raw(r) => match serde_json::from_str::<Value>(r) {
+            Ok(v) => arguments(&mut o, &v),
+            Err(_) => o.push_str("null"),
+        },
+        Arguments::Value(v) => arguments(&mut o, v),
+        Arguments::None => o.push_str("null"),
     }
     o.push_str(",\"latency_us\":");
     o.push_str(&e.latency_us.to_string());
     o.push('}');
     o
+}
+
+fn arguments(o: &mut String, a: &Value) {
+    if needs_redaction(a, 0) {
+        o.push_str(&redact(a).to_string());
+        return;
+    }
+    let text = a.to_string();
+    if text.len() > MAX_ARGS_BYTES {
+        o.push_str(&json!({ "_omitted": format!("{} bytes", text.len()) }).to_string());
+    } else {
+        o.push_str(&text);
+    }
 }
 
 fn auth_method(m: flowguard_guard::AuthMethod) -> &'static str {
@@ -429,7 +456,7 @@ mod tests {
             id: "\"id-1\"",
             server: Some("s"),
             tool: Some("t\u{2028}"),
-            arguments: Some(&args),
+            arguments: Arguments::Value(&args),
             who: &who,
             session: "0011",
             verdict: &v,
@@ -444,5 +471,24 @@ mod tests {
         assert_eq!(r["action"], "block");
         assert_eq!(r["enforced"], true);
         assert_eq!(r["auth_method"], "agent_id");
+        let raw = |text: &str| {
+            let v = Verdict::allow(flowguard_guard::Stage::Policy, "r");
+            let line = record(&Event {
+                method: "tools/call",
+                id: "1",
+                server: None,
+                tool: None,
+                arguments: Arguments::Raw(text),
+                who: &Principal::anonymous(),
+                session: "",
+                verdict: &v,
+                latency_us: 0,
+            });
+            assert!(!line.contains('\n'));
+            serde_json::from_str::<Value>(&line).unwrap()["tool_args"].clone()
+        };
+        assert_eq!(raw(r#"{"message":"hi"}"#), json!({"message": "hi"}));
+        assert_eq!(raw("{\n \"message\": \"hi\"\n}"), json!({"message": "hi"}));
+        assert_eq!(raw(r#"{"Access_Token":"x"}"#)["Access_Token"], "[REDACTED]");
     }
 }

@@ -331,10 +331,7 @@ async fn by_name(
                 None => return error(id, ErrorCode::InvalidParams, &format!("Unknown {what}")),
             };
             if gw.guard.active || gw.audit.get().is_some() {
-                let named = match Named::read(
-                    env.params,
-                    gw.guard.setup.has_policy() || gw.audit.get().is_some(),
-                ) {
+                let named = match Named::read(env.params, gw.guard.setup.has_policy()) {
                     Ok(n) => n,
                     Err(e) => {
                         return error(
@@ -361,6 +358,7 @@ async fn by_name(
                     name,
                     name,
                     named.arguments.as_ref(),
+                    named.raw_arguments.map(|r| r.get()),
                 )
                 .await
                 {
@@ -410,6 +408,7 @@ async fn by_name(
             own,
             name,
             params.get("arguments"),
+            None,
         )
         .await
         {
@@ -441,6 +440,8 @@ async fn by_name(
 struct Named<'a> {
     name: Option<std::borrow::Cow<'a, str>>,
     arguments: Option<Value>,
+    /// The arguments as sent (for the audit, which needs no parse when nothing is redacted).
+    raw_arguments: Option<&'a RawValue>,
 }
 
 impl<'a> Named<'a> {
@@ -458,6 +459,7 @@ impl<'a> Named<'a> {
             return Ok(Named {
                 name: None,
                 arguments: None,
+                raw_arguments: None,
             });
         };
         let raw: Raw<'a> = serde_json::from_str(p.get()).map_err(|e| e.to_string())?;
@@ -468,6 +470,7 @@ impl<'a> Named<'a> {
         Ok(Named {
             name: raw.name,
             arguments,
+            raw_arguments: raw.arguments,
         })
     }
 }
@@ -486,6 +489,7 @@ async fn guard_call(
     own: &str,
     public: &str,
     arguments: Option<&Value>,
+    raw_arguments: Option<&str>,
 ) -> Option<Outcome> {
     let started = std::time::Instant::now();
     let who = session.principal();
@@ -536,7 +540,11 @@ async fn guard_call(
             id,
             server: Some(server),
             tool: Some(own),
-            arguments,
+            arguments: match (arguments, raw_arguments) {
+                (Some(v), _) => crate::audit::Arguments::Value(v),
+                (None, Some(r)) => crate::audit::Arguments::Raw(r),
+                (None, None) => crate::audit::Arguments::None,
+            },
             who: &who,
             session: crate::audit::session_id(session),
             verdict: &v,
