@@ -62,7 +62,7 @@ pub fn seal_into(
         out.push(',');
     }
     let _ = write!(out, "\"seq\":{seq},\"epoch\":{epoch},\"prev\":\"{prev}\"");
-    let d = digest(&SHA256, out[start..].as_bytes());
+    let d = digest(&SHA256, &out.as_bytes()[start..]);
     let tag = tag_of(key, d.as_ref());
     out.push_str(TAG_FIELD);
     hex::encode_into(out, tag.as_ref());
