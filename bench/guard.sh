@@ -91,16 +91,18 @@ elif [[ $WHAT != guard ]]; then
   echo "guard-bench: BENCH_WHAT is guard or audit, not $WHAT"; exit 2
 fi
 
-start() { # name config: starts a gateway, sets URL
-  local log=$WORK/$1.log
-  "${PIN_SERVER[@]}" "$BIN/flowguard" -c "$2" -l 127.0.0.1:0 2>"$log" &
+start() { # name config [launcher...]: starts a gateway (under the launcher, else pinned), sets URL
+  local log=$WORK/$1.log name=$1 config=$2
+  shift 2
+  local launch=("$@"); (( ${#launch[@]} )) || launch=("${PIN_SERVER[@]}")
+  "${launch[@]}" "$BIN/flowguard" -c "$config" -l 127.0.0.1:0 2>"$log" &
   PIDS+=($!)
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do
     URL=$(grep -o -m1 'Listening on http://127\.0\.0\.1:[0-9]*' "$log" | sed 's/^Listening on //' || true)
     [[ -n "$URL" ]] && grep -q '✓ echo' "$log" && return 0
     sleep 0.1
   done
-  echo "guard-bench: $1 did not start:"; cat "$log"; exit 2
+  echo "guard-bench: $name did not start:"; cat "$log"; exit 2
 }
 start bare "$WORK/bare.toml"; BARE=$URL/mcp/echo
 start guarded "$WORK/guarded.toml"; GUARDED=$URL/mcp/echo
@@ -127,16 +129,9 @@ open(w + "/limits.toml", "w").write(cut("[[limits.rate]]", "[policy]") + srv)
 open(w + "/policy.toml", "w").write(cut("[policy]", "[servers.echo]").replace(', roles = ["agent"]', "") + srv)
 PY
   count() { # name config [token]: instructions per call, counted after 1 s of warm-up
-    local log=$WORK/$1.cg.log out=$WORK/$1.cg
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN/flowguard" -c "$2" -l 127.0.0.1:0 2>"$log" &
-    local pid=$! url=""
-    PIDS+=($pid)
-    for _ in $(seq 600); do
-      url=$(grep -o -m1 'Listening on http://127\.0\.0\.1:[0-9]*' "$log" | sed 's/^Listening on //' || true)
-      [[ -n "$url" ]] && grep -q '✓ echo' "$log" && break
-      sleep 0.1
-    done
-    [[ -n "$url" ]] || { echo "guard-bench: $1 did not start under valgrind:"; cat "$log"; exit 2; }
+    local out=$WORK/$1.cg
+    start "cg-$1" "$2" valgrind --tool=callgrind --callgrind-out-file="$out"
+    local pid=${PIDS[-1]} url=$URL
     local auth=(); [[ -n "${3:-}" ]] && auth=(--authorization "Bearer $3")
     "$BIN/fg-load" call --url "$url/mcp/echo" --conns 8 --duration 2s --warmup 1s "${auth[@]}" --json >/dev/null
     callgrind_control -z "$pid" >/dev/null
