@@ -81,6 +81,15 @@ impl Auditor {
         }
     }
 
+    /// Whether the writer thread still runs.
+    pub fn running(&self) -> bool {
+        self.thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
+    }
+
     /// Writes what is queued and the shutdown checkpoint.
     pub fn close(&self) {
         self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();

@@ -1,4 +1,5 @@
-//! `GET /health` (JSON: overall status, version, each server's state and uptime) and
+//! `GET /health` (JSON: overall status, version, each server's state and uptime), `GET /healthz`
+//! (alive), `GET /readyz` (ready to serve: every shared server up, the audit writer running) and
 //! `POST /close` (shutdown as the MCP Gateway Specification describes: 200 once, then 410).
 
 use crate::downstream::http::admit;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 pub fn report(gw: &Gateway) -> Value {
     let mut servers = serde_json::Map::new();
-    let mut healthy = true;
+    let (mut shared, mut ready) = (0, 0);
     for s in gw.servers() {
         if s.config().isolation.session().is_some() {
             // No shared instance to report: each session has its own, started on demand.
@@ -23,7 +24,8 @@ pub fn report(gw: &Gateway) -> Value {
         }
         let st = s.state();
         let status = st.kind.as_str();
-        healthy &= st.kind == StateKind::Ready;
+        shared += 1;
+        ready += usize::from(st.kind == StateKind::Ready);
         let mut entry = json!({
             "status": status,
             "uptime": if st.kind == StateKind::Ready { st.since.elapsed().as_secs() } else { 0 },
@@ -51,21 +53,84 @@ pub fn report(gw: &Gateway) -> Value {
             (v.name.to_string(), json!({ "servers": servers }))
         })
         .collect();
+    let status = if gw.lifecycle.is_closing() {
+        "closing"
+    } else if ready == shared {
+        "healthy"
+    } else if ready > 0 {
+        "degraded"
+    } else {
+        "unhealthy"
+    };
+    let mut audit = Value::Null;
+    if let Some(a) = gw.audit.get() {
+        audit = json!({
+            "running": a.running(),
+            "written": a.written.load(std::sync::atomic::Ordering::Relaxed),
+            "writeErrors": a.write_errors.load(std::sync::atomic::Ordering::Relaxed),
+        });
+    }
     json!({
-        "status": if gw.lifecycle.is_closing() { "closing" } else if healthy { "healthy" } else { "unhealthy" },
+        "status": status,
         "gatewayVersion": env!("CARGO_PKG_VERSION"),
         "uptime": gw.started.elapsed().as_secs(),
         "sessions": gw.sessions.len(),
         "servers": servers,
         "virtualServers": virtuals,
+        "audit": audit,
     })
 }
 
-/// Always 200: the status is in the body, so a monitor can read why it is unhealthy.
+/// 200 with the report, 503 when nothing works (no server is running): the status is in the
+/// body either way, so a monitor can read why.
 pub async fn health(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if let Err(r) = admit(&gw, &headers) {
+        return r.into_response();
+    }
+    let r = report(&gw);
+    let code = if r["status"] == "unhealthy" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, Json(r)).into_response()
+}
+
+/// Alive: the process answers. For a liveness probe (restart me if this fails).
+pub async fn healthz(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     match admit(&gw, &headers) {
-        Ok(()) => Json(report(&gw)).into_response(),
+        Ok(()) => Json(json!({ "status": "alive" })).into_response(),
         Err(r) => r.into_response(),
+    }
+}
+
+/// Ready: not shutting down, every shared server running, and the audit writer (when on)
+/// running. For a readiness probe (send me traffic); 503 names what is not ready.
+pub async fn readyz(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if let Err(r) = admit(&gw, &headers) {
+        return r.into_response();
+    }
+    let mut waiting = Vec::new();
+    if gw.lifecycle.is_closing() {
+        waiting.push(json!({ "gateway": "closing" }));
+    }
+    for s in gw.servers() {
+        if s.config().isolation.session().is_some() {
+            continue;
+        }
+        let st = s.state();
+        if st.kind != StateKind::Ready {
+            waiting.push(json!({ "server": s.id(), "status": st.kind.as_str() }));
+        }
+    }
+    if gw.audit.get().is_some_and(|a| !a.running()) {
+        waiting.push(json!({ "audit": "the writer has stopped" }));
+    }
+    if waiting.is_empty() {
+        Json(json!({ "status": "ready" })).into_response()
+    } else {
+        let body = json!({ "status": "not-ready", "waiting": waiting });
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }
 

@@ -197,3 +197,36 @@ async fn a_unified_session_opened_before_a_server_started_is_offered_its_lists()
         assert_eq!(caps[kind]["listChanged"], true, "{caps}");
     }
 }
+
+#[tokio::test]
+async fn liveness_readiness_and_a_degraded_gateway() {
+    use flowguard_testkit::http::request;
+    let config = format!(
+        "[gateway]\nstartup_timeout = \"5s\"\n\n{}\n{}",
+        fake_server("fake", &[], ""),
+        fake_server("broken", &["--fail-start"], "")
+    );
+    let gw = GatewayOptions::new().start(&config, "toml");
+    let alive = request("GET", &gw.url("/healthz"), &[], "").await;
+    assert_eq!(alive.status, 200);
+    assert_eq!(alive.json()["status"], "alive");
+    let ready = request("GET", &gw.url("/readyz"), &[], "").await;
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    let body = ready.json();
+    assert_eq!(body["waiting"][0]["server"], "broken", "{body:#}");
+    let health = gw.health().await;
+    assert_eq!(health["status"], "degraded", "{health:#}");
+
+    // Nothing works: /health is 503; everything works: /readyz is 200.
+    let only_broken = format!(
+        "[gateway]\nstartup_timeout = \"5s\"\n\n{}",
+        fake_server("broken", &["--fail-start"], "")
+    );
+    let gw = GatewayOptions::new().start(&only_broken, "toml");
+    let h = request("GET", &gw.url("/health"), &[], "").await;
+    assert_eq!(h.status, 503, "{}", h.text());
+    assert_eq!(h.json()["status"], "unhealthy");
+    let gw = GatewayOptions::new().start(&fake_server("fake", &[], ""), "toml");
+    let r = request("GET", &gw.url("/readyz"), &[], "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}

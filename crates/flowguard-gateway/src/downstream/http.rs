@@ -61,6 +61,8 @@ pub fn app(gw: Arc<Gateway>, listen: SocketAddr) -> Router {
         .route("/mcp/{server}/messages", post(messages_routed))
         .merge(crate::guard::metadata_routes())
         .route("/health", get(health::health))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/close", post(health::close))
         // Bodies are read (bounded by limits.max_request_bytes) before the router sees them.
         .layer(axum::extract::DefaultBodyLimit::disable())
