@@ -81,13 +81,65 @@ pub fn report(gw: &Gateway) -> Value {
     })
 }
 
-/// 200 with the report, 503 when nothing works (no server is running): the status is in the
-/// body either way, so a monitor can read why.
+/// How long the deep check waits for a server's `ping`.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The deep check: each running shared server is sent a `ping` (at once, in parallel); its
+/// answer time, or why there was none, goes in its entry, and a server that does not answer
+/// counts as not running in the overall status.
+async fn deep_check(gw: &Gateway, r: &mut Value) {
+    let targets: Vec<_> = gw
+        .servers()
+        .iter()
+        .filter(|s| s.config().isolation.session().is_none() && s.state().kind == StateKind::Ready)
+        .collect();
+    let pings = futures_util::future::join_all(targets.iter().map(|s| async move {
+        let t = std::time::Instant::now();
+        let res = tokio::time::timeout(PING_TIMEOUT, s.request("ping", None)).await;
+        let answer = match res {
+            Ok(Ok(_)) => Ok(t.elapsed().as_secs_f64() * 1000.0),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {PING_TIMEOUT:?}")),
+        };
+        (s.id().to_string(), answer)
+    }))
+    .await;
+    let mut failed = 0;
+    for (id, answer) in pings {
+        let entry = &mut r["servers"][&id];
+        match answer {
+            Ok(ms) => entry["ping"] = json!({ "ms": (ms * 100.0).round() / 100.0 }),
+            Err(e) => {
+                failed += 1;
+                entry["ping"] = json!({ "error": e });
+            }
+        }
+    }
+    if failed > 0 && (r["status"] == "healthy" || r["status"] == "degraded") {
+        let count = |f: &dyn Fn(&Value) -> bool| {
+            r["servers"]
+                .as_object()
+                .map_or(0, |m| m.values().filter(|e| f(e)).count())
+        };
+        let shared = count(&|e| e["status"] != "per-session");
+        let working = count(&|e| e["status"] == "running") - failed;
+        r["status"] = match working {
+            0 => "unhealthy",
+            n if n < shared => "degraded",
+            _ => "healthy",
+        }
+        .into();
+    }
+}
+
+/// 200 with the report, 503 when nothing works (no server is running or answers `ping`): the
+/// status is in the body either way, so a monitor can read why.
 pub async fn health(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     if let Err(r) = admit(&gw, &headers) {
         return r.into_response();
     }
-    let r = report(&gw);
+    let mut r = report(&gw);
+    deep_check(&gw, &mut r).await;
     let code = if r["status"] == "unhealthy" {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

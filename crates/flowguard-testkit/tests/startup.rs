@@ -216,6 +216,12 @@ async fn liveness_readiness_and_a_degraded_gateway() {
     assert_eq!(body["waiting"][0]["server"], "broken", "{body:#}");
     let health = gw.health().await;
     assert_eq!(health["status"], "degraded", "{health:#}");
+    // The deep check: the running server answered a ping, and how fast.
+    assert!(
+        health["servers"]["fake"]["ping"]["ms"].is_f64(),
+        "{health:#}"
+    );
+    assert!(health["servers"]["broken"]["ping"].is_null(), "{health:#}");
 
     // Nothing works: /health is 503; everything works: /readyz is 200.
     let only_broken = format!(
