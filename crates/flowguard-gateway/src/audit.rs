@@ -297,6 +297,8 @@ pub fn record(e: &Event<'_>) -> String {
         Arguments::Value(v) => arguments(&mut o, v),
         Arguments::None => o.push_str("null"),
     }
+    o.push_str(",\"request_id\":");
+    opt(&mut o, crate::request_id::current().as_deref());
     o.push_str(",\"latency_us\":");
     o.push_str(&e.latency_us.to_string());
     o.push('}');

@@ -16,6 +16,7 @@ pub mod identity;
 mod isolated;
 pub mod lifecycle;
 mod replay;
+pub mod request_id;
 mod router;
 pub mod session;
 mod uri_template;

@@ -60,7 +60,8 @@ pub(crate) fn refused(
 }
 
 fn denied(id: &str, v: &Verdict) -> Vec<u8> {
-    tracing::info!(stage = %v.stage, rule = %v.rule, "request denied: {}", v.reason);
+    let request_id = crate::request_id::current();
+    tracing::info!(stage = %v.stage, rule = %v.rule, request_id = request_id.as_deref().unwrap_or(""), "request denied: {}", v.reason);
     encode::error(Some(id), ErrorCode::Denied, &v.reason)
 }
 

@@ -166,12 +166,25 @@ async fn refused_credentials_are_recorded_without_the_credential() {
     let mut gw = GatewayProcess::start(&text, "toml", &[]);
     let url = gw.url("/mcp/fake");
     let init = flowguard_testkit::client::initialize_body(&json!({}));
-    let none = flowguard_testkit::http::post_json(&url, &[], &init).await;
+    let none = flowguard_testkit::http::post_json(&url, &[("x-request-id", "req-42")], &init).await;
     assert_eq!(none.status, 401);
-    let wrong =
-        flowguard_testkit::http::post_json(&url, &[("x-api-key", "wrong-key-in-the-log?")], &init)
-            .await;
+    assert_eq!(
+        none.header("x-request-id"),
+        Some("req-42"),
+        "a sane id is echoed"
+    );
+    let wrong = flowguard_testkit::http::post_json(
+        &url,
+        &[
+            ("x-api-key", "wrong-key-in-the-log?"),
+            ("x-request-id", "not sane!"),
+        ],
+        &init,
+    )
+    .await;
     assert_eq!(wrong.status, 401);
+    let generated = wrong.header("x-request-id").unwrap().to_string();
+    assert!(generated.starts_with("fg-"), "{generated}");
     gw.signal(libc::SIGTERM);
     assert!(gw.wait_exit_async(Duration::from_secs(15)).await.is_some());
     let recs = records(dir.path());
@@ -185,6 +198,8 @@ async fn refused_credentials_are_recorded_without_the_credential() {
         .iter()
         .all(|r| r["stage"] == "authenticate" && r["action"] == "block"));
     assert_eq!(recs[0]["method"], "initialize");
+    assert_eq!(recs[0]["request_id"], "req-42");
+    assert_eq!(recs[1]["request_id"], generated.as_str());
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("wrong-key-in-the-log"));
     let ok = GatewayOptions::new().run(&["audit", "verify", &log.display().to_string()], None);

@@ -143,7 +143,8 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr (stdout stays free for `--print-client-config`); `RUST_LOG` or
-/// `FLOWGUARD_LOG` set the filter, `info` by default.
+/// `FLOWGUARD_LOG` set the filter, `info` by default; `FLOWGUARD_LOG_FORMAT=json` writes one
+/// JSON object per line.
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("FLOWGUARD_LOG")
@@ -153,10 +154,16 @@ fn init_logging() {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
         });
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match std::env::var("FLOWGUARD_LOG_FORMAT").as_deref() {
+        Ok("json") => builder.json().flatten_event(true).init(),
+        Ok("text") | Err(_) => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        Ok(other) => {
+            builder.with_ansi(false).init();
+            tracing::warn!("FLOWGUARD_LOG_FORMAT={other:?} is not text or json; writing text");
+        }
+    }
 }

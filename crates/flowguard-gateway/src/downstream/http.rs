@@ -271,7 +271,15 @@ fn check_version(headers: &HeaderMap) -> Result<(), Rejection> {
     }
 }
 
+/// A POST, as the request its `X-Request-ID` names (or a new id), echoed in the reply.
 async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: Bytes) -> Response {
+    let id = crate::request_id::from_headers(&headers);
+    let mut r = crate::request_id::scope(id.clone(), post_request(gw, scope, headers, body)).await;
+    crate::request_id::echo(r.headers_mut(), &id);
+    r
+}
+
+async fn post_request(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: Bytes) -> Response {
     if gw.lifecycle.is_closing() {
         return Rejection::ShuttingDown.into_response();
     }
