@@ -236,3 +236,24 @@ async fn liveness_readiness_and_a_degraded_gateway() {
     let r = request("GET", &gw.url("/readyz"), &[], "").await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let gw = GatewayOptions::new()
+        .env("FLOWGUARD_LOG_FORMAT", "json")
+        .start(&fake_server("fake", &[], ""), "toml");
+    let client = McpClient::connect(&gw.url("/mcp/fake"), json!({})).await;
+    client.call_tool("echo", json!({"message": "hi"})).await;
+    let log = gw.stderr_text();
+    let objects: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with("{\""))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["level"] == "INFO" && o["message"].is_string()),
+        "{log}"
+    );
+}
