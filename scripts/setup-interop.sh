@@ -11,11 +11,19 @@
 #   .interop/venv      Python venv with mcp==2.3.0 (client scripts under tests/interop/)
 #   .interop/pyservers Python venv with the PyPI reference servers mcp-server-time, mcp-server-git
 #                      and mcp-server-fetch (separate, so the client SDK venv stays pinned)
+#   .interop/otel      Python venv with opentelemetry-proto 1.45.2 (protobuf 7.36.2) for the OTLP
+#                      receiver of tests/interop/observe/ (OTEL_PYTHON)
 #   openssl           via apt (the TLS tests make a throwaway CA with it)
+#   postgresql         via apt when no /usr/lib/postgresql/<ver>/bin/{initdb,pg_ctl}: the Rust
+#                      storage tests run against a throwaway cluster (scripts/pg-test.sh); PG_BIN
+#                      = the newest such bin dir
+#   prometheus         via apt (/usr/bin/prometheus, /usr/bin/promtool) for tests/interop/observe/;
+#                      services these apt installs would start are not started (policy-rc.d),
+#                      and the prometheus service is disabled where systemd runs
 #   podman + runc      via apt, plus .interop/containers.conf
 #   localhost/flowguard-fake:test   container image holding the `fake` test server binary
 #   .interop/env.sh    `source` it: PATH, CONTAINERS_CONF, FLOWGUARD_INTEROP, *_JS entry points,
-#                      OIDC_PROVIDER_DIR
+#                      OIDC_PROVIDER_DIR, PG_BIN, OTEL_PYTHON, PROMETHEUS_BIN, PROMTOOL_BIN
 #
 # Usage: scripts/setup-interop.sh [FAKE_BIN]     (or FAKE_BIN=/path/to/fake scripts/setup-interop.sh)
 # Idempotent and non-interactive; meant to run as root on a Debian machine with Node 20, npm, Python 3.
@@ -180,6 +188,87 @@ TIME_SERVER=$PYSERVERS/bin/mcp-server-time
 GIT_SERVER=$PYSERVERS/bin/mcp-server-git
 FETCH_SERVER=$PYSERVERS/bin/mcp-server-fetch
 
+# ---------------------------------------------------------------- OTLP venv
+# opentelemetry-proto's generated classes decode the gateway's OTLP/HTTP exports in
+# tests/interop/observe/otlp_receiver.py; its own venv, so no other venv's pins move.
+OTEL_VENV=$INTEROP/otel
+OTEL_PKGS=("opentelemetry-proto==1.45.2" "protobuf==7.36.2")
+step "otel-venv" "Needs python3 with the venv module and PyPI access; try '$OTEL_VENV/bin/python -m pip install ${OTEL_PKGS[*]}' by hand, or delete $OTEL_VENV and rerun."
+otel_ok() {
+  local spec
+  for spec in "${OTEL_PKGS[@]}"; do
+    [[ "$("$OTEL_VENV/bin/python" -c "import importlib.metadata as m; print(m.version('${spec%%==*}'))" 2>/dev/null || true)" == "${spec##*==}" ]] || return 1
+  done
+  "$OTEL_VENV/bin/python" -c "from opentelemetry.proto.collector.trace.v1 import trace_service_pb2" 2>/dev/null
+}
+if ! otel_ok; then
+  [[ -x "$OTEL_VENV/bin/python" ]] || python3 -m venv "$OTEL_VENV"
+  "$OTEL_VENV/bin/python" -m pip install -q --disable-pip-version-check "${OTEL_PKGS[@]}"
+  otel_ok || { echo "otel-venv: installed versions differ from ${OTEL_PKGS[*]} or the trace protos do not import" >&2; false; }
+else
+  echo "   otel venv has ${OTEL_PKGS[*]}"
+fi
+OTEL_PYTHON=$OTEL_VENV/bin/python
+
+# apt_install_no_services PKG...: apt-get install, non-interactive, no recommends, with a
+# policy-rc.d that forbids starting services (invoke-rc.d and deb-systemd-invoke obey it);
+# an existing /usr/sbin/policy-rc.d is used as it is and left alone.
+apt_install_no_services() {
+  local made="" rc=0
+  [[ $(id -u) == 0 ]] || { echo "   not root; run: sudo apt-get install -y --no-install-recommends $*" >&2; return 1; }
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\n# scripts/setup-interop.sh: no service starts during its apt-get install\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made=1
+    trap 'rm -f /usr/sbin/policy-rc.d; exit 130' INT TERM
+  fi
+  apt-get update -qq || rc=$?
+  if [[ $rc == 0 ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >/dev/null || rc=$?
+  fi
+  if [[ -n "$made" ]]; then rm -f /usr/sbin/policy-rc.d; trap - INT TERM; fi
+  return "$rc"
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+# Debian's server binaries live in /usr/lib/postgresql/<ver>/bin (not on PATH); copies or links
+# elsewhere (e.g. /usr/local/bin) are not relied on.
+step "postgresql" "apt-get install postgresql failed: run as root and check the Debian mirror (apt-get update); scripts/pg-test.sh needs /usr/lib/postgresql/<ver>/bin/{initdb,pg_ctl}."
+pg_bin_dir() {  # the newest /usr/lib/postgresql/<ver>/bin with initdb and pg_ctl, or nothing
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    if [[ -x "$d/initdb" && -x "$d/pg_ctl" ]]; then echo "$d"; fi
+  done | sort -t/ -k5,5V | tail -n 1
+}
+PG_BIN=$(pg_bin_dir)
+if [[ -z "$PG_BIN" ]]; then
+  apt_install_no_services postgresql
+  PG_BIN=$(pg_bin_dir)
+  [[ -n "$PG_BIN" ]] || { echo "postgresql: installed, but no /usr/lib/postgresql/<ver>/bin/{initdb,pg_ctl}" >&2; false; }
+  echo "   installed $("$PG_BIN/postgres" --version 2>/dev/null) ($PG_BIN)"
+else
+  echo "   $("$PG_BIN/postgres" --version 2>/dev/null || echo PostgreSQL) present ($PG_BIN)"
+fi
+id postgres >/dev/null 2>&1 || { echo "postgresql: no 'postgres' OS user (Debian's postgresql-common makes it)" >&2; false; }
+
+# ---------------------------------------------------------------- Prometheus
+# prometheus (server) and promtool (`check metrics`) for tests/interop/observe/. The package's
+# service would listen on :9090; the tests run their own Prometheus on a free port, so the
+# service is not started by the install and is disabled where systemd runs.
+step "prometheus" "apt-get install prometheus failed: run as root and check the Debian mirror (apt-get update)."
+PROMETHEUS_BIN=/usr/bin/prometheus PROMTOOL_BIN=/usr/bin/promtool
+if [[ ! -x "$PROMETHEUS_BIN" || ! -x "$PROMTOOL_BIN" ]]; then
+  apt_install_no_services prometheus
+  [[ -x "$PROMETHEUS_BIN" && -x "$PROMTOOL_BIN" ]] || { echo "prometheus: installed, but $PROMETHEUS_BIN or $PROMTOOL_BIN missing" >&2; false; }
+  if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
+  echo "   installed $("$PROMETHEUS_BIN" --version 2>&1 | head -n 1)"
+else
+  echo "   $("$PROMETHEUS_BIN" --version 2>&1 | head -n 1) present"
+fi
+
 # ---------------------------------------------------------------- openssl
 # The TLS tests (crates/flowguard-testkit/tests/remote_tls.rs) make a throwaway CA with it.
 step "openssl" "apt-get install openssl failed: run as root and check the Debian mirror (apt-get update)."
@@ -230,6 +319,10 @@ export GIT_SERVER="$GIT_SERVER"
 export FETCH_SERVER="$FETCH_SERVER"
 export MCP_REMOTE_JS="$MCP_REMOTE_JS"
 export FAKE_IMAGE="$IMAGE"
+export PG_BIN="$PG_BIN"
+export OTEL_PYTHON="$OTEL_PYTHON"
+export PROMETHEUS_BIN="$PROMETHEUS_BIN"
+export PROMTOOL_BIN="$PROMTOOL_BIN"
 EOF
 
 # ---------------------------------------------------------------- fake image

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this). Idempotent: installs what the tests
 # need (Node 22, npm servers and clients, the Python MCP SDK, Python servers from PyPI, podman,
-# a local test image) into .interop/ and the system, builds everything, runs the unit and
-# integration tests, then the interoperability tests with real clients, real servers and a real
-# container.
+# a local test image, PostgreSQL, Prometheus, an OTLP venv) into .interop/ and the system, builds
+# everything, runs the unit and integration tests against a throwaway PostgreSQL cluster
+# (scripts/pg-test.sh, 127.0.0.1 on a free port, FLOWGUARD_TEST_POSTGRES=its URL and
+# FLOWGUARD_REQUIRE_POSTGRES=1; stopped and removed on every exit), then the interoperability
+# tests with real clients, real servers and a real container.
 #
 # Ends with one line of totals for the whole run, Rust and interop together, e.g.
 #   tests: 301 passed, 0 failed, 2 known failing (rust 262, interop 39)
@@ -11,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STAGE="" RUST_RC="" INTEROP_RC=""
+STAGE="" RUST_RC="" INTEROP_RC="" PG_DIR=""
 RUST_P=0 RUST_F=0 INTEROP_P=0 INTEROP_F=0 INTEROP_X=0 INTEROP_LINE=""
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/flowguard-test.XXXXXX")
 
@@ -42,6 +44,9 @@ closing() {
   [[ $INTEROP_X -gt 0 ]] && line+=", $INTEROP_X known failing"
   if [[ "$rust$interop" == *,* ]]; then line+=" ($rust; $interop)"; else line+=" ($rust, $interop)"; fi
   [[ $rc -ne 0 ]] && line+=" -- stopped: \"$STAGE\" failed (exit $rc)"
+  if [[ -n "$PG_DIR" ]]; then
+    scripts/pg-test.sh stop "$PG_DIR" >&2 || echo "test.sh: could not stop the PostgreSQL cluster in $PG_DIR" >&2
+  fi
   rm -rf "$TMP"
   echo
   echo "$line"
@@ -58,6 +63,13 @@ cargo build --workspace --locked
 
 step "install test dependencies (skipped when present)"
 scripts/setup-interop.sh target/debug/fake
+
+step "PostgreSQL for the storage tests (throwaway cluster in \$TMP/pg)"
+chmod 711 "$TMP"   # the cluster runs as the postgres OS user, which must reach $TMP/pg
+PG_DIR=$TMP/pg
+PG_URL=$(scripts/pg-test.sh start "$PG_DIR")
+export FLOWGUARD_TEST_POSTGRES=$PG_URL FLOWGUARD_REQUIRE_POSTGRES=1
+echo "FLOWGUARD_TEST_POSTGRES=$PG_URL"
 
 step "unit and integration tests"
 # --no-fail-fast: every test binary runs, so the totals cover them all even when one fails

@@ -10,7 +10,7 @@ use crate::validate::{Document, Shape};
 use crate::ConfigError;
 
 /// Top-level keys, for suggestions when neither server key is present.
-const TOP_LEVEL_KEYS: [&str; 12] = [
+const TOP_LEVEL_KEYS: [&str; 16] = [
     "servers",
     "mcpServers",
     "gateway",
@@ -23,6 +23,10 @@ const TOP_LEVEL_KEYS: [&str; 12] = [
     "roleMappings",
     "limits",
     "audit",
+    "storage",
+    "metrics",
+    "tracing",
+    "alerts",
 ];
 
 /// Decides the shape from the top-level keys.
@@ -107,6 +111,12 @@ pub(crate) fn deserialize(
                     limits: doc.limits,
                 },
                 audit: doc.audit,
+                signals: crate::validate::SignalSections {
+                    storage: doc.storage,
+                    metrics: doc.metrics,
+                    tracing: doc.tracing,
+                    alerts: doc.alerts,
+                },
             })
         }
         Shape::McpServers => {
@@ -130,6 +140,12 @@ pub(crate) fn deserialize(
                     limits: doc.limits,
                 },
                 audit: doc.audit,
+                signals: crate::validate::SignalSections {
+                    storage: doc.storage,
+                    metrics: doc.metrics,
+                    tracing: doc.tracing,
+                    alerts: doc.alerts,
+                },
             })
         }
     }

@@ -30,9 +30,10 @@ pub use envfile::load_env_file;
 pub use error::ConfigError;
 pub use format::Format;
 pub use model::{
-    AuditSettings, Config, ContainerRuntime, ContainerSpec, EnvValue, GatewaySettings, Guard,
-    HttpSpec, Isolation, Mode, Mount, PrefixMode, ProcessSpec, Secret, ServerConfig,
-    SessionIsolation, Transport, VirtualServer, VirtualTool,
+    AlertSettings, AuditSettings, Config, ContainerRuntime, ContainerSpec, EnvValue,
+    GatewaySettings, Guard, HttpSpec, Isolation, MetricsSettings, Mode, Mount, PrefixMode,
+    ProcessSpec, Secret, ServerConfig, SessionIsolation, StorageSettings, TracingSettings,
+    Transport, VirtualServer, VirtualTool,
 };
 pub use raw::parse_duration;
 pub use schema::json_schema;

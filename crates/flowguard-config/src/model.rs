@@ -29,6 +29,62 @@ pub struct Config {
     pub guard: Guard,
     /// The audit log, when `[audit]` is set.
     pub audit: Option<AuditSettings>,
+    /// `[storage]`, defaults filled in.
+    pub storage: StorageSettings,
+    /// `[metrics]`.
+    pub metrics: MetricsSettings,
+    /// `[tracing]`, when an endpoint is set.
+    pub tracing: Option<TracingSettings>,
+    /// `[alerts]`, when a webhook is set.
+    pub alerts: Option<AlertSettings>,
+}
+
+/// `[storage]`: where state is kept. `url` None = `<data_dir>/flowguard.db`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StorageSettings {
+    pub url: Option<String>,
+    pub schema: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub secret_key_file: Option<PathBuf>,
+    /// Whether the section was written (storage is opened at start-up then, even when nothing
+    /// else needs it, so a bad URL shows at once).
+    pub configured: bool,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            enabled: true,
+            listen: None,
+        }
+    }
+}
+
+/// `[tracing]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingSettings {
+    pub otlp_endpoint: String,
+    pub service_name: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSettings {
+    pub webhook: String,
+    /// 0 info, 1 warning, 2 critical.
+    pub min_severity: u8,
+    pub rules: Option<Vec<String>>,
+    pub window: Duration,
+    pub queue: usize,
+    pub headers: Vec<(String, String)>,
 }
 
 /// `[audit]`, validated (docs/audit.md).

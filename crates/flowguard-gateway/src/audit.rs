@@ -24,6 +24,10 @@ pub struct Auditor {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     pub written: Arc<AtomicU64>,
     pub write_errors: Arc<AtomicU64>,
+    /// Records waiting in the queue (for /metrics).
+    pub queued: Arc<AtomicU64>,
+    /// Copies to storage that failed or were given up (the file keeps every record).
+    pub store_errors: Arc<AtomicU64>,
 }
 
 /// The queue was full and the audit fails closed.
@@ -36,6 +40,7 @@ impl Auditor {
         opts: flowguard_audit::Options,
         queue: usize,
         fail_closed: bool,
+        store: Option<Arc<flowguard_store::Store>>,
     ) -> Result<Arc<Auditor>, flowguard_audit::log::AuditError> {
         let mut log = flowguard_audit::Log::open(opts)?;
         for n in std::mem::take(&mut log.notes) {
@@ -44,10 +49,13 @@ impl Auditor {
         let (tx, rx) = mpsc::channel::<String>(queue.max(1));
         let written = Arc::new(AtomicU64::new(0));
         let write_errors = Arc::new(AtomicU64::new(0));
-        let (w, e) = (written.clone(), write_errors.clone());
+        let queued = Arc::new(AtomicU64::new(0));
+        let store_errors = Arc::new(AtomicU64::new(0));
+        let feed = store.map(|s| crate::audit_store::Feed::start(s, store_errors.clone()));
+        let (w, e, q) = (written.clone(), write_errors.clone(), queued.clone());
         let thread = std::thread::Builder::new()
             .name("flowguard-audit".into())
-            .spawn(move || writer(log, rx, w, e))
+            .spawn(move || writer(log, rx, w, e, q, feed))
             .map_err(|e| flowguard_audit::log::AuditError::Io {
                 path: "audit writer thread".into(),
                 why: e.to_string(),
@@ -58,6 +66,8 @@ impl Auditor {
             thread: Mutex::new(Some(thread)),
             written,
             write_errors,
+            queued,
+            store_errors,
         }))
     }
 
@@ -104,6 +114,8 @@ fn writer(
     mut rx: mpsc::Receiver<String>,
     written: Arc<AtomicU64>,
     errors: Arc<AtomicU64>,
+    queued: Arc<AtomicU64>,
+    feed: Option<crate::audit_store::Feed>,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -142,10 +154,16 @@ fn writer(
                 }
             }
             last_sync = tokio::time::Instant::now();
+            queued.store(rx.len() as u64, Ordering::Relaxed);
+            let first = log.seq() + 1;
             match log.append(&batch) {
                 Ok(()) => {
                     written.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    batch.clear();
+                    match &feed {
+                        // The records are in the file; storage gets them for queries.
+                        Some(f) => f.send(first, std::mem::take(&mut batch)),
+                        None => batch.clear(),
+                    }
                 }
                 Err(e) => {
                     errors.fetch_add(1, Ordering::Relaxed);
@@ -167,6 +185,9 @@ fn writer(
     });
     if let Err(e) = log.close() {
         tracing::error!("audit: the shutdown checkpoint failed: {e}");
+    }
+    if let Some(f) = feed {
+        f.close();
     }
 }
 

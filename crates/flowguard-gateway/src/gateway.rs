@@ -58,6 +58,8 @@ pub struct Gateway {
     pub guard: crate::guard::Guard,
     /// The audit writer, when the audit is on (set once at start-up).
     pub audit: OnceLock<Arc<crate::audit::Auditor>>,
+    /// Storage, when something needs it or `[storage]` is set (set once at start-up).
+    pub store: OnceLock<Arc<flowguard_store::Store>>,
 }
 
 /// A session admitted under `max_sessions`, being set up: dropped once it is stored (or given
@@ -122,6 +124,7 @@ impl Gateway {
             starting_sessions: AtomicUsize::new(0),
             guard: crate::guard::Guard::new(config.guard.0.clone()),
             audit: OnceLock::new(),
+            store: OnceLock::new(),
         })
     }
 

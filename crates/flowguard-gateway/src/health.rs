@@ -68,8 +68,13 @@ pub fn report(gw: &Gateway) -> Value {
             "running": a.running(),
             "written": a.written.load(std::sync::atomic::Ordering::Relaxed),
             "writeErrors": a.write_errors.load(std::sync::atomic::Ordering::Relaxed),
+            "storeErrors": a.store_errors.load(std::sync::atomic::Ordering::Relaxed),
         });
     }
+    let storage = gw
+        .store
+        .get()
+        .map_or(Value::Null, |s| json!({ "at": s.describe() }));
     json!({
         "status": status,
         "gatewayVersion": env!("CARGO_PKG_VERSION"),
@@ -78,6 +83,7 @@ pub fn report(gw: &Gateway) -> Value {
         "servers": servers,
         "virtualServers": virtuals,
         "audit": audit,
+        "storage": storage,
     })
 }
 
@@ -178,6 +184,11 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Respo
     if gw.audit.get().is_some_and(|a| !a.running()) {
         waiting.push(json!({ "audit": "the writer has stopped" }));
     }
+    if let Some(store) = gw.store.get() {
+        if let Err(e) = storage_reachable(store.clone()).await {
+            waiting.push(json!({ "storage": e }));
+        }
+    }
     if waiting.is_empty() {
         Json(json!({ "status": "ready" })).into_response()
     } else {
@@ -204,5 +215,15 @@ pub async fn close(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Respon
             Json(json!({ "error": "Gateway has already been closed" })),
         )
             .into_response()
+    }
+}
+
+/// A round trip to storage, off the runtime's workers, 2 s at most.
+async fn storage_reachable(store: Arc<flowguard_store::Store>) -> Result<(), String> {
+    let ping = tokio::task::spawn_blocking(move || store.ping().map_err(|e| e.to_string()));
+    match tokio::time::timeout(PING_TIMEOUT, ping).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err("the check failed".into()),
+        Err(_) => Err("no answer within 2 s".into()),
     }
 }

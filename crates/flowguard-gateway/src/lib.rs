@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+mod audit_store;
 pub mod catalog;
 pub mod downstream;
 pub mod error;

@@ -88,7 +88,8 @@ pub struct Filter {
 pub const MAX_PAGE: usize = 1000;
 
 impl Filter {
-    pub(crate) fn page(&self) -> i64 {
+    /// The page size this filter asks for.
+    pub fn page(&self) -> i64 {
         match self.limit {
             0 => 100,
             n => n.min(MAX_PAGE) as i64,

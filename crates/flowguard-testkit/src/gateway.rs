@@ -246,6 +246,10 @@ impl GatewayProcess {
         args.extend(["-l".into(), format!("127.0.0.1:{}", opts.port.unwrap_or(0))]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut cmd = opts.command(&args);
+        // State (the SQLite store) goes in the test's own directory, never the user's.
+        if !opts.env.iter().any(|(k, _)| k == "FLOWGUARD_DATA_DIR") {
+            cmd.env("FLOWGUARD_DATA_DIR", dir.path().join("data"));
+        }
         let stdin = match input {
             ConfigInput::Stdin(_) => Stdio::piped(),
             ConfigInput::File { .. } => Stdio::null(),

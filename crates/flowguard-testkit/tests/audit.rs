@@ -10,8 +10,9 @@ use std::time::Duration;
 
 fn config(log: &Path) -> String {
     format!(
-        "[audit]\nlog = {:?}\nrotate_bytes = 65536\ncheckpoint_records = 100\n\n\
+        "[storage]\nurl = {:?}\n\n[audit]\nlog = {:?}\nrotate_bytes = 1048576\ncheckpoint_records = 1000\n\n\
          [policy]\nrules = [\n  {{ name = \"no-secrets\", action = \"deny\", match = {{ tools = [\"echo\"], arguments = {{ message = [\"*secret*\"] }} }} }},\n  {{ name = \"rest\", action = \"allow\", match = {{}} }},\n]\n\n{}",
+        log.with_file_name("state.db").display().to_string(),
         log.display().to_string(),
         fake_server("fake", &[], "")
     )
@@ -22,22 +23,26 @@ async fn run_calls(log: &Path, calls: usize) -> (usize, usize) {
     let mut gw = GatewayProcess::start(&config(log), "toml", &[]);
     let c = McpClient::connect(&gw.url("/mcp/fake"), json!({})).await;
     let (mut allowed, mut denied) = (0, 0);
-    for i in 0..calls {
-        let message = if i % 10 == 9 {
-            format!("a secret {i}")
-        } else {
-            format!("hello {i}")
-        };
-        let r = c
-            .call_tool(
+    // Eight calls at a time, as a busy client would send them.
+    for chunk in (0..calls).collect::<Vec<_>>().chunks(8) {
+        let answers = futures_util::future::join_all(chunk.iter().map(|&i| {
+            let message = if i % 10 == 9 {
+                format!("a secret {i}")
+            } else {
+                format!("hello {i}")
+            };
+            c.call_tool(
                 "echo",
                 json!({ "message": message, "api_key": "sk-not-in-the-log" }),
             )
-            .await;
-        match error_code(&r) {
-            Some(-32040) => denied += 1,
-            None => allowed += 1,
-            other => panic!("unexpected answer {other:?}: {r}"),
+        }))
+        .await;
+        for r in answers {
+            match error_code(&r) {
+                Some(-32040) => denied += 1,
+                None => allowed += 1,
+                other => panic!("unexpected answer {other:?}: {r}"),
+            }
         }
     }
     gw.signal(libc::SIGTERM);
@@ -72,12 +77,57 @@ fn records(dir: &Path) -> Vec<Value> {
 async fn every_verdict_is_recorded_and_verifies_across_rotation_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.jsonl");
-    let (a1, d1) = run_calls(&log, 300).await;
-    let (a2, d2) = run_calls(&log, 200).await;
-    assert_eq!((a1 + a2, d1 + d2), (450, 50));
+    let (a1, d1) = run_calls(&log, 6000).await;
+    let (a2, d2) = run_calls(&log, 4000).await;
+    assert_eq!((a1 + a2, d1 + d2), (9000, 1000));
     let recs = records(dir.path());
-    assert_eq!(recs.len(), 500, "one record per verdict");
-    assert_eq!(recs.iter().filter(|r| r["action"] == "block").count(), 50);
+    assert_eq!(recs.len(), 10_000, "one record per verdict");
+    assert_eq!(recs.iter().filter(|r| r["action"] == "block").count(), 1000);
+    let mut seqs: Vec<u64> = recs.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(
+        seqs.len(),
+        10_000,
+        "each record has its own sequence number"
+    );
+
+    // The same records are in storage for queries, across the restart.
+    let cfg = dir.path().join("query.toml");
+    std::fs::write(&cfg, config(&log)).unwrap();
+    let cfg = cfg.display().to_string();
+    let q = GatewayOptions::new().run(
+        &[
+            "audit",
+            "query",
+            "--config",
+            &cfg,
+            "--decision",
+            "deny",
+            "--limit",
+            "1000",
+        ],
+        None,
+    );
+    assert_eq!(q.code(), Some(0), "{}{}", q.stdout, q.stderr);
+    assert_eq!(q.stdout.lines().count(), 1000, "{}", q.stderr);
+    assert!(q
+        .stdout
+        .lines()
+        .all(|l| l.contains("\"rule\":\"no-secrets\"")));
+    let q = GatewayOptions::new().run(
+        &["audit", "query", "--config", &cfg, "--text", "HELLO 5998\""],
+        None,
+    );
+    assert_eq!(q.stdout.lines().count(), 1, "{}{}", q.stdout, q.stderr);
+    let page = GatewayOptions::new().run(
+        &[
+            "audit", "query", "--config", &cfg, "--server", "fake", "--limit", "10",
+        ],
+        None,
+    );
+    assert_eq!(page.stdout.lines().count(), 10);
+    assert!(page.stderr.contains("--after"), "{}", page.stderr);
     assert!(recs
         .iter()
         .all(|r| r["tool_args"]["api_key"] == "[REDACTED]"));
@@ -204,4 +254,72 @@ async fn refused_credentials_are_recorded_without_the_credential() {
     assert!(!text.contains("wrong-key-in-the-log"));
     let ok = GatewayOptions::new().run(&["audit", "verify", &log.display().to_string()], None);
     assert_eq!(ok.code(), Some(0), "{}", ok.stdout);
+}
+
+/// Storage on a real PostgreSQL (the test command starts one): the records of a run are there
+/// for queries. Without `FLOWGUARD_TEST_POSTGRES` this is skipped, unless
+/// `FLOWGUARD_REQUIRE_POSTGRES=1` (as the test command sets), where it fails.
+#[tokio::test]
+async fn records_reach_postgres_for_queries() {
+    let Ok(url) = std::env::var("FLOWGUARD_TEST_POSTGRES") else {
+        assert_ne!(
+            std::env::var("FLOWGUARD_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "FLOWGUARD_TEST_POSTGRES is not set"
+        );
+        eprintln!("note: FLOWGUARD_TEST_POSTGRES not set: skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let text = format!(
+        "[storage]\nurl = {url:?}\nschema = \"gw_{}\"\n\n[audit]\nlog = {:?}\n\n{}",
+        std::process::id(),
+        log.display().to_string(),
+        fake_server("fake", &[], "")
+    );
+    let mut gw = GatewayProcess::start(&text, "toml", &[]);
+    assert!(
+        gw.stderr_text().contains("storage: PostgreSQL"),
+        "{}",
+        gw.stderr_text()
+    );
+    let c = McpClient::connect(&gw.url("/mcp/fake"), json!({})).await;
+    for i in 0..20 {
+        c.call_tool("echo", json!({ "message": format!("pg {i}") }))
+            .await;
+    }
+    gw.signal(libc::SIGTERM);
+    assert!(gw.wait_exit_async(Duration::from_secs(15)).await.is_some());
+    let cfg = write_config(dir.path(), &text);
+    let q = GatewayOptions::new().run(
+        &["audit", "query", "--config", &cfg, "--tool", "echo"],
+        None,
+    );
+    assert_eq!(q.code(), Some(0), "{}{}", q.stdout, q.stderr);
+    assert_eq!(q.stdout.lines().count(), 20, "{}", q.stderr);
+}
+
+#[tokio::test]
+async fn an_unreachable_database_stops_the_start_with_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[storage]\nurl = \"postgres://fg:hunter2@127.0.0.1:{port}/x\"\n\n{}",
+        fake_server("fake", &[], "")
+    );
+    let cfg = write_config(dir.path(), &text);
+    let out = GatewayOptions::new().run(&["-c", &cfg, "-l", "127.0.0.1:0"], None);
+    assert_eq!(out.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cannot open PostgreSQL postgres://fg:***@127.0.0.1"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
 }

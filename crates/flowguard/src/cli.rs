@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// The audit's seal state (current key, checkpoint signing key) [default: FILE.seal].
     #[arg(long, value_name = "FILE", requires = "audit_log")]
     pub audit_key: Option<PathBuf>,
+    /// Where state is kept (the SQLite store, flowguard.db) [default: FLOWGUARD_DATA_DIR, else
+    /// ~/.local/share/flowguard]. Wins over [storage] data_dir.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,6 +231,51 @@ pub enum AuditAction {
         #[arg(long, value_name = "FILE")]
         checkpoints: Option<PathBuf>,
     },
+    /// Searches the audit records copied to storage; prints matching records as JSON lines
+    /// (oldest first) and, on stderr, how to get the next page.
+    Query(Box<QueryArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// The gateway's config, for its [storage] section.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The store itself: `postgres://…`, `sqlite:PATH` or a file [default: from --config, else
+    /// <data dir>/flowguard.db].
+    #[arg(long, value_name = "URL")]
+    pub storage: Option<String>,
+    /// The data directory [default: FLOWGUARD_DATA_DIR, else ~/.local/share/flowguard].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// From this time (RFC 3339 UTC, `2026-12-03T10:00:00Z`, or a date).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Before this time.
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long)]
+    pub subject: Option<String>,
+    #[arg(long)]
+    pub client: Option<String>,
+    #[arg(long)]
+    pub server: Option<String>,
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// allow, deny or modify.
+    #[arg(long)]
+    pub decision: Option<String>,
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Records containing this text (any case).
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Records after this sequence number (the next page).
+    #[arg(long, value_name = "SEQ")]
+    pub after: Option<i64>,
+    /// At most this many records [default: 100, at most 1000].
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
 }
 
 #[derive(Debug, Subcommand)]

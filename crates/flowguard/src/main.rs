@@ -10,6 +10,7 @@ mod policy_cmd;
 mod run;
 mod startup;
 mod stdio;
+mod store_cmd;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -110,6 +111,7 @@ fn main() -> ExitCode {
                 key,
                 checkpoints,
             } => audit_cmd::verify(&files, key, checkpoints),
+            cli::AuditAction::Query(q) => store_cmd::query(*q),
         },
         Some(cli::Command::Stdio {
             config,

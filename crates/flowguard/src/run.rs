@@ -150,7 +150,14 @@ pub fn run(args: RunArgs) -> ExitCode {
             config.source
         );
     }
-    let audit = match open_audit(&args, config.audit.as_ref()) {
+    let store = match open_store(&args, &config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let audit = match open_audit(&args, config.audit.as_ref(), store.clone()) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
@@ -158,7 +165,14 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
     };
     let runtime = runtime();
-    match runtime.block_on(serve(config, mode, listen, args.print_client_config, audit)) {
+    match runtime.block_on(serve(
+        config,
+        mode,
+        listen,
+        args.print_client_config,
+        audit,
+        store,
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -227,6 +241,7 @@ pub(crate) async fn clean_up_predecessors(config: &Config) {
 fn open_audit(
     args: &RunArgs,
     config: Option<&flowguard_config::AuditSettings>,
+    store: Option<Arc<flowguard_store::Store>>,
 ) -> Result<Option<Arc<flowguard_gateway::audit::Auditor>>, String> {
     let Some(path) = args
         .audit_log
@@ -253,11 +268,28 @@ fn open_audit(
     if let Some(k) = &args.audit_key {
         opts.seal = k.clone();
     }
-    let a = flowguard_gateway::audit::Auditor::start(opts, queue, fail_closed).map_err(|e| {
+    let a = flowguard_gateway::audit::Auditor::start(opts, queue, fail_closed, store).map_err(|e| {
         format!("error: the audit log cannot be opened: {e}\nhint: the log's keys live beside it unless [audit] key/verify_key say otherwise (docs/audit.md)")
     })?;
     eprintln!("audit: recording every verdict to {}", path.display());
     Ok(Some(a))
+}
+
+/// Storage, opened at start-up when `[storage]` is written or the audit is on (its records are
+/// copied there for queries); a database that cannot be reached stops the start with a clear
+/// error.
+fn open_store(
+    args: &RunArgs,
+    config: &Config,
+) -> Result<Option<Arc<flowguard_store::Store>>, String> {
+    let s = &config.storage;
+    let wanted = s.configured || args.audit_log.is_some() || config.audit.is_some();
+    if !wanted {
+        return Ok(None);
+    }
+    let store = crate::store_cmd::open(s, args.data_dir.as_deref())?;
+    eprintln!("storage: {}", store.describe());
+    Ok(Some(Arc::new(store)))
 }
 
 async fn serve(
@@ -266,6 +298,7 @@ async fn serve(
     listen: SocketAddr,
     print_config: bool,
     audit: Option<Arc<flowguard_gateway::audit::Auditor>>,
+    store: Option<Arc<flowguard_store::Store>>,
 ) -> anyhow::Result<()> {
     // The port first: a busy one is reported before any server starts.
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
@@ -280,6 +313,9 @@ async fn serve(
     let gw = Gateway::new(config, mode, orphans::owner_tag());
     if let Some(a) = audit {
         let _ = gw.audit.set(a);
+    }
+    if let Some(s) = store {
+        let _ = gw.store.set(s);
     }
     startup::announce_servers(&gw, &source);
     // Listen at once: servers start in the background, `/health` shows them `starting`, and a

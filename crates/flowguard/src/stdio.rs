@@ -83,6 +83,10 @@ pub fn wrap(
         source: format!("wrap -- {program}"),
         guard,
         audit: None,
+        storage: Default::default(),
+        metrics: Default::default(),
+        tracing: None,
+        alerts: None,
     };
     let mut config = config;
     if let Err(e) = crate::policy_cmd::add_policy_files(&mut config, &policy) {

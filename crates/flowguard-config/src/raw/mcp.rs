@@ -41,6 +41,14 @@ pub(crate) struct McpDocument {
     pub limits: Option<flowguard_guard::setup::RawLimits>,
     /// The tamper-evident audit log (docs/audit.md).
     pub audit: Option<super::audit::RawAudit>,
+    /// Where state that outlives a restart is kept (SQLite by default, or PostgreSQL).
+    pub storage: Option<super::signals::RawStorage>,
+    /// Prometheus metrics at `/metrics`.
+    pub metrics: Option<super::signals::RawMetrics>,
+    /// OpenTelemetry traces over OTLP/HTTP.
+    pub tracing: Option<super::signals::RawTracing>,
+    /// Webhook alerts on denials.
+    pub alerts: Option<super::signals::RawAlerts>,
 }
 
 /// Gateway-wide settings of the mcpServers shape.

@@ -7,12 +7,14 @@
 mod audit;
 mod mcp;
 mod servers;
+mod signals;
 mod values;
 mod virtual_servers;
 
 pub(crate) use audit::{OnFull, RawAudit};
 pub(crate) use mcp::{McpDocument, PortAndDomain};
 pub(crate) use servers::{IsolationMode, RawGateway, RawServer, ServerType, ServersDocument};
+pub(crate) use signals::{RawAlerts, RawMetrics, RawStorage, RawTracing};
 pub use values::parse_duration;
 pub(crate) use values::{Count, DurationValue};
 pub(crate) use virtual_servers::{RawVirtualServer, RawVirtualTool};

@@ -7,6 +7,7 @@ mod checks;
 mod gateway;
 mod isolation;
 mod server;
+mod signals;
 mod virtual_servers;
 
 pub use isolation::is_dangerous_env_name;
@@ -118,6 +119,16 @@ pub(crate) struct Document {
     pub virtual_servers: BTreeMap<String, RawVirtualServer>,
     pub guard: GuardSections,
     pub audit: Option<crate::raw::RawAudit>,
+    pub signals: SignalSections,
+}
+
+/// `[storage]`, `[metrics]`, `[tracing]` and `[alerts]` of a document.
+#[derive(Default)]
+pub(crate) struct SignalSections {
+    pub storage: Option<crate::raw::RawStorage>,
+    pub metrics: Option<crate::raw::RawMetrics>,
+    pub tracing: Option<crate::raw::RawTracing>,
+    pub alerts: Option<crate::raw::RawAlerts>,
 }
 
 /// The guard's sections of a document (the same in both shapes).
@@ -147,6 +158,7 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
         .collect::<Result<Vec<_>, _>>()?;
     let virtual_servers = virtual_servers::all(document.virtual_servers, &servers, &gateway, ctx)?;
     let audit = document.audit.map(|a| audit(a, ctx));
+    let signals = signals::all(document.signals, ctx)?;
     Ok(Config {
         gateway,
         servers,
@@ -154,6 +166,10 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
         source: ctx.source.to_owned(),
         guard,
         audit,
+        storage: signals.storage,
+        metrics: signals.metrics,
+        tracing: signals.tracing,
+        alerts: signals.alerts,
     })
 }
 
