@@ -49,6 +49,13 @@
 #                     flow and calls a tool; wrong audience, expired, forged and query-string
 #                     tokens refused; insufficient scope gives 403; a rotated signing key is
 #                     picked up without a restart.
+#   9. observe/*      metrics and traces (tests/interop/observe/run.sh) with the fake server: after
+#                     N tools/call echo, /metrics passes `promtool check metrics` and counts them in
+#                     flowguard_tool_calls_total, and a real Prometheus scraping the gateway gives
+#                     the same sum; a call with a `traceparent` header is exported over OTLP/HTTP
+#                     (otlp_receiver.py, opentelemetry-proto) as a `tools/call*` span whose parent
+#                     is the caller's span, with a child span; the trace context reaches the stdio
+#                     server in params._meta (the fake's `meta` tool).
 #
 # Usage: tests/interop/run.sh [BIN_DIR]
 #   BIN_DIR holds flowguard, fixture and fake (default: $FLOWGUARD_BIN_DIR, else target/debug).
@@ -1064,6 +1071,21 @@ while IFS= read -r line; do
 done <"$OAUTH_OUT"
 if [[ $oauth_rc -ne 0 ]] && ! grep -q '^FAIL ' "$OAUTH_OUT"; then
   fail oauth/run "tests/interop/oauth/run.sh exited $oauth_rc without a FAIL line" "$OAUTH_OUT"
+fi
+
+# ------------------------------------------------------------------ 9. metrics and traces
+echo "== 9. metrics and traces: promtool, a real Prometheus and an OTLP receiver (tests/interop/observe)"
+OBSERVE_OUT=$WORK/observe.out
+timeout 80 "$ROOT/tests/interop/observe/run.sh" "$FG" "$FAKE" >"$OBSERVE_OUT" 2>&1
+observe_rc=$?
+while IFS= read -r line; do
+  case "$line" in
+    "PASS "*) pass "observe/${line#PASS }" ;;
+    "FAIL "*) rest=${line#FAIL }; fail "observe/${rest%%:*}" "${rest#*: }" ;;
+  esac
+done <"$OBSERVE_OUT"
+if [[ $observe_rc -ne 0 ]] && ! grep -q '^FAIL ' "$OBSERVE_OUT"; then
+  fail observe/run "tests/interop/observe/run.sh exited $observe_rc without a FAIL line" "$OBSERVE_OUT"
 fi
 
 # ------------------------------------------------------------------ summary

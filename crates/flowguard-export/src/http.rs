@@ -97,7 +97,8 @@ impl Transport for PlainHttp {
     }
 }
 
-/// `scheme://host:port/path` of a URL, without userinfo, query or fragment, for messages.
+/// `scheme://host:port/…` of a URL, for messages: no userinfo, query or fragment, and no path
+/// either (a webhook's path is often its secret, as Slack's is).
 pub fn describe(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "(a URL without a scheme)".into();
@@ -115,9 +116,17 @@ pub fn describe(url: &str) -> String {
     match split_host_port(host_port) {
         Some((host, port)) => {
             let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
-            format!("{scheme}://{}:{port}{path}", bracket(host))
+            format!("{scheme}://{}:{port}{}", bracket(host), hidden(path))
         }
-        None => format!("{scheme}://(a bad host or port){path}"),
+        None => format!("{scheme}://(a bad host or port){}", hidden(path)),
+    }
+}
+
+fn hidden(path: &str) -> &'static str {
+    if path == "/" {
+        "/"
+    } else {
+        "/…"
     }
 }
 
@@ -443,9 +452,7 @@ mod tests {
             .port();
         let e = post(&format!("http://127.0.0.1:{port}/v1/traces"), T).unwrap_err();
         assert!(
-            e.starts_with(&format!(
-                "POST http://127.0.0.1:{port}/v1/traces: connect: "
-            )),
+            e.starts_with(&format!("POST http://127.0.0.1:{port}/…: connect: ")),
             "{e}"
         );
     }
@@ -467,7 +474,7 @@ mod tests {
             "{e}"
         );
         assert!(
-            e.starts_with("POST https://collector.example:4318/v1/traces: "),
+            e.starts_with("POST https://collector.example:4318/…: "),
             "{e}"
         );
         assert!(!e.contains("s3cret"));
@@ -487,7 +494,7 @@ mod tests {
             "{e}"
         );
         assert!(
-            e.starts_with(&format!("POST http://127.0.0.1:{port}/hook: ")),
+            e.starts_with(&format!("POST http://127.0.0.1:{port}/…: ")),
             "{e}"
         );
         for bad in [
@@ -536,13 +543,13 @@ mod tests {
 
     #[test]
     fn describing_urls() {
-        assert_eq!(describe("http://h/p?q#f"), "http://h:80/p");
+        assert_eq!(describe("http://h/p?q#f"), "http://h:80/…");
         assert_eq!(describe("HTTPS://u:p@h"), "https://h:443/");
         assert_eq!(
             describe("http://[::1]:4318/v1/traces"),
-            "http://[::1]:4318/v1/traces"
+            "http://[::1]:4318/…"
         );
-        assert_eq!(describe("http://h:x/p"), "http://(a bad host or port)/p");
+        assert_eq!(describe("http://h:x/p"), "http://(a bad host or port)/…");
         assert_eq!(describe("h/p"), "(a URL without a scheme)");
     }
 

@@ -91,6 +91,14 @@ impl Auditor {
         }
     }
 
+    /// Records waiting for the writer now.
+    pub fn queue_depth(&self) -> usize {
+        match &*self.tx.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(tx) => tx.max_capacity() - tx.capacity(),
+            None => 0,
+        }
+    }
+
     /// Whether the writer thread still runs.
     pub fn running(&self) -> bool {
         self.thread
@@ -198,6 +206,22 @@ pub async fn refused(
     e: &crate::guard::AuthError,
     method: &str,
 ) -> axum::response::Response {
+    if let (Some(al), crate::guard::AuthError::Invalid(_)) = (&gw.alerts, e) {
+        let v = Verdict::deny(
+            flowguard_guard::Stage::Authenticate,
+            "(invalid-credential)",
+            e.message(),
+        );
+        al.verdict(&v, None, None, None);
+    }
+    if gw.metrics.enabled {
+        use crate::guard::AuthError;
+        gw.metrics.auth_failures.inc([match e {
+            AuthError::Missing => "missing",
+            AuthError::Invalid(_) => "invalid",
+            AuthError::Scope(_) => "insufficient-scope",
+        }]);
+    }
     if let Some(a) = gw.audit.get() {
         use crate::guard::AuthError;
         let rule = match e {

@@ -60,6 +60,14 @@ pub struct Gateway {
     pub audit: OnceLock<Arc<crate::audit::Auditor>>,
     /// Storage, when something needs it or `[storage]` is set (set once at start-up).
     pub store: OnceLock<Arc<flowguard_store::Store>>,
+    /// Prometheus metrics (`[metrics]`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// `[metrics] listen` is set: `/metrics` is served there, not on the main listener.
+    pub metrics_elsewhere: bool,
+    /// OpenTelemetry traces, when `[tracing]` is set.
+    pub tracer: Option<Arc<crate::trace::Tracer>>,
+    /// Webhook alerts, when `[alerts]` is set.
+    pub alerts: Option<Arc<crate::alerts::Alerts>>,
 }
 
 /// A session admitted under `max_sessions`, being set up: dropped once it is stored (or given
@@ -125,6 +133,10 @@ impl Gateway {
             guard: crate::guard::Guard::new(config.guard.0.clone()),
             audit: OnceLock::new(),
             store: OnceLock::new(),
+            metrics: Arc::new(crate::metrics::Metrics::new(config.metrics.enabled)),
+            metrics_elsewhere: config.metrics.listen.is_some(),
+            tracer: config.tracing.as_ref().map(crate::trace::Tracer::start),
+            alerts: config.alerts.as_ref().map(crate::alerts::Alerts::start),
         })
     }
 

@@ -227,3 +227,27 @@ async fn storage_reachable(store: Arc<flowguard_store::Store>) -> Result<(), Str
         Err(_) => Err("no answer within 2 s".into()),
     }
 }
+
+/// `/metrics`: Prometheus's text format (404 when `[metrics] enabled = false`, or when they are
+/// served on their own address).
+pub async fn metrics(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if let Err(r) = admit(&gw, &headers) {
+        return r.into_response();
+    }
+    if !gw.metrics.enabled || gw.metrics_elsewhere {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    metrics_reply(&gw)
+}
+
+pub fn metrics_reply(gw: &Gateway) -> Response {
+    let body = gw.metrics.render(gw);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}

@@ -4,6 +4,7 @@
 //! what goes where.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod audit;
 mod audit_store;
 pub mod catalog;
@@ -16,10 +17,12 @@ pub mod health;
 pub mod identity;
 mod isolated;
 pub mod lifecycle;
+pub mod metrics;
 mod replay;
 pub mod request_id;
 mod router;
 pub mod session;
+pub mod trace;
 mod uri_template;
 
 pub use gateway::Gateway;

@@ -125,6 +125,38 @@ fn limited_reply(id: &str, secs: u64, rule: &str) -> Outcome {
 }
 
 pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Outcome {
+    let tracer = gw.tracer.as_ref();
+    if !gw.metrics.enabled && tracer.is_none() {
+        return decide(gw, session, env).await;
+    }
+    let started = std::time::Instant::now();
+    let (o, root) = match tracer {
+        Some(_) => crate::trace::around(env.method(), env.params, decide(gw, session, env)).await,
+        None => (decide(gw, session, env).await, None),
+    };
+    // A forwarded request is counted (and its spans end) when its reply ends (its `Track`).
+    let status = match &o {
+        Outcome::Reply(b) => crate::metrics::status_of(b),
+        Outcome::Limited { .. } => "limited",
+        Outcome::Forwarded { .. } => return o,
+    };
+    let server = match &session.scope {
+        Scope::Routed(s) => &**s,
+        _ => "(gateway)",
+    };
+    gw.metrics.answered(server, env.method(), status, started);
+    if let (Some(t), Some(mut root)) = (tracer, root) {
+        root.set("flowguard.status", status);
+        if status != "ok" {
+            root.status = flowguard_export::Status::Error(status.to_string());
+        }
+        root.end();
+        t.export(root);
+    }
+    o
+}
+
+async fn decide(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Outcome {
     let id = env.id.map_or("null", |i| i.get());
     let method = env.method();
     let scope_key = gw.scope_key(&session.scope);
@@ -238,7 +270,7 @@ async fn forward(
     params: Option<&RawValue>,
 ) -> Outcome {
     let id = env.id.expect("requests have ids");
-    let watch = match gw.guard.watch(upstream.id()) {
+    let mut watch = match gw.guard.watch(upstream.id()) {
         Ok(w) => w,
         Err(secs) => {
             tracing::info!(
@@ -253,11 +285,35 @@ async fn forward(
             return error(id.get(), ErrorCode::Unavailable, &msg);
         }
     };
+    let mut traced_params = None;
+    let mut traced_headers = None;
+    let spans = match &gw.tracer {
+        Some(tracer) => crate::trace::upstream(upstream.id()).map(|(root, up)| {
+            let ctx = up.context();
+            traced_params = crate::trace::with_traceparent(params.or(env.params), &ctx);
+            let mut h = with_subject_or_session(upstream, session);
+            h.push((
+                "traceparent".into(),
+                flowguard_export::traceparent::format(&ctx),
+            ));
+            traced_headers = Some(h);
+            crate::metrics::Spans {
+                root,
+                upstream: up,
+                tracer: tracer.clone(),
+            }
+        }),
+        None => None,
+    };
+    watch.track = gw.metrics.track(upstream.id(), env.method(), spans);
     let (tx, rx) = reply_channel();
-    let with_subject = subject_header(upstream, session);
+    let with_subject = match traced_headers {
+        Some(h) => Some(h),
+        None => subject_header(upstream, session),
+    };
     let call = ClientCall {
         method: env.method(),
-        params: params.or(env.params),
+        params: traced_params.as_deref().or(params).or(env.params),
         client_id: id.to_owned(),
         session: session.id.clone(),
         sink: tx,
@@ -273,6 +329,9 @@ async fn forward(
         },
         Err(e) => {
             watch.failure();
+            if let Some(t) = watch.track.as_mut() {
+                t.finish("error");
+            }
             error(id.get(), e.code(), &e.to_string())
         }
     }
@@ -295,6 +354,11 @@ fn subject_header(upstream: &Upstream, session: &Session) -> Option<Vec<(String,
     let mut headers = session.forward_headers.clone();
     headers.push((name.clone(), subject.to_string()));
     Some(headers)
+}
+
+/// The headers for a remote server: the session's, with its `subject_header` when it has one.
+fn with_subject_or_session(upstream: &Upstream, session: &Session) -> Vec<(String, String)> {
+    subject_header(upstream, session).unwrap_or_else(|| session.forward_headers.clone())
 }
 
 /// `params` with the value at `pointer` replaced by `name`.
@@ -331,7 +395,7 @@ async fn by_name(
                 Some(Err(e)) => return error(id, ErrorCode::Unavailable, &e),
                 None => return error(id, ErrorCode::InvalidParams, &format!("Unknown {what}")),
             };
-            if gw.guard.active || gw.audit.get().is_some() {
+            if gw.guard.active || gw.audit.get().is_some() || gw.metrics.enabled {
                 let named = match Named::read(env.params, gw.guard.setup.has_policy()) {
                     Ok(n) => n,
                     Err(e) => {
@@ -398,7 +462,8 @@ async fn by_name(
         .catalog
         .resolve_name(gw.scope_key(&session.scope), &members, kind, name)
         .await;
-    if let (true, Some((server, own))) = (gw.guard.active || gw.audit.get().is_some(), &resolved) {
+    let watched = gw.guard.active || gw.audit.get().is_some() || gw.metrics.enabled;
+    if let (true, Some((server, own))) = (watched, &resolved) {
         if let Some(o) = guard_call(
             gw,
             session,
@@ -493,6 +558,7 @@ async fn guard_call(
     raw_arguments: Option<&str>,
 ) -> Option<Outcome> {
     let started = std::time::Instant::now();
+    let started_ns = gw.tracer.as_ref().map(|_| flowguard_export::span::now_ns());
     let who = session.principal();
     let tool = (kind == ListKind::Tools).then_some((server, own));
     let v = if gw.guard.setup.has_policy() {
@@ -535,6 +601,34 @@ async fn guard_call(
             None => (v, None),
         }
     };
+    if let (Some(t), Some(ns)) = (&gw.tracer, started_ns) {
+        crate::trace::stage(
+            t,
+            "guard",
+            ns,
+            &[
+                ("flowguard.decision", v.decision.as_str()),
+                ("flowguard.stage", v.stage.as_str()),
+                ("flowguard.rule", &v.rule),
+                ("mcp.server", server),
+                ("gen_ai.tool.name", own),
+            ],
+        );
+    }
+    if let (Some(al), flowguard_guard::Decision::Deny) = (&gw.alerts, v.decision) {
+        al.verdict(&v, Some(server), Some(own), who.subject.as_deref());
+    }
+    if gw.metrics.enabled {
+        if v.stage == Stage::RateLimit {
+            gw.metrics.rate_limited.inc([server, &v.rule]);
+        }
+        if kind == ListKind::Tools {
+            let client = who.client.as_deref().unwrap_or("");
+            gw.metrics
+                .tool_calls
+                .inc([server, own, v.decision.as_str(), client]);
+        }
+    }
     if let Some(a) = gw.audit.get() {
         let line = crate::audit::record(&crate::audit::Event {
             method,

@@ -310,6 +310,7 @@ async fn serve(
     let startup_timeout = config.gateway.startup_timeout;
     let grace = config.gateway.shutdown_grace;
     let workers = worker_threads(&config);
+    let metrics_listen = config.metrics.listen.filter(|_| config.metrics.enabled);
     let gw = Gateway::new(config, mode, orphans::owner_tag());
     if let Some(a) = audit {
         let _ = gw.audit.set(a);
@@ -317,6 +318,10 @@ async fn serve(
     if let Some(s) = store {
         let _ = gw.store.set(s);
     }
+    let metrics_server = match metrics_listen {
+        Some(addr) => Some(serve_metrics(gw.clone(), addr).await?),
+        None => None,
+    };
     startup::announce_servers(&gw, &source);
     // Listen at once: servers start in the background, `/health` shows them `starting`, and a
     // request to one that is still starting waits for it (bounded) or gets a clear error.
@@ -355,6 +360,9 @@ async fn serve(
         workers,
     )
     .await;
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     signals.abort();
     hangups.abort();
     sweeper.abort();
@@ -366,8 +374,37 @@ async fn serve(
         // The last records and the shutdown checkpoint.
         a.close();
     }
+    if let Some(t) = &gw.tracer {
+        t.shutdown();
+    }
+    if let Some(a) = &gw.alerts {
+        a.shutdown();
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `/metrics` alone on `[metrics] listen`, so that scrapers need no access to the MCP endpoints.
+async fn serve_metrics(
+    gw: Arc<Gateway>,
+    addr: SocketAddr,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow!("cannot listen on {addr} for metrics ([metrics] listen): {e}"))?;
+    eprintln!("metrics: http://{addr}/metrics");
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let gw = gw.clone();
+            async move { flowguard_gateway::health::metrics_reply(&gw) }
+        }),
+    );
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("the metrics listener stopped: {e}");
+        }
+    }))
 }
 
 /// SIGHUP (a closed terminal, or an operator expecting a reload) is logged and ignored: its

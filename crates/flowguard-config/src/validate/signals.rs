@@ -127,6 +127,13 @@ fn headers(
 
 /// An http(s) URL, described without its secrets when it is wrong.
 fn url(u: &str, path: &str, ctx: &Ctx<'_>) -> Result<(), ConfigError> {
+    if u.starts_with("https://") {
+        return Err(ctx.invalid_hint(
+            path,
+            "https:// is not supported here yet",
+            "point it at a collector or relay on this machine or a private network over http://",
+        ));
+    }
     if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() < 10 {
         return Err(ctx.invalid_hint(
             path,

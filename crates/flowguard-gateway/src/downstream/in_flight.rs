@@ -154,6 +154,9 @@ impl InFlight {
                 } else {
                     b
                 };
+                if let Some(t) = self.watch.track.as_mut() {
+                    t.finish(crate::metrics::status_of(&b));
+                }
                 // The exchange may still be reading the end of the upstream's body: let it
                 // finish, so the connection goes back to the pool.
                 if let Some(driver) = self.driver.take() {
@@ -172,6 +175,9 @@ impl InFlight {
                 self.watch.failure();
                 self.reported = true;
                 let e = timeout_error(&self.guard, &self.client_id, self.timeout);
+                if let Some(t) = self.watch.track.as_mut() {
+                    t.finish("timeout");
+                }
                 self.guard.finish(); // abandoned already
                 Next::Final(e.into())
             }

@@ -222,6 +222,7 @@ impl Guard {
         Ok(Watch {
             breaker,
             max_reply: limits.reply_cap(server),
+            track: None,
         })
     }
 
@@ -301,10 +302,12 @@ fn now_ms() -> u64 {
 
 /// What watches one forwarded request: the server's breaker (told how it ended) and the cap
 /// on the size of what the server sends back.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Watch {
     breaker: Option<Arc<Mutex<Breaker>>>,
     pub max_reply: Option<usize>,
+    /// Times the request for /metrics (and its trace span) until its final reply.
+    pub track: Option<crate::metrics::Track>,
 }
 
 impl Watch {
