@@ -15,6 +15,9 @@
 #   BENCH_WHAT=audit the measured side is the bare gateway with the audit on instead ([audit]: a
 #                    record per call, chained and tagged, batches synced with fdatasync); writes
 #                    the "Audit overhead" section
+#   BENCH_WHAT=observe  the measured side has the audit, metrics and tracing on (spans to a
+#                    local OTLP sink) and the bare side has all three off ([metrics] enabled =
+#                    false); writes the "Audit, metrics and tracing overhead" section
 #   BENCH_INSTRUCTIONS=1  instead: instructions per call in the gateway under valgrind's callgrind
 #                    (a count that noisy neighbours do not change), bare, with each guard part
 #                    alone (jwt, limits, policy) and all of them; writes nothing
@@ -30,6 +33,7 @@ PIN_SERVER=(); PIN_LOAD=(); THREADS=()
 if [[ -n "${BENCH_PIN:-}" ]]; then PIN_SERVER=(taskset -c 0); PIN_LOAD=(taskset -c 1); THREADS=(--threads 1); fi
 cargo build --release --locked -p flowguard -p flowguard-bench --bin flowguard --bin fg-load --bin fg-echo
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/flowguard-guard-bench.XXXXXX")
+export FLOWGUARD_DATA_DIR=$WORK/data   # the audit's storage copy goes here, not in $HOME
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 
@@ -87,8 +91,33 @@ TOKEN_G=$TOKEN
 if [[ $WHAT == audit ]]; then
   { echo "[audit]"; echo "log = \"$WORK/audit/audit.jsonl\""; echo; cat "$WORK/bare.toml"; } > "$WORK/guarded.toml"
   TOKEN_G=""
+elif [[ $WHAT == observe ]]; then
+  # An OTLP/HTTP sink that answers 200 to every POST (spans are counted, not decoded).
+  SINK_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  python3 - "$SINK_PORT" "$WORK/sink.count" <<'PY' &
+import http.server, sys
+port, out = int(sys.argv[1]), sys.argv[2]
+posts = 0
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        global posts
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+        posts += 1
+        open(out, "w").write(str(posts))
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+PY
+  PIDS+=($!)
+  { echo "[audit]"; echo "log = \"$WORK/audit/audit.jsonl\""; echo
+    echo "[tracing]"; echo "otlp_endpoint = \"http://127.0.0.1:$SINK_PORT/v1/traces\""; echo
+    cat "$WORK/bare.toml"; } > "$WORK/guarded.toml"
+  { echo "[metrics]"; echo "enabled = false"; echo; cat "$WORK/bare.toml"; } > "$WORK/bare-off.toml"
+  mv "$WORK/bare-off.toml" "$WORK/bare.toml"
+  TOKEN_G=""
 elif [[ $WHAT != guard ]]; then
-  echo "guard-bench: BENCH_WHAT is guard or audit, not $WHAT"; exit 2
+  echo "guard-bench: BENCH_WHAT is guard, audit or observe, not $WHAT"; exit 2
 fi
 
 start() { # name config [launcher...]: starts a gateway (under the launcher, else pinned), sets URL
@@ -96,7 +125,7 @@ start() { # name config [launcher...]: starts a gateway (under the launcher, els
   shift 2
   local launch=("$@"); (( ${#launch[@]} )) || launch=("${PIN_SERVER[@]}")
   "${launch[@]}" "$BIN/flowguard" -c "$config" -l 127.0.0.1:0 2>"$log" &
-  PIDS+=($!)
+  PIDS+=($!); LAST_PID=$!
   for _ in $(seq 600); do
     URL=$(grep -o -m1 'Listening on http://127\.0\.0\.1:[0-9]*' "$log" | sed 's/^Listening on //' || true)
     [[ -n "$URL" ]] && grep -q '✓ echo' "$log" && return 0
@@ -104,8 +133,8 @@ start() { # name config [launcher...]: starts a gateway (under the launcher, els
   done
   echo "guard-bench: $name did not start:"; cat "$log"; exit 2
 }
-start bare "$WORK/bare.toml"; BARE=$URL/mcp/echo
-start guarded "$WORK/guarded.toml"; GUARDED=$URL/mcp/echo
+start bare "$WORK/bare.toml"; BARE=$URL/mcp/echo; BARE_PID=$LAST_PID
+start guarded "$WORK/guarded.toml"; GUARDED=$URL/mcp/echo; GUARD_PID=$LAST_PID
 
 jf() { sed -n "s/.*\"$1\":\(-\{0,1\}[0-9][0-9.eE+-]*\).*/\1/p" <<<"$2"; }
 load() { # url [authorization]
@@ -115,7 +144,7 @@ load() { # url [authorization]
 # The guarded side must really be guarded: no token is a 401, a denied argument a -32040.
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$GUARDED" -H 'content-type: application/json' \
   -H 'accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}')
-[[ "$code" == 401 || $WHAT == audit ]] || { echo "guard-bench: the guarded gateway answered $code without a token, not 401"; exit 2; }
+[[ "$code" == 401 || $WHAT != guard ]] || { echo "guard-bench: the guarded gateway answered $code without a token, not 401"; exit 2; }
 
 if [[ -n "${BENCH_INSTRUCTIONS:-}" ]]; then
   command -v valgrind >/dev/null || { echo "guard-bench: BENCH_INSTRUCTIONS needs valgrind (apt-get install valgrind)"; exit 2; }
@@ -166,22 +195,35 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 MEDIAN=$(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 MARK=$(awk -v m="$MEDIAN" 'BEGIN{ print (m >= 0.90) ? "✓" : "✗" }')
-RSS_G=$(awk '/VmRSS/{print $2}' "/proc/${PIDS[1]}/status" 2>/dev/null || echo 0)
-RSS_B=$(awk '/VmRSS/{print $2}' "/proc/${PIDS[0]}/status" 2>/dev/null || echo 0)
+RSS_G=$(awk '/VmRSS/{print $2}' "/proc/$GUARD_PID/status" 2>/dev/null || echo 0)
+RSS_B=$(awk '/VmRSS/{print $2}' "/proc/$BARE_PID/status" 2>/dev/null || echo 0)
 echo "guard-bench: guarded / bare req/s, median of $ROUNDS rounds: $MEDIAN (target ≥ 0.90) $MARK; errors $ERRORS; VmRSS after: guarded $RSS_G kB, bare $RSS_B kB"
 RECORDS=0
-if [[ $WHAT == audit ]]; then
+if [[ $WHAT != guard ]]; then
   RECORDS=$(cat "$WORK"/audit/audit.jsonl* 2>/dev/null | grep -c '"type":"record"' || true)
   echo "guard-bench: audit records written: $RECORDS"
 fi
+if [[ $WHAT == observe ]]; then
+  METRICS_OK=$(curl -s "${GUARDED%/mcp/echo}/metrics" | grep -c '^flowguard_tool_calls_total' || true)
+  echo "guard-bench: OTLP exports received: $(cat "$WORK/sink.count" 2>/dev/null || echo 0); tool-call series in /metrics: $METRICS_OK"
+fi
 
 if [[ -z "${BENCH_NO_DOC:-}" ]]; then
-  if [[ $WHAT == audit ]]; then HEADING="## Audit overhead (\`BENCH_WHAT=audit bench/guard.sh\`)"; else HEADING="## Guard overhead (\`bench/guard.sh\`)"; fi
+  case $WHAT in
+    audit) HEADING="## Audit overhead (\`BENCH_WHAT=audit bench/guard.sh\`)" ;;
+    observe) HEADING="## Audit, metrics and tracing overhead (\`BENCH_WHAT=observe bench/guard.sh\`)" ;;
+    *) HEADING="## Guard overhead (\`bench/guard.sh\`)" ;;
+  esac
   SECTION=$WORK/section.md
   {
     echo "$HEADING"
     echo
-    if [[ $WHAT == audit ]]; then
+    if [[ $WHAT == observe ]]; then
+      echo "\`${BENCH_PIN:+BENCH_PIN=1 }BENCH_WHAT=observe bench/guard.sh\` at $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d): two release gateways in front of"
+      echo "fg-echo, tools/call at 32 connections, $ROUNDS alternating paired rounds of ${RSECS} s. *Guarded*: the"
+      echo "audit on (fdatasync per batch, records copied to SQLite; $RECORDS records), metrics on, and"
+      echo "tracing to a local OTLP sink (3 spans per call). *Bare*: all three off. Errors: $ERRORS."
+    elif [[ $WHAT == audit ]]; then
       echo "\`${BENCH_PIN:+BENCH_PIN=1 }BENCH_WHAT=audit bench/guard.sh\` at $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d): two release gateways in front of"
       echo "fg-echo, tools/call at 32 connections, $ROUNDS alternating paired rounds of ${RSECS} s. *Guarded*: the"
       echo "audit on (a record per call, chained, tagged, checkpointed, each batch synced with fdatasync;"
