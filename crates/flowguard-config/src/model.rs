@@ -72,6 +72,7 @@ impl Default for MetricsSettings {
 pub struct TracingSettings {
     pub otlp_endpoint: String,
     pub service_name: String,
+    pub sample_ratio: f64,
     pub headers: Vec<(String, String)>,
 }
 
@@ -99,6 +100,10 @@ pub struct AuditSettings {
     pub keep_files: Option<usize>,
     pub queue: usize,
     pub fail_closed: bool,
+    /// Records are copied to storage.
+    pub store: bool,
+    /// Token claims whose values label each record.
+    pub label_claims: Vec<String>,
 }
 
 /// The guard's compiled setup. Two configs are equal here when they compile the same

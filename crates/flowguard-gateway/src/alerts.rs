@@ -4,10 +4,10 @@
 
 use flowguard_export::{Alert, Alerter, Severity};
 use flowguard_guard::{Stage, Verdict};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 pub struct Alerts {
-    alerter: Mutex<Option<Alerter>>,
+    alerter: RwLock<Option<Alerter>>,
 }
 
 impl Alerts {
@@ -24,7 +24,7 @@ impl Alerts {
         c.headers = s.headers.clone();
         let alerter = Alerter::start(c, Arc::new(flowguard_export::PlainHttp));
         Arc::new(Alerts {
-            alerter: Mutex::new(Some(alerter)),
+            alerter: RwLock::new(Some(alerter)),
         })
     }
 
@@ -66,14 +66,14 @@ impl Alerts {
             a = a.field("request_id", id.to_string());
         }
         a.dedup_key = format!("{}\u{1}{}\u{1}{}", v.rule, server.unwrap_or(""), who);
-        if let Some(al) = &*self.alerter.lock().unwrap_or_else(|e| e.into_inner()) {
+        if let Some(al) = &*self.alerter.read().unwrap_or_else(|e| e.into_inner()) {
             al.send(a);
         }
     }
 
     pub fn stats(&self) -> Option<flowguard_export::alert::Stats> {
         self.alerter
-            .lock()
+            .read()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .map(Alerter::stats)
@@ -83,7 +83,7 @@ impl Alerts {
     pub fn shutdown(&self) {
         let a = self
             .alerter
-            .lock()
+            .write()
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(a) = a {

@@ -7,7 +7,7 @@
 use flowguard_guard::{Decision, Principal, Verdict};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::mpsc;
 
 /// Arguments longer than this (as JSON) are replaced by their size.
@@ -19,7 +19,7 @@ const BATCH: usize = 4096;
 const SYNC_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
 
 pub struct Auditor {
-    tx: Mutex<Option<mpsc::Sender<String>>>,
+    tx: RwLock<Option<mpsc::Sender<String>>>,
     fail_closed: bool,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     pub written: Arc<AtomicU64>,
@@ -28,6 +28,7 @@ pub struct Auditor {
     pub queued: Arc<AtomicU64>,
     /// Copies to storage that failed or were given up (the file keeps every record).
     pub store_errors: Arc<AtomicU64>,
+    label_claims: Vec<String>,
 }
 
 /// The queue was full and the audit fails closed.
@@ -61,19 +62,32 @@ impl Auditor {
                 why: e.to_string(),
             })?;
         Ok(Arc::new(Auditor {
-            tx: Mutex::new(Some(tx)),
+            tx: RwLock::new(Some(tx)),
             fail_closed,
             thread: Mutex::new(Some(thread)),
             written,
             write_errors,
             queued,
             store_errors,
+            label_claims: Vec::new(),
         }))
     }
 
     /// Queues a record: waits for room, or refuses when the audit fails closed.
     pub async fn submit(&self, line: String) -> Result<(), Full> {
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // The common case under the lock, without cloning the sender.
+        let line = {
+            let guard = self.tx.read().unwrap_or_else(|e| e.into_inner());
+            let Some(tx) = guard.as_ref() else {
+                return Err(Full);
+            };
+            match tx.try_send(line) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(line)) => line,
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(Full),
+            }
+        };
+        let tx = self.tx.read().unwrap_or_else(|e| e.into_inner()).clone();
         let Some(tx) = tx else {
             return Err(Full);
         };
@@ -91,9 +105,22 @@ impl Auditor {
         }
     }
 
+    /// Token claims whose values label each record.
+    pub fn label_claims(&self) -> &[String] {
+        &self.label_claims
+    }
+
+    /// With these token claims as labels (`[audit] label_claims`).
+    pub fn with_label_claims(mut self: Arc<Self>, claims: Vec<String>) -> Arc<Self> {
+        if let Some(a) = Arc::get_mut(&mut self) {
+            a.label_claims = claims;
+        }
+        self
+    }
+
     /// Records waiting for the writer now.
     pub fn queue_depth(&self) -> usize {
-        match &*self.tx.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &*self.tx.read().unwrap_or_else(|e| e.into_inner()) {
             Some(tx) => tx.max_capacity() - tx.capacity(),
             None => 0,
         }
@@ -110,7 +137,7 @@ impl Auditor {
 
     /// Writes what is queued and the shutdown checkpoint.
     pub fn close(&self) {
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.tx.write().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();
         }
@@ -240,6 +267,7 @@ pub async fn refused(
             session: "",
             verdict: &v,
             latency_us: 0,
+            label_claims: &[],
         });
         // Refused either way; a full queue under `on_full = "fail"` changes nothing here.
         let _ = a.submit(line).await;
@@ -268,6 +296,8 @@ pub struct Event<'a> {
     pub session: &'a str,
     pub verdict: &'a Verdict,
     pub latency_us: u64,
+    /// Token claims (dotted paths) whose values become labels (`[audit] label_claims`).
+    pub label_claims: &'a [String],
 }
 
 /// The record's JSON (field names as mcpgw's where they mean the same), written directly: it
@@ -346,8 +376,63 @@ pub fn record(e: &Event<'_>) -> String {
     opt(&mut o, crate::request_id::current().as_deref());
     o.push_str(",\"latency_us\":");
     o.push_str(&e.latency_us.to_string());
+    labels(&mut o, e);
     o.push('}');
     o
+}
+
+/// `,"labels":{...}` from the configured claims and the request's `X-FlowGuard-Label-*`
+/// headers (a header label does not replace a claim's); nothing when there are none. A label
+/// whose name looks like a secret's keeps its name only.
+fn labels(o: &mut String, e: &Event<'_>) {
+    let headers = crate::request_id::labels();
+    let claims = e.who.claims.as_deref();
+    if headers.is_none() && (claims.is_none() || e.label_claims.is_empty()) {
+        return;
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut first = true;
+    let mut add = |o: &mut String, name: &str, value: &str| {
+        if seen.iter().any(|s| s == name) {
+            return;
+        }
+        seen.push(name.to_string());
+        o.push_str(if first { ",\"labels\":{" } else { "," });
+        first = false;
+        string(o, name);
+        o.push(':');
+        if secret_key(name) {
+            string(o, "[REDACTED]");
+        } else {
+            let v: String = value.chars().take(MAX_STRING).collect();
+            string(o, &v);
+        }
+    };
+    if let Some(c) = claims {
+        for path in e.label_claims {
+            let mut at = c.get(path.split('.').next().unwrap_or(""));
+            for part in path.split('.').skip(1) {
+                at = at.and_then(|v| v.get(part));
+            }
+            let text = match at {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                Some(Value::Null) | None => continue,
+                Some(v) => v.to_string(),
+            };
+            add(o, path, &text);
+        }
+    }
+    for (name, value) in headers.iter().flat_map(|l| l.iter()) {
+        add(o, name, value);
+    }
+    if !first {
+        o.push('}');
+    }
 }
 
 fn arguments(o: &mut String, a: &Value) {
@@ -487,6 +572,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn claims_become_labels() {
+        let mut claims = serde_json::Map::new();
+        claims.insert("team".into(), json!("payments"));
+        claims.insert("org".into(), json!({"project": ["a", "b"], "n": 7}));
+        claims.insert("session_token".into(), json!("tok"));
+        let mut who = Principal::anonymous();
+        who.claims = Some(std::sync::Arc::new(claims));
+        let v = Verdict::allow(flowguard_guard::Stage::Policy, "r");
+        let paths = vec![
+            "team".to_string(),
+            "org.project".into(),
+            "org.n".into(),
+            "missing".into(),
+            "session_token".into(),
+        ];
+        let line = record(&Event {
+            method: "tools/call",
+            id: "1",
+            server: None,
+            tool: None,
+            arguments: Arguments::None,
+            who: &who,
+            session: "",
+            verdict: &v,
+            latency_us: 0,
+            label_claims: &paths,
+        });
+        let rec: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            rec["labels"],
+            json!({"team": "payments", "org.project": "a,b", "org.n": "7", "session_token": "[REDACTED]"})
+        );
+    }
+
+    #[test]
     fn secrets_and_sizes_are_kept_out() {
         let v = json!({"path": "/etc/x", "api_key": "sk-123", "nested": {"Password": "p"}, "long": "a".repeat(600)});
         let r = redact(&v);
@@ -517,6 +637,7 @@ mod tests {
             session: "0011",
             verdict: &v,
             latency_us: 7,
+            label_claims: &[],
         });
         let r: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(r["client"], "c\nd\u{1}é");
@@ -539,6 +660,7 @@ mod tests {
                 session: "",
                 verdict: &v,
                 latency_us: 0,
+                label_claims: &[],
             });
             assert!(!line.contains('\n'));
             serde_json::from_str::<Value>(&line).unwrap()["tool_args"].clone()

@@ -8,7 +8,43 @@ use std::sync::{Arc, OnceLock};
 pub static HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 tokio::task_local! {
-    static CURRENT: Arc<str>;
+    static CURRENT: Request;
+}
+
+/// The request being served: its id, and the labels its `X-FlowGuard-Label-<name>` headers
+/// gave (for the audit).
+struct Request {
+    id: Arc<str>,
+    labels: Option<Labels>,
+}
+
+/// (name, value) pairs: names lower-case, at most [`MAX_LABELS`].
+pub type Labels = Arc<[(Box<str>, Box<str>)]>;
+
+pub const LABEL_PREFIX: &str = "x-flowguard-label-";
+const MAX_LABELS: usize = 16;
+const MAX_LABEL_VALUE: usize = 128;
+
+/// The `X-FlowGuard-Label-<name>` headers (mcpgw's idea): names of letters, digits, `-`, `_`,
+/// `.` up to 64 characters, values cut at 128 characters; at most 16. `None` without any.
+pub fn labels_from_headers(headers: &HeaderMap) -> Option<Labels> {
+    let mut out: Vec<(Box<str>, Box<str>)> = Vec::new();
+    for (name, value) in headers {
+        let Some(label) = name.as_str().strip_prefix(LABEL_PREFIX) else {
+            continue;
+        };
+        let sane = (1..=64).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        let Ok(v) = value.to_str() else { continue };
+        if !sane || out.len() >= MAX_LABELS || out.iter().any(|(n, _)| &**n == label) {
+            continue;
+        }
+        let v: String = v.chars().take(MAX_LABEL_VALUE).collect();
+        out.push((label.into(), v.into()));
+    }
+    (!out.is_empty()).then(|| out.into())
 }
 
 /// The client's id when it is 1 to 128 characters of letters, digits and `.`, `_`, `-`, `:`;
@@ -35,14 +71,23 @@ pub fn from_headers(headers: &HeaderMap) -> Arc<str> {
     ))
 }
 
-/// Runs `f` as the request `id`.
-pub async fn scope<F: std::future::Future>(id: Arc<str>, f: F) -> F::Output {
-    CURRENT.scope(id, f).await
+/// Runs `f` as the request `id`, with its header labels.
+pub async fn scope<F: std::future::Future>(
+    id: Arc<str>,
+    labels: Option<Labels>,
+    f: F,
+) -> F::Output {
+    CURRENT.scope(Request { id, labels }, f).await
 }
 
 /// The id of the request being served on this task, if any.
 pub fn current() -> Option<Arc<str>> {
-    CURRENT.try_with(|id| id.clone()).ok()
+    CURRENT.try_with(|r| r.id.clone()).ok()
+}
+
+/// The header labels of the request being served on this task, if any.
+pub fn labels() -> Option<Labels> {
+    CURRENT.try_with(|r| r.labels.clone()).ok().flatten()
 }
 
 /// Puts the id on a reply.

@@ -131,7 +131,11 @@ pub(crate) async fn request(gw: &Gateway, session: &Arc<Session>, env: &Envelope
     }
     let started = std::time::Instant::now();
     let (o, root) = match tracer {
-        Some(_) => crate::trace::around(env.method(), env.params, decide(gw, session, env)).await,
+        // Boxed: the decision's future is large, and the span's scope would move it whole.
+        Some(t) => {
+            let f = Box::pin(decide(gw, session, env));
+            crate::trace::around(t, env.method(), env.params, f).await
+        }
         None => (decide(gw, session, env).await, None),
     };
     // A forwarded request is counted (and its spans end) when its reply ends (its `Track`).
@@ -291,12 +295,18 @@ async fn forward(
         Some(tracer) => crate::trace::upstream(upstream.id()).map(|(root, up)| {
             let ctx = up.context();
             traced_params = crate::trace::with_traceparent(params.or(env.params), &ctx);
-            let mut h = with_subject_or_session(upstream, session);
-            h.push((
-                "traceparent".into(),
-                flowguard_export::traceparent::format(&ctx),
-            ));
-            traced_headers = Some(h);
+            // Remote servers also get it as a header (stdio servers have none).
+            if matches!(
+                upstream.config().transport,
+                flowguard_config::Transport::Http(_) | flowguard_config::Transport::Sse(_)
+            ) {
+                let mut h = with_subject_or_session(upstream, session);
+                h.push((
+                    "traceparent".into(),
+                    flowguard_export::traceparent::format(&ctx),
+                ));
+                traced_headers = Some(h);
+            }
             crate::metrics::Spans {
                 root,
                 upstream: up,
@@ -644,6 +654,7 @@ async fn guard_call(
             session: crate::audit::session_id(session),
             verdict: &v,
             latency_us: started.elapsed().as_micros() as u64,
+            label_claims: a.label_claims(),
         });
         if a.submit(line).await.is_err() {
             return Some(error(

@@ -8,10 +8,12 @@
 
 use flowguard_export::{Context, Kind, Span, SpanExporter};
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 pub struct Tracer {
-    exporter: Mutex<Option<SpanExporter>>,
+    exporter: RwLock<Option<SpanExporter>>,
+    /// Requests without a client's context are traced when a random u64 is below this.
+    threshold: u64,
 }
 
 tokio::task_local! {
@@ -28,12 +30,13 @@ impl Tracer {
         c.headers = t.headers.clone();
         let exporter = SpanExporter::start(c, Arc::new(flowguard_export::PlainHttp));
         Arc::new(Tracer {
-            exporter: Mutex::new(Some(exporter)),
+            exporter: RwLock::new(Some(exporter)),
+            threshold: (t.sample_ratio * u64::MAX as f64) as u64,
         })
     }
 
     pub fn export(&self, span: Span) {
-        if let Some(e) = &*self.exporter.lock().unwrap_or_else(|e| e.into_inner()) {
+        if let Some(e) = &*self.exporter.read().unwrap_or_else(|e| e.into_inner()) {
             e.export(span);
         }
     }
@@ -42,7 +45,7 @@ impl Tracer {
     pub fn shutdown(&self) {
         let e = self
             .exporter
-            .lock()
+            .write()
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(e) = e {
@@ -71,7 +74,10 @@ pub async fn with_incoming<F: std::future::Future>(header: Option<&str>, f: F) -
 
 /// Runs `f` (the router's decision) under a root span for `method`; returns the span, ended
 /// unless the request was forwarded (then the upstream exchange took it, see [`upstream`]).
+/// A request that is not sampled (the client's context says so, or `sample_ratio`) runs
+/// without spans.
 pub async fn around<F: std::future::Future>(
+    tracer: &Tracer,
     method: &str,
     meta: Option<&serde_json::value::RawValue>,
     f: F,
@@ -81,7 +87,18 @@ pub async fn around<F: std::future::Future>(
         .ok()
         .flatten()
         .or_else(|| meta.and_then(traceparent_in_params));
-    let mut root = Span::start(method.to_string(), Kind::Server, parent.as_ref());
+    let sampled = match &parent {
+        Some(p) => p.sampled(),
+        None => {
+            tracer.threshold == u64::MAX
+                || u64::from_le_bytes(flowguard_export::traceparent::new_span_id().0)
+                    < tracer.threshold
+        }
+    };
+    if !sampled {
+        return (f.await, None);
+    }
+    let mut root = Span::start(span_name(method), Kind::Server, parent.as_ref());
     root.set("mcp.method.name", method);
     if let Some(id) = crate::request_id::current() {
         root.set("flowguard.request_id", id.to_string());
@@ -124,7 +141,7 @@ pub fn stage(tracer: &Tracer, name: &'static str, started_ns: u64, attrs: &[(&'s
 pub fn upstream(server: &str) -> Option<(Span, Span)> {
     ROOT.try_with(|c| {
         let root = c.borrow_mut().take()?;
-        let mut up = root.child(format!("upstream {server}"), Kind::Client);
+        let mut up = root.child("upstream", Kind::Client);
         up.set("mcp.server", server);
         Some((root, up))
     })
@@ -132,20 +149,94 @@ pub fn upstream(server: &str) -> Option<(Span, Span)> {
     .flatten()
 }
 
-/// `params` with `_meta.traceparent` set to `ctx` (the object made when missing).
+/// The root span's name: MCP's method (a static string for the known ones).
+fn span_name(method: &str) -> std::borrow::Cow<'static, str> {
+    use flowguard_protocol::methods::*;
+    const KNOWN: &[&str] = &[
+        INITIALIZE,
+        PING,
+        TOOLS_LIST,
+        TOOLS_CALL,
+        PROMPTS_LIST,
+        PROMPTS_GET,
+        RESOURCES_LIST,
+        RESOURCE_TEMPLATES_LIST,
+        RESOURCES_READ,
+        COMPLETE,
+    ];
+    match KNOWN.iter().find(|k| **k == method) {
+        Some(k) => std::borrow::Cow::Borrowed(k),
+        None => std::borrow::Cow::Owned(method.to_string()),
+    }
+}
+
+/// `params` with `_meta.traceparent` set to `ctx` (the object made when missing). Params
+/// without a `_meta` key get it spliced in as text (no parse); others are rewritten.
 pub fn with_traceparent(
     params: Option<&serde_json::value::RawValue>,
     ctx: &Context,
 ) -> Option<Box<serde_json::value::RawValue>> {
+    let tp = flowguard_export::traceparent::format(ctx);
+    if let Some(p) = params {
+        let text = p.get();
+        let body = text.trim_start();
+        if let Some(rest) = body.strip_prefix('{') {
+            if memchr::memmem::find(rest.as_bytes(), b"\"_meta\"").is_none() {
+                let sep = if rest.trim_start().starts_with('}') {
+                    ""
+                } else {
+                    ","
+                };
+                let spliced = format!("{{\"_meta\":{{\"traceparent\":\"{tp}\"}}{sep}{rest}");
+                return serde_json::value::RawValue::from_string(spliced).ok();
+            }
+        }
+    }
     let mut v: serde_json::Value = match params {
         Some(p) => serde_json::from_str(p.get()).ok()?,
         None => serde_json::json!({}),
     };
     let obj = v.as_object_mut()?;
     let meta = obj.entry("_meta").or_insert_with(|| serde_json::json!({}));
-    meta.as_object_mut()?.insert(
-        "traceparent".into(),
-        flowguard_export::traceparent::format(ctx).into(),
-    );
+    meta.as_object_mut()?
+        .insert("traceparent".into(), tp.into());
     serde_json::value::to_raw_value(&v).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_is_spliced_or_merged_into_params() {
+        let ctx = flowguard_export::traceparent::parse(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .unwrap();
+        let raw = |s: &str| serde_json::value::RawValue::from_string(s.into()).unwrap();
+        for (params, want) in [
+            (
+                Some(raw(r#"{"name":"echo","arguments":{"m":"x"}}"#)),
+                serde_json::json!({"name":"echo","arguments":{"m":"x"}}),
+            ),
+            (Some(raw(" { } ")), serde_json::json!({})),
+            (None, serde_json::json!({})),
+            (
+                Some(raw(r#"{"_meta":{"progressToken":1},"name":"e"}"#)),
+                serde_json::json!({"_meta":{"progressToken":1},"name":"e"}),
+            ),
+        ] {
+            let out = with_traceparent(params.as_deref(), &ctx).unwrap();
+            let mut v: serde_json::Value = serde_json::from_str(out.get()).unwrap();
+            assert_eq!(
+                v["_meta"]["traceparent"],
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            );
+            v["_meta"].as_object_mut().unwrap().remove("traceparent");
+            if v["_meta"].as_object().unwrap().is_empty() {
+                v.as_object_mut().unwrap().remove("_meta");
+            }
+            assert_eq!(v, want);
+        }
+    }
 }

@@ -323,3 +323,38 @@ async fn an_unreachable_database_stops_the_start_with_a_clear_error() {
     );
     assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn label_headers_reach_the_record_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let mut gw = GatewayProcess::start(&config(&log), "toml", &[]);
+    let c = McpClient::connect(&gw.url("/mcp/fake"), json!({})).await;
+    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "labelled"}}});
+    let too_long = format!("X-FlowGuard-Label-{}", "n".repeat(70));
+    let r = c
+        .raw_post(
+            &[
+                ("X-FlowGuard-Label-Ticket", "INC-42"),
+                ("X-FlowGuard-Label-Api-Token", "s3cr3t-label"),
+                (too_long.as_str(), "x"),
+            ],
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    gw.signal(libc::SIGTERM);
+    assert!(gw.wait_exit_async(Duration::from_secs(15)).await.is_some());
+    let recs = records(dir.path());
+    let rec = recs
+        .iter()
+        .find(|r| r["tool_args"]["message"] == "labelled")
+        .expect("the call's record");
+    assert_eq!(
+        rec["labels"],
+        json!({"ticket": "INC-42", "api-token": "[REDACTED]"}),
+        "{rec}"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("s3cr3t-label"));
+}

@@ -268,9 +268,11 @@ fn open_audit(
     if let Some(k) = &args.audit_key {
         opts.seal = k.clone();
     }
+    let store = store.filter(|_| config.is_none_or(|c| c.store));
     let a = flowguard_gateway::audit::Auditor::start(opts, queue, fail_closed, store).map_err(|e| {
         format!("error: the audit log cannot be opened: {e}\nhint: the log's keys live beside it unless [audit] key/verify_key say otherwise (docs/audit.md)")
     })?;
+    let a = a.with_label_claims(config.map(|c| c.label_claims.clone()).unwrap_or_default());
     eprintln!("audit: recording every verdict to {}", path.display());
     Ok(Some(a))
 }
@@ -283,7 +285,11 @@ fn open_store(
     config: &Config,
 ) -> Result<Option<Arc<flowguard_store::Store>>, String> {
     let s = &config.storage;
-    let wanted = s.configured || args.audit_log.is_some() || config.audit.is_some();
+    let audit_copies = config
+        .audit
+        .as_ref()
+        .map_or(args.audit_log.is_some(), |a| a.store);
+    let wanted = s.configured || audit_copies;
     if !wanted {
         return Ok(None);
     }

@@ -32,6 +32,11 @@ pub(crate) struct RawAudit {
     /// With the queue full: `"wait"` (the request waits for room) or `"fail"` (the request is
     /// refused, closed) [default: "wait"]. No record is ever dropped.
     pub on_full: Option<OnFull>,
+    /// Copy each record to storage for `flowguard audit query` [default: true].
+    pub store: Option<bool>,
+    /// Token claims (dotted paths) whose values label each record, as
+    /// `X-FlowGuard-Label-<name>` headers do [default: none].
+    pub label_claims: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]

@@ -43,6 +43,9 @@ pub(crate) struct RawTracing {
     pub otlp_endpoint: Option<String>,
     /// The `service.name` of the spans [default: "flowguard"].
     pub service_name: Option<String>,
+    /// The share of requests traced when the client sent no sampled context, 0 to 1
+    /// [default: 1]. A client's `traceparent` decides for its own requests.
+    pub sample_ratio: Option<f64>,
     /// Extra headers sent with each export (for a collector's key).
     pub headers: Option<BTreeMap<String, String>>,
 }

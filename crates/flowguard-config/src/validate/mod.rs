@@ -188,6 +188,8 @@ fn audit(a: crate::raw::RawAudit, ctx: &Ctx<'_>) -> crate::model::AuditSettings 
         keep_files: a.keep_files.map(|c| c.0 as usize),
         queue: a.queue.map_or(65_536, |c| c.0.clamp(1, 1 << 24) as usize),
         fail_closed: a.on_full == Some(crate::raw::OnFull::Fail),
+        store: a.store.unwrap_or(true),
+        label_claims: a.label_claims.unwrap_or_default(),
     }
 }
 

@@ -169,7 +169,16 @@ fn tracing(
         },
     };
     url(&endpoint, "tracing.otlp_endpoint", ctx)?;
+    let sample_ratio = t.sample_ratio.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&sample_ratio) {
+        return Err(ctx.invalid_hint(
+            "tracing.sample_ratio",
+            format!("{sample_ratio} is not between 0 and 1"),
+            "1 traces every request, 0.1 one in ten",
+        ));
+    }
     Ok(Some(TracingSettings {
+        sample_ratio,
         otlp_endpoint: endpoint,
         service_name: t.service_name.unwrap_or_else(|| "flowguard".into()),
         headers: headers(t.headers, "tracing.headers", ctx)?,

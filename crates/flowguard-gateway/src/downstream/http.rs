@@ -275,15 +275,21 @@ fn check_version(headers: &HeaderMap) -> Result<(), Rejection> {
 /// A POST, as the request its `X-Request-ID` names (or a new id), echoed in the reply.
 async fn post_message(gw: Arc<Gateway>, scope: Scope, headers: HeaderMap, body: Bytes) -> Response {
     let id = crate::request_id::from_headers(&headers);
+    let labels = crate::request_id::labels_from_headers(&headers);
     let mut r = if gw.tracer.is_some() {
         let tp = headers
             .get("traceparent")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let f = post_request(gw, scope, headers, body);
-        crate::request_id::scope(id.clone(), crate::trace::with_incoming(tp.as_deref(), f)).await
+        let f = Box::pin(post_request(gw, scope, headers, body));
+        crate::request_id::scope(
+            id.clone(),
+            labels,
+            crate::trace::with_incoming(tp.as_deref(), f),
+        )
+        .await
     } else {
-        crate::request_id::scope(id.clone(), post_request(gw, scope, headers, body)).await
+        crate::request_id::scope(id.clone(), labels, post_request(gw, scope, headers, body)).await
     };
     crate::request_id::echo(r.headers_mut(), &id);
     r
