@@ -25,6 +25,8 @@ pub struct Options {
     pub rotate_bytes: u64,
     /// Keep at most this many rotated files (the oldest are pruned); `None` keeps all.
     pub keep_files: Option<usize>,
+    /// Keep each checkpoint line for [`Log::take_made`] (to push them off the machine).
+    pub keep_made: bool,
 }
 
 impl Options {
@@ -38,6 +40,7 @@ impl Options {
             checkpoint_every: Duration::from_secs(60),
             rotate_bytes: 64 << 20,
             keep_files: None,
+            keep_made: false,
         }
     }
 
@@ -86,6 +89,8 @@ pub struct Log {
     checkpoints: File,
     last_sig: String,
     /// What opening found and did, for the operator (a torn last line, new keys).
+    /// Checkpoint lines made and not yet taken (with `Options::keep_made`).
+    made: Vec<String>,
     pub notes: Vec<String>,
 }
 
@@ -179,6 +184,7 @@ impl Log {
             checkpoints,
             last_sig,
             notes,
+            made: Vec::new(),
         };
         if fresh {
             log.start_file()?;
@@ -230,6 +236,18 @@ impl Log {
     /// The last checkpoint, at shutdown.
     pub fn close(mut self) -> Result<(), AuditError> {
         self.checkpoint("shutdown", None)
+    }
+
+    /// The last checkpoint, at shutdown, and the checkpoint lines not yet taken ([`Log::made`]).
+    pub fn close_taking(mut self) -> (Result<(), AuditError>, Vec<String>) {
+        let r = self.checkpoint("shutdown", None);
+        (r, std::mem::take(&mut self.made))
+    }
+
+    /// The checkpoint lines made since the last call (kept only with `Options::keep_made`), to
+    /// push off the machine.
+    pub fn take_made(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.made)
     }
 
     fn seal_into(&mut self, out: &mut String, fields: &str) {
@@ -295,6 +313,9 @@ impl Log {
             .write_all(format!("{line}\n").as_bytes())
             .and_then(|_| self.checkpoints.sync_data())
             .map_err(|e| io(&cp_path, e))?;
+        if self.opts.keep_made {
+            self.made.push(line.clone());
+        }
         self.last_sig = line
             .rsplit("\"sig\":\"")
             .next()

@@ -104,6 +104,8 @@ pub struct AuditSettings {
     pub store: bool,
     /// Token claims whose values label each record.
     pub label_claims: Vec<String>,
+    /// Where each checkpoint is POSTed as it is made.
+    pub checkpoint_webhook: Option<String>,
 }
 
 /// The guard's compiled setup. Two configs are equal here when they compile the same

@@ -42,7 +42,10 @@ impl Auditor {
         queue: usize,
         fail_closed: bool,
         store: Option<Arc<flowguard_store::Store>>,
+        checkpoint_webhook: Option<String>,
     ) -> Result<Arc<Auditor>, flowguard_audit::log::AuditError> {
+        let mut opts = opts;
+        opts.keep_made = checkpoint_webhook.is_some();
         let mut log = flowguard_audit::Log::open(opts)?;
         for n in std::mem::take(&mut log.notes) {
             tracing::warn!("audit: {n}");
@@ -53,10 +56,11 @@ impl Auditor {
         let queued = Arc::new(AtomicU64::new(0));
         let store_errors = Arc::new(AtomicU64::new(0));
         let feed = store.map(|s| crate::audit_store::Feed::start(s, store_errors.clone()));
+        let pusher = checkpoint_webhook.map(crate::checkpoint_push::Pusher::start);
         let (w, e, q) = (written.clone(), write_errors.clone(), queued.clone());
         let thread = std::thread::Builder::new()
             .name("flowguard-audit".into())
-            .spawn(move || writer(log, rx, w, e, q, feed))
+            .spawn(move || writer(log, rx, w, e, q, feed, pusher))
             .map_err(|e| flowguard_audit::log::AuditError::Io {
                 path: "audit writer thread".into(),
                 why: e.to_string(),
@@ -151,6 +155,7 @@ fn writer(
     errors: Arc<AtomicU64>,
     queued: Arc<AtomicU64>,
     feed: Option<crate::audit_store::Feed>,
+    pusher: Option<crate::checkpoint_push::Pusher>,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -191,7 +196,13 @@ fn writer(
             last_sync = tokio::time::Instant::now();
             queued.store(rx.len() as u64, Ordering::Relaxed);
             let first = log.seq() + 1;
-            match log.append(&batch) {
+            let appended = log.append(&batch);
+            if let Some(p) = &pusher {
+                for line in log.take_made() {
+                    p.push(line);
+                }
+            }
+            match appended {
                 Ok(()) => {
                     written.fetch_add(batch.len() as u64, Ordering::Relaxed);
                     match &feed {
@@ -218,8 +229,15 @@ fn writer(
             }
         }
     });
-    if let Err(e) = log.close() {
+    let (closed, made) = log.close_taking();
+    if let Err(e) = closed {
         tracing::error!("audit: the shutdown checkpoint failed: {e}");
+    }
+    if let Some(p) = pusher {
+        for line in made {
+            p.push(line);
+        }
+        p.close();
     }
     if let Some(f) = feed {
         f.close();

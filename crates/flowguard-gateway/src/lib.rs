@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod audit;
 mod audit_store;
 pub mod catalog;
+mod checkpoint_push;
 pub mod downstream;
 pub mod error;
 mod events;

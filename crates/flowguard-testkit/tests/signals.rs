@@ -249,3 +249,43 @@ async fn the_trace_context_reaches_a_stdio_server_and_spans_are_exported() {
         "the client's trace id is in the export"
     );
 }
+
+#[tokio::test]
+async fn audit_checkpoints_are_pushed_off_the_machine_as_they_are_made() {
+    let hook = receiver();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let text = format!(
+        "[audit]\nlog = {:?}\ncheckpoint_records = 10\ncheckpoint_webhook = \"http://127.0.0.1:{}/checkpoints\"\nstore = false\n\n{}",
+        log.display().to_string(),
+        hook.port,
+        fake_server("fake", &[], "")
+    );
+    let mut gw = GatewayProcess::start(&text, "toml", &[]);
+    let c = McpClient::connect(&gw.url("/mcp/fake"), json!({})).await;
+    for i in 0..25 {
+        c.call_tool("echo", json!({ "message": format!("m{i}") }))
+            .await;
+    }
+    gw.signal(libc::SIGTERM);
+    assert!(gw.wait_exit_async(Duration::from_secs(15)).await.is_some());
+    let file = std::fs::read_to_string(log.with_extension("jsonl.checkpoints")).unwrap();
+    let lines: Vec<&str> = file.lines().collect();
+    assert!(
+        lines.len() >= 3,
+        "count checkpoints and the shutdown one: {file}"
+    );
+    assert!(
+        hook.wait(lines.len(), Duration::from_secs(5)),
+        "every checkpoint was pushed"
+    );
+    let got = hook.bodies.lock().unwrap();
+    for (i, (first_line, body)) in got.iter().enumerate() {
+        assert!(first_line.starts_with("POST /checkpoints"), "{first_line}");
+        assert_eq!(
+            String::from_utf8_lossy(body),
+            lines[i],
+            "checkpoint {i} as written"
+        );
+    }
+}

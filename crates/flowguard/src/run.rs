@@ -269,7 +269,8 @@ fn open_audit(
         opts.seal = k.clone();
     }
     let store = store.filter(|_| config.is_none_or(|c| c.store));
-    let a = flowguard_gateway::audit::Auditor::start(opts, queue, fail_closed, store).map_err(|e| {
+    let webhook = config.and_then(|c| c.checkpoint_webhook.clone());
+    let a = flowguard_gateway::audit::Auditor::start(opts, queue, fail_closed, store, webhook).map_err(|e| {
         format!("error: the audit log cannot be opened: {e}\nhint: the log's keys live beside it unless [audit] key/verify_key say otherwise (docs/audit.md)")
     })?;
     let a = a.with_label_claims(config.map(|c| c.label_claims.clone()).unwrap_or_default());

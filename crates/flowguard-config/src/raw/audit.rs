@@ -37,6 +37,9 @@ pub(crate) struct RawAudit {
     /// Token claims (dotted paths) whose values label each record, as
     /// `X-FlowGuard-Label-<name>` headers do [default: none].
     pub label_claims: Option<Vec<String>>,
+    /// POST each signed checkpoint here as it is made (`http://…`), to keep a copy off the
+    /// machine [default: none].
+    pub checkpoint_webhook: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]

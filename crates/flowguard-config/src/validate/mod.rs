@@ -157,6 +157,19 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
         .map(|(id, raw)| server::server(id, raw, &gateway, ctx))
         .collect::<Result<Vec<_>, _>>()?;
     let virtual_servers = virtual_servers::all(document.virtual_servers, &servers, &gateway, ctx)?;
+    if let Some(w) = document
+        .audit
+        .as_ref()
+        .and_then(|a| a.checkpoint_webhook.as_deref())
+    {
+        if !w.starts_with("http://") || w.len() < 10 {
+            return Err(ctx.invalid_hint(
+                "audit.checkpoint_webhook",
+                "is not an http:// URL (https is not supported here yet)",
+                "point it at a receiver on a machine you trust, e.g. \"http://10.0.0.5:8080/checkpoints\"",
+            ));
+        }
+    }
     let audit = document.audit.map(|a| audit(a, ctx));
     let signals = signals::all(document.signals, ctx)?;
     Ok(Config {
@@ -190,6 +203,7 @@ fn audit(a: crate::raw::RawAudit, ctx: &Ctx<'_>) -> crate::model::AuditSettings 
         fail_closed: a.on_full == Some(crate::raw::OnFull::Fail),
         store: a.store.unwrap_or(true),
         label_claims: a.label_claims.unwrap_or_default(),
+        checkpoint_webhook: a.checkpoint_webhook,
     }
 }
 
