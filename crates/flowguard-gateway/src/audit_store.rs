@@ -12,6 +12,10 @@ use std::time::Duration;
 
 const MAX_PENDING: usize = 200_000;
 const RETRY: Duration = Duration::from_secs(1);
+/// Records are gathered this long before one transaction stores them: a database's cost is
+/// mostly per transaction (index pages written again each time), not per row.
+const GATHER: Duration = Duration::from_millis(500);
+const GATHER_MAX: usize = 20_000;
 
 pub struct Feed {
     tx: SyncSender<(u64, Vec<String>)>,
@@ -83,8 +87,17 @@ fn run(store: Arc<Store>, rx: Receiver<(u64, Vec<String>)>, errors: Arc<AtomicU6
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => open = false,
             }
-            while let Ok(m) = rx.try_recv() {
-                add(&mut pending, m);
+            let until = std::time::Instant::now() + GATHER;
+            while open && pending.len() < GATHER_MAX {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match rx.recv_timeout(left) {
+                    Ok(m) => add(&mut pending, m),
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => open = false,
+                }
             }
         }
         if pending.len() > MAX_PENDING {

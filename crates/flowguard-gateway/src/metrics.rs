@@ -297,7 +297,7 @@ pub fn status_of(reply: &[u8]) -> &'static str {
 }
 
 /// A bounded method label: MCP's methods as they are, anything else `other`.
-fn method_label(m: &str) -> &'static str {
+pub(crate) fn method_label(m: &str) -> &'static str {
     use flowguard_protocol::methods::*;
     const KNOWN: &[&str] = &[
         INITIALIZE,

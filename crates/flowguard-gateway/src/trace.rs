@@ -151,22 +151,9 @@ pub fn upstream(server: &str) -> Option<(Span, Span)> {
 
 /// The root span's name: MCP's method (a static string for the known ones).
 fn span_name(method: &str) -> std::borrow::Cow<'static, str> {
-    use flowguard_protocol::methods::*;
-    const KNOWN: &[&str] = &[
-        INITIALIZE,
-        PING,
-        TOOLS_LIST,
-        TOOLS_CALL,
-        PROMPTS_LIST,
-        PROMPTS_GET,
-        RESOURCES_LIST,
-        RESOURCE_TEMPLATES_LIST,
-        RESOURCES_READ,
-        COMPLETE,
-    ];
-    match KNOWN.iter().find(|k| **k == method) {
-        Some(k) => std::borrow::Cow::Borrowed(k),
-        None => std::borrow::Cow::Owned(method.to_string()),
+    match crate::metrics::method_label(method) {
+        "other" => std::borrow::Cow::Owned(method.to_string()),
+        known => std::borrow::Cow::Borrowed(known),
     }
 }
 

@@ -28,9 +28,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
                 subject TEXT, client TEXT, server TEXT, tool TEXT, method TEXT NOT NULL,
                 decision TEXT NOT NULL, rule TEXT NOT NULL, record TEXT NOT NULL);
             CREATE INDEX audit_time ON audit (time_ms);
-            CREATE INDEX audit_subject ON audit (subject, seq);
-            CREATE INDEX audit_server_tool ON audit (server, tool, seq);
-            CREATE INDEX audit_decision ON audit (decision, seq);",
+            CREATE INDEX audit_server_tool ON audit (server, tool, seq);",
     postgres: "
             CREATE TABLE kv (
                 ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
@@ -43,9 +41,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
                 subject TEXT, client TEXT, server TEXT, tool TEXT, method TEXT NOT NULL,
                 decision TEXT NOT NULL, rule TEXT NOT NULL, record TEXT NOT NULL);
             CREATE INDEX audit_time ON audit (time_ms);
-            CREATE INDEX audit_subject ON audit (subject, seq);
-            CREATE INDEX audit_server_tool ON audit (server, tool, seq);
-            CREATE INDEX audit_decision ON audit (decision, seq);",
+            CREATE INDEX audit_server_tool ON audit (server, tool, seq);",
 }];
 
 /// The version this build brings a database to.
