@@ -65,18 +65,6 @@ fn denied(id: &str, v: &Verdict) -> Vec<u8> {
     encode::error(Some(id), ErrorCode::Denied, &v.reason)
 }
 
-/// Rate limits and the session's call limit, for a request (with its tool when it calls one).
-fn limited(
-    gw: &Gateway,
-    session: &Session,
-    who: &Principal,
-    id: &str,
-    tool: Option<(&str, &str)>,
-) -> Option<Outcome> {
-    let (secs, rule) = limit_refusal(gw, session, who, tool)?;
-    Some(limited_reply(id, secs, &rule))
-}
-
 /// The limit that refuses a request: (seconds to wait, 0 for the session's call limit; rule).
 fn limit_refusal(
     gw: &Gateway,
@@ -164,23 +152,17 @@ async fn decide(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Out
     let id = env.id.map_or("null", |i| i.get());
     let method = env.method();
     let scope_key = gw.scope_key(&session.scope);
-    if gw.guard.active {
-        let who = session.principal();
-        let names_item = matches!(
-            method,
-            methods::TOOLS_CALL
-                | methods::PROMPTS_GET
-                | methods::RESOURCES_READ
-                | methods::RESOURCES_SUBSCRIBE
-                | methods::RESOURCES_UNSUBSCRIBE
-        );
-        if !names_item {
-            if let Some(reply) = refused(gw, &who, id, method) {
-                return Outcome::Reply(reply);
-            }
-            if let Some(o) = limited(gw, session, &who, id, None) {
-                return o;
-            }
+    let names_item = matches!(
+        method,
+        methods::TOOLS_CALL
+            | methods::PROMPTS_GET
+            | methods::RESOURCES_READ
+            | methods::RESOURCES_SUBSCRIBE
+            | methods::RESOURCES_UNSUBSCRIBE
+    );
+    if !names_item && (gw.guard.active || gw.audit.get().is_some()) {
+        if let Some(o) = guard_plain(gw, session, id, method, None).await {
+            return o;
         }
     }
     if let Some(kind) = ListKind::from_method(method) {
@@ -639,32 +621,110 @@ async fn guard_call(
                 .inc([server, own, v.decision.as_str(), client]);
         }
     }
-    if let Some(a) = gw.audit.get() {
-        let line = crate::audit::record(&crate::audit::Event {
+    let arguments = match (arguments, raw_arguments) {
+        (Some(v), _) => crate::audit::Arguments::Value(v),
+        (None, Some(r)) => crate::audit::Arguments::Raw(r),
+        (None, None) => crate::audit::Arguments::None,
+    };
+    let what = (method, id, Some(server), Some(own), arguments);
+    if let Err(o) = audit(gw, session, what, &who, &v, started).await {
+        return Some(o);
+    }
+    outcome
+}
+
+/// The guard on a request that names no tool or prompt (`initialize`, lists, `ping`, ...; or
+/// a resource, `item`), then the limits; the verdict is recorded when the audit is on. `Some`
+/// is the refusal.
+async fn guard_plain(
+    gw: &Gateway,
+    session: &Session,
+    id: &str,
+    method: &str,
+    item: Option<(ListKind, &str, &str)>,
+) -> Option<Outcome> {
+    let started = std::time::Instant::now();
+    let who = session.principal();
+    let v = if gw.guard.active {
+        gw.guard.decide(&who, method, item, Args::Absent)
+    } else {
+        Verdict::allow(Stage::Policy, "(no-policy)")
+    };
+    let (v, outcome) = if v.blocks() {
+        let o = Outcome::Reply(denied(id, &v));
+        (v, Some(o))
+    } else if gw.guard.active {
+        match limit_refusal(gw, session, &who, None) {
+            Some((secs, rule)) => {
+                let o = limited_reply(id, secs, &rule);
+                let why = limit_message(secs, &rule);
+                (Verdict::deny(Stage::RateLimit, rule, why), Some(o))
+            }
+            None => (v, None),
+        }
+    } else {
+        (v, None)
+    };
+    if gw.audit.get().is_some() {
+        let server = item.map(|i| i.1).or(match &session.scope {
+            Scope::Routed(s) => Some(&**s),
+            _ => None,
+        });
+        let what = (
             method,
             id,
-            server: Some(server),
-            tool: Some(own),
-            arguments: match (arguments, raw_arguments) {
-                (Some(v), _) => crate::audit::Arguments::Value(v),
-                (None, Some(r)) => crate::audit::Arguments::Raw(r),
-                (None, None) => crate::audit::Arguments::None,
-            },
-            who: &who,
-            session: crate::audit::session_id(session),
-            verdict: &v,
-            latency_us: started.elapsed().as_micros() as u64,
-            label_claims: a.label_claims(),
-        });
-        if a.submit(line).await.is_err() {
-            return Some(error(
-                id,
-                ErrorCode::Internal,
-                "the audit log cannot take the record of this request (its queue is full); the request was not sent",
-            ));
+            server,
+            item.map(|i| i.2),
+            crate::audit::Arguments::None,
+        );
+        if let Err(o) = audit(gw, session, what, &who, &v, started).await {
+            return Some(o);
         }
     }
     outcome
+}
+
+/// What a record is about: method, JSON-RPC id, server, tool (prompt, resource URI), arguments.
+type Subject<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    crate::audit::Arguments<'a>,
+);
+
+/// Records a verdict when the audit is on; `Err` is the refusal when its queue is full and the
+/// audit fails closed.
+async fn audit(
+    gw: &Gateway,
+    session: &Session,
+    (method, id, server, tool, arguments): Subject<'_>,
+    who: &Principal,
+    v: &Verdict,
+    started: std::time::Instant,
+) -> Result<(), Outcome> {
+    let Some(a) = gw.audit.get() else {
+        return Ok(());
+    };
+    let line = crate::audit::record(&crate::audit::Event {
+        method,
+        id,
+        server,
+        tool,
+        arguments,
+        who,
+        session: crate::audit::session_id(session),
+        verdict: v,
+        latency_us: started.elapsed().as_micros() as u64,
+        label_claims: a.label_claims(),
+    });
+    a.submit(line).await.map_err(|_| {
+        error(
+            id,
+            ErrorCode::Internal,
+            "the audit log cannot take the record of this request (its queue is full); the request was not sent",
+        )
+    })
 }
 
 /// For a unified name `<server><separator><name>` whose server is configured for this
@@ -742,12 +802,10 @@ async fn by_uri(gw: &Gateway, session: &Arc<Session>, env: &Envelope<'_>) -> Out
                 &format!("Resource not found: no server lists {uri}"),
             );
         }
+    }
+    if gw.guard.active || gw.audit.get().is_some() {
         let item = Some((ListKind::Resources, server.id(), uri));
-        let v = gw.guard.decide(&who, env.method(), item, Args::Absent);
-        if v.blocks() {
-            return Outcome::Reply(denied(id, &v));
-        }
-        if let Some(o) = limited(gw, session, &who, id, None) {
+        if let Some(o) = guard_plain(gw, session, id, env.method(), item).await {
             return o;
         }
     }

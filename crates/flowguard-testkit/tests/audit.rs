@@ -343,6 +343,7 @@ async fn label_headers_reach_the_record_without_secrets() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!c.tools().await.is_empty());
     gw.signal(libc::SIGTERM);
     assert!(gw.wait_exit_async(Duration::from_secs(15)).await.is_some());
     let recs = records(dir.path());
@@ -357,4 +358,11 @@ async fn label_headers_reach_the_record_without_secrets() {
     );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("s3cr3t-label"));
+    // Requests that name no tool are verdicts too.
+    let list = recs
+        .iter()
+        .find(|r| r["method"] == "tools/list")
+        .expect("a record for tools/list");
+    assert_eq!(list["decision"], "allow");
+    assert_eq!(list["upstream"], "fake");
 }
