@@ -271,8 +271,10 @@ async fn audit_checkpoints_are_pushed_off_the_machine_as_they_are_made() {
     assert!(gw.wait_exit_async(Duration::from_secs(15)).await.is_some());
     let file = std::fs::read_to_string(log.with_extension("jsonl.checkpoints")).unwrap();
     let lines: Vec<&str> = file.lines().collect();
+    // At least one by count (records are written in batches: one checkpoint per batch that
+    // passes the count) and the one at shutdown.
     assert!(
-        lines.len() >= 3,
+        lines.len() >= 2 && file.contains("\"reason\":\"count\""),
         "count checkpoints and the shutdown one: {file}"
     );
     assert!(
