@@ -234,8 +234,8 @@ impl Log {
     }
 
     /// The last checkpoint, at shutdown.
-    pub fn close(mut self) -> Result<(), AuditError> {
-        self.checkpoint("shutdown", None)
+    pub fn close(self) -> Result<(), AuditError> {
+        self.close_taking().0
     }
 
     /// The last checkpoint, at shutdown, and the checkpoint lines not yet taken ([`Log::made`]).

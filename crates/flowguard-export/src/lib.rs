@@ -28,3 +28,4 @@ pub use exporter::SpanExporter;
 pub use http::{PlainHttp, Transport};
 pub use span::{Kind, Span, Status, Value};
 pub use traceparent::{Context, SpanId, TraceId};
+pub use worker::join_by;

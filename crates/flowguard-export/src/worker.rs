@@ -57,7 +57,7 @@ impl Stop {
 
 /// Joins `h` if it ends by `deadline` (plus a little for the last request to return);
 /// otherwise leaves it to end on its own. `true` if it was joined.
-pub(crate) fn join_by(h: JoinHandle<()>, deadline: Instant) -> bool {
+pub fn join_by(h: JoinHandle<()>, deadline: Instant) -> bool {
     let limit = deadline + Duration::from_millis(200);
     while !h.is_finished() && Instant::now() < limit {
         std::thread::sleep(Duration::from_millis(2));

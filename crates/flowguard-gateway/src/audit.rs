@@ -24,8 +24,6 @@ pub struct Auditor {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     pub written: Arc<AtomicU64>,
     pub write_errors: Arc<AtomicU64>,
-    /// Records waiting in the queue (for /metrics).
-    pub queued: Arc<AtomicU64>,
     /// Copies to storage that failed or were given up (the file keeps every record).
     pub store_errors: Arc<AtomicU64>,
     label_claims: Vec<String>,
@@ -53,14 +51,13 @@ impl Auditor {
         let (tx, rx) = mpsc::channel::<String>(queue.max(1));
         let written = Arc::new(AtomicU64::new(0));
         let write_errors = Arc::new(AtomicU64::new(0));
-        let queued = Arc::new(AtomicU64::new(0));
         let store_errors = Arc::new(AtomicU64::new(0));
         let feed = store.map(|s| crate::audit_store::Feed::start(s, store_errors.clone()));
         let pusher = checkpoint_webhook.map(crate::checkpoint_push::Pusher::start);
-        let (w, e, q) = (written.clone(), write_errors.clone(), queued.clone());
+        let (w, e) = (written.clone(), write_errors.clone());
         let thread = std::thread::Builder::new()
             .name("flowguard-audit".into())
-            .spawn(move || writer(log, rx, w, e, q, feed, pusher))
+            .spawn(move || writer(log, rx, w, e, feed, pusher))
             .map_err(|e| flowguard_audit::log::AuditError::Io {
                 path: "audit writer thread".into(),
                 why: e.to_string(),
@@ -71,7 +68,6 @@ impl Auditor {
             thread: Mutex::new(Some(thread)),
             written,
             write_errors,
-            queued,
             store_errors,
             label_claims: Vec::new(),
         }))
@@ -153,7 +149,6 @@ fn writer(
     mut rx: mpsc::Receiver<String>,
     written: Arc<AtomicU64>,
     errors: Arc<AtomicU64>,
-    queued: Arc<AtomicU64>,
     feed: Option<crate::audit_store::Feed>,
     pusher: Option<crate::checkpoint_push::Pusher>,
 ) {
@@ -194,7 +189,6 @@ fn writer(
                 }
             }
             last_sync = tokio::time::Instant::now();
-            queued.store(rx.len() as u64, Ordering::Relaxed);
             let first = log.seq() + 1;
             let appended = log.append(&batch);
             if let Some(p) = &pusher {
@@ -251,30 +245,23 @@ pub async fn refused(
     e: &crate::guard::AuthError,
     method: &str,
 ) -> axum::response::Response {
-    if let (Some(al), crate::guard::AuthError::Invalid(_)) = (&gw.alerts, e) {
-        let v = Verdict::deny(
-            flowguard_guard::Stage::Authenticate,
-            "(invalid-credential)",
-            e.message(),
-        );
+    use crate::guard::AuthError;
+    let (rule, reason) = match e {
+        AuthError::Missing => ("(no-credential)", "missing"),
+        AuthError::Invalid(_) => ("(invalid-credential)", "invalid"),
+        AuthError::Scope(_) => ("(insufficient-scope)", "insufficient-scope"),
+    };
+    if gw.metrics.enabled {
+        gw.metrics.auth_failures.inc([reason]);
+    }
+    if gw.alerts.is_none() && gw.audit.get().is_none() {
+        return crate::guard::refuse(gw, scope, e);
+    }
+    let v = Verdict::deny(flowguard_guard::Stage::Authenticate, rule, e.message());
+    if let (Some(al), AuthError::Invalid(_)) = (&gw.alerts, e) {
         al.verdict(&v, None, None, None);
     }
-    if gw.metrics.enabled {
-        use crate::guard::AuthError;
-        gw.metrics.auth_failures.inc([match e {
-            AuthError::Missing => "missing",
-            AuthError::Invalid(_) => "invalid",
-            AuthError::Scope(_) => "insufficient-scope",
-        }]);
-    }
     if let Some(a) = gw.audit.get() {
-        use crate::guard::AuthError;
-        let rule = match e {
-            AuthError::Missing => "(no-credential)",
-            AuthError::Invalid(_) => "(invalid-credential)",
-            AuthError::Scope(_) => "(insufficient-scope)",
-        };
-        let v = Verdict::deny(flowguard_guard::Stage::Authenticate, rule, e.message());
         let line = record(&Event {
             method,
             id: "null",

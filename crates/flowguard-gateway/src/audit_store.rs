@@ -51,13 +51,10 @@ impl Feed {
     /// Lets the thread store what it has (a few seconds at most), then ends it.
     pub fn close(self) {
         drop(self.tx);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !self.thread.is_finished() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if self.thread.is_finished() {
-            let _ = self.thread.join();
-        }
+        flowguard_export::join_by(
+            self.thread,
+            std::time::Instant::now() + Duration::from_secs(5),
+        );
     }
 }
 

@@ -63,12 +63,9 @@ impl Pusher {
     /// Sends what is queued (a few seconds at most).
     pub fn close(self) {
         drop(self.tx);
-        let end = std::time::Instant::now() + Duration::from_secs(5);
-        while !self.thread.is_finished() && std::time::Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if self.thread.is_finished() {
-            let _ = self.thread.join();
-        }
+        flowguard_export::join_by(
+            self.thread,
+            std::time::Instant::now() + Duration::from_secs(5),
+        );
     }
 }
