@@ -15,8 +15,8 @@
 #   BENCH_WHAT=audit the measured side is the bare gateway with the audit on instead ([audit]: a
 #                    record per call, chained and tagged, batches synced with fdatasync); writes
 #                    the "Audit overhead" section
-#   BENCH_WHAT=observe  the measured side has the audit, metrics and tracing on (spans to a
-#                    local OTLP sink) and the bare side has all three off ([metrics] enabled =
+#   BENCH_WHAT=observe  the measured side has the audit, metrics and tracing on (spans to
+#                    fg-sink, a local collector stand-in) and the bare side has all three off ([metrics] enabled =
 #                    false); writes the "Audit, metrics and tracing overhead" section
 #   BENCH_SAMPLE=0.1 with observe: [tracing] sample_ratio (default 1: every call traced)
 #   BENCH_INSTRUCTIONS=1  instead: instructions per call in the gateway under valgrind's callgrind
@@ -32,7 +32,7 @@ ROUNDS=${BENCH_ROUNDS:-15}
 RSECS=${BENCH_ROUND_SECONDS:-2}
 PIN_SERVER=(); PIN_LOAD=(); THREADS=()
 if [[ -n "${BENCH_PIN:-}" ]]; then PIN_SERVER=(taskset -c 0); PIN_LOAD=(taskset -c 1); THREADS=(--threads 1); fi
-cargo build --release --locked -p flowguard -p flowguard-bench --bin flowguard --bin fg-load --bin fg-echo
+cargo build --release --locked -p flowguard -p flowguard-bench --bin flowguard --bin fg-load --bin fg-echo --bin fg-sink
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/flowguard-guard-bench.XXXXXX")
 export FLOWGUARD_DATA_DIR=$WORK/data   # the audit's storage copy goes here, not in $HOME
 PIDS=()
@@ -93,24 +93,10 @@ if [[ $WHAT == audit ]]; then
   { echo "[audit]"; echo "log = \"$WORK/audit/audit.jsonl\""; echo; cat "$WORK/bare.toml"; } > "$WORK/guarded.toml"
   TOKEN_G=""
 elif [[ $WHAT == observe ]]; then
-  # An OTLP/HTTP sink that answers 200 to every POST (spans are counted, not decoded).
+  # A collector stand-in (fg-sink) that answers 200 to every POST and counts them: a collector
+  # runs elsewhere in a deployment, so its CPU should not be charged to the gateway here.
   SINK_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  python3 - "$SINK_PORT" "$WORK/sink.count" <<'PY' &
-import http.server, sys
-port, out = int(sys.argv[1]), sys.argv[2]
-posts = 0
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        global posts
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
-        posts += 1
-        if posts % 20 == 1:
-            open(out, "w").write(str(posts))
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
-PY
+  "$BIN/fg-sink" "$SINK_PORT" "$WORK/sink.count" &
   PIDS+=($!)
   { echo "[audit]"; echo "log = \"$WORK/audit/audit.jsonl\""; echo
     echo "[tracing]"; echo "otlp_endpoint = \"http://127.0.0.1:$SINK_PORT/v1/traces\""; echo "sample_ratio = ${BENCH_SAMPLE:-1}"; echo
@@ -224,7 +210,7 @@ if [[ -z "${BENCH_NO_DOC:-}" ]]; then
       echo "\`${BENCH_PIN:+BENCH_PIN=1 }BENCH_WHAT=observe bench/guard.sh\` at $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d): two release gateways in front of"
       echo "fg-echo, tools/call at 32 connections, $ROUNDS alternating paired rounds of ${RSECS} s. *Guarded*: the"
       echo "audit on (fdatasync per batch, records copied to SQLite; $RECORDS records), metrics on, and"
-      echo "tracing to a local OTLP sink (3 spans per traced call, sample_ratio ${BENCH_SAMPLE:-1}). *Bare*: all three off. Errors: $ERRORS."
+      echo "tracing to a local OTLP sink (fg-sink; 3 spans per traced call, sample_ratio ${BENCH_SAMPLE:-1}). *Bare*: all three off. Errors: $ERRORS."
     elif [[ $WHAT == audit ]]; then
       echo "\`${BENCH_PIN:+BENCH_PIN=1 }BENCH_WHAT=audit bench/guard.sh\` at $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d): two release gateways in front of"
       echo "fg-echo, tools/call at 32 connections, $ROUNDS alternating paired rounds of ${RSECS} s. *Guarded*: the"

@@ -109,7 +109,14 @@ pub fn parse(header: &str) -> Option<Context> {
 
 /// The version-00 header value for a context: `00-<trace id>-<parent id>-<flags>`.
 pub fn format(c: &Context) -> String {
-    format!("00-{}-{}-{:02x}", c.trace_id, c.parent, c.flags)
+    let mut s = String::with_capacity(55);
+    s.push_str("00-");
+    hex_into(&mut s, &c.trace_id.0);
+    s.push('-');
+    hex_into(&mut s, &c.parent.0);
+    s.push('-');
+    hex_into(&mut s, &[c.flags]);
+    s
 }
 
 /// A new random, non-zero trace id.
@@ -182,13 +189,17 @@ fn lower_hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
 }
 
 fn hex(b: &[u8]) -> String {
-    const D: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(b.len() * 2);
+    hex_into(&mut s, b);
+    s
+}
+
+fn hex_into(s: &mut String, b: &[u8]) {
+    const D: &[u8; 16] = b"0123456789abcdef";
     for &x in b {
         s.push(D[(x >> 4) as usize] as char);
         s.push(D[(x & 15) as usize] as char);
     }
-    s
 }
 
 #[cfg(test)]

@@ -18,6 +18,19 @@ impl Stop {
         self.wake.notify_all();
     }
 
+    /// Sleeps `d`, or less when shutdown begins or [`Stop::wake`] is called.
+    pub fn nap(&self, d: Duration) {
+        let g = self.lock();
+        if g.is_none() {
+            let _ = self.wake.wait_timeout(g, d);
+        }
+    }
+
+    /// Cuts a [`Stop::nap`] short.
+    pub fn wake(&self) {
+        self.wake.notify_all();
+    }
+
     /// Time for one request: `timeout`, or what is left before the shutdown deadline; `None`
     /// once that has passed.
     pub fn budget(&self, timeout: Duration) -> Option<Duration> {

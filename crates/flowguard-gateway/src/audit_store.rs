@@ -14,7 +14,7 @@ const MAX_PENDING: usize = 200_000;
 const RETRY: Duration = Duration::from_secs(1);
 /// Records are gathered this long before one transaction stores them: a database's cost is
 /// mostly per transaction (index pages written again each time), not per row.
-const GATHER: Duration = Duration::from_millis(500);
+const GATHER: Duration = Duration::from_millis(250);
 const GATHER_MAX: usize = 20_000;
 
 pub struct Feed {
@@ -66,7 +66,7 @@ fn run(store: Arc<Store>, rx: Receiver<(u64, Vec<String>)>, errors: Arc<AtomicU6
     let add = |pending: &mut Vec<AuditRow>, (first, lines): (u64, Vec<String>)| {
         pending.extend(
             lines
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(i, l)| row(first + i as u64, l)),
         );
@@ -155,8 +155,8 @@ struct Fields<'a> {
 }
 
 /// The queryable columns of one record line; a line that does not parse is still stored.
-fn row(seq: u64, line: &str) -> AuditRow {
-    let f: Option<Fields<'_>> = serde_json::from_str(line).ok();
+fn row(seq: u64, line: String) -> AuditRow {
+    let f: Option<Fields<'_>> = serde_json::from_str(&line).ok();
     let f = match f {
         Some(f) => f,
         None => {
@@ -166,12 +166,12 @@ fn row(seq: u64, line: &str) -> AuditRow {
                 method: String::new(),
                 decision: String::new(),
                 rule: String::new(),
-                record: line.to_string(),
+                record: line,
                 ..Default::default()
             }
         }
     };
-    AuditRow {
+    let mut row = AuditRow {
         seq: seq as i64,
         time_ms: f
             .timestamp
@@ -185,6 +185,8 @@ fn row(seq: u64, line: &str) -> AuditRow {
         method: f.method.unwrap_or_default().into_owned(),
         decision: f.decision.unwrap_or_default().to_string(),
         rule: f.rule.unwrap_or_default().into_owned(),
-        record: line.to_string(),
-    }
+        record: String::new(),
+    };
+    row.record = line;
+    row
 }

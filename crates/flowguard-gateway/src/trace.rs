@@ -174,7 +174,12 @@ pub fn with_traceparent(
                 } else {
                     ","
                 };
-                let spliced = format!("{{\"_meta\":{{\"traceparent\":\"{tp}\"}}{sep}{rest}");
+                let mut spliced = String::with_capacity(text.len() + 80);
+                spliced.push_str("{\"_meta\":{\"traceparent\":\"");
+                spliced.push_str(&tp);
+                spliced.push_str("\"}");
+                spliced.push_str(sep);
+                spliced.push_str(rest);
                 return serde_json::value::RawValue::from_string(spliced).ok();
             }
         }
