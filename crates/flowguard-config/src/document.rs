@@ -10,7 +10,7 @@ use crate::validate::{Document, Shape};
 use crate::ConfigError;
 
 /// Top-level keys, for suggestions when neither server key is present.
-const TOP_LEVEL_KEYS: [&str; 16] = [
+const TOP_LEVEL_KEYS: [&str; 17] = [
     "servers",
     "mcpServers",
     "gateway",
@@ -27,6 +27,7 @@ const TOP_LEVEL_KEYS: [&str; 16] = [
     "metrics",
     "tracing",
     "alerts",
+    "inspect",
 ];
 
 /// Decides the shape from the top-level keys.
@@ -111,6 +112,7 @@ pub(crate) fn deserialize(
                     limits: doc.limits,
                 },
                 audit: doc.audit,
+                inspect: doc.inspect,
                 signals: crate::validate::SignalSections {
                     storage: doc.storage,
                     metrics: doc.metrics,
@@ -140,6 +142,7 @@ pub(crate) fn deserialize(
                     limits: doc.limits,
                 },
                 audit: doc.audit,
+                inspect: doc.inspect,
                 signals: crate::validate::SignalSections {
                     storage: doc.storage,
                     metrics: doc.metrics,

@@ -37,6 +37,25 @@ pub struct Config {
     pub tracing: Option<TracingSettings>,
     /// `[alerts]`, when a webhook is set.
     pub alerts: Option<AlertSettings>,
+    /// `[inspect]`, when written.
+    pub inspect: Option<InspectSettings>,
+}
+
+/// What an inspection does with what it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InspectMode {
+    Off,
+    /// Log and audit; pass.
+    Warn,
+    /// Hold the item back (`enforce`, `quarantine`).
+    Enforce,
+}
+
+/// `[inspect]` (docs/inspection.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectSettings {
+    pub pins: InspectMode,
+    pub poison: InspectMode,
 }
 
 /// `[storage]`: where state is kept. `url` None = `<data_dir>/flowguard.db`.

@@ -186,6 +186,9 @@ pub struct Catalog {
     missed: Mutex<HashSet<usize>>,
     /// [`LIST_WAIT`], or `startup_timeout` when that is shorter.
     list_wait: Duration,
+    /// The inspection stage (`[inspect]`): pins and the poisoning scan, applied to each
+    /// server's list before it joins a view.
+    pub inspector: std::sync::OnceLock<Arc<crate::inspect::Inspector>>,
 }
 
 /// How long a list that aggregates several servers waits for one still starting for the first
@@ -235,6 +238,7 @@ impl Catalog {
             views: Mutex::new(HashMap::new()),
             missed: Mutex::new(HashSet::new()),
             list_wait: LIST_WAIT.min(startup_timeout),
+            inspector: std::sync::OnceLock::new(),
         }
     }
 
@@ -368,11 +372,72 @@ impl Catalog {
                 }
             }
         }
+        if let Some(ins) = self.inspector.get() {
+            lists = self.screen(ins, members, kind, lists, &mut view);
+        }
         match scope {
             ScopeKey::Virtual(v) => self.assemble_virtual(&mut view, v, lists),
             _ => self.assemble(&mut view, kind, lists, scope == ScopeKey::Unified),
         }
         view
+    }
+
+    /// Each server's list as the inspection stage lets clients see it. A view that held
+    /// something back is built again on next use, so an approval shows at once.
+    fn screen(
+        &self,
+        ins: &crate::inspect::Inspector,
+        members: &Members,
+        kind: ListKind,
+        lists: Vec<(usize, Vec<Box<RawValue>>)>,
+        view: &mut View,
+    ) -> Vec<(usize, Vec<Box<RawValue>>)> {
+        let names: Vec<(usize, Vec<String>)> = lists
+            .iter()
+            .map(|(i, items)| {
+                let names = items
+                    .iter()
+                    .filter_map(|it| {
+                        serde_json::from_str::<ItemKeys>(it.get())
+                            .ok()?
+                            .name
+                            .map(|n| n.into_owned())
+                    })
+                    .collect();
+                (*i, names)
+            })
+            .collect();
+        lists
+            .into_iter()
+            .map(|(i, items)| {
+                let other: Vec<&str> = names
+                    .iter()
+                    .filter(|(j, _)| *j != i)
+                    .flat_map(|(_, n)| n.iter().map(String::as_str))
+                    .collect();
+                let instructions = members
+                    .iter()
+                    .find(|(j, _)| *j == i)
+                    .and_then(|(_, m)| m.as_ref().ok())
+                    .and_then(|u| u.init_result())
+                    .and_then(|r| {
+                        r.get("instructions")
+                            .and_then(|s| s.as_str())
+                            .map(str::to_string)
+                    });
+                let (kept, held) = ins.screen(
+                    self.servers[i].id(),
+                    kind,
+                    items,
+                    instructions.as_deref(),
+                    &other,
+                );
+                if held {
+                    view.complete = false;
+                }
+                (i, kept)
+            })
+            .collect()
     }
 
     fn assemble(

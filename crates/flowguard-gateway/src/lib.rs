@@ -16,6 +16,7 @@ mod gateway;
 pub mod guard;
 pub mod health;
 pub mod identity;
+pub mod inspect;
 mod isolated;
 pub mod lifecycle;
 pub mod metrics;

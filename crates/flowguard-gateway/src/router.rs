@@ -378,9 +378,11 @@ async fn by_name(
     // is the server's own here); an unknown name the policy allows gets the server's answer,
     // and one it hides gets the same answer as any hidden one, so existence shows nowhere.
     if let Scope::Routed(sid) = &session.scope {
-        let unfiltered = gw
-            .server(sid)
-            .is_some_and(|s| s.config().tools.is_none() || kind != ListKind::Tools);
+        // Inspection holds items back through the lists, so a call then resolves its name there.
+        let unfiltered = gw.catalog.inspector.get().is_none()
+            && gw
+                .server(sid)
+                .is_some_and(|s| s.config().tools.is_none() || kind != ListKind::Tools);
         if unfiltered {
             let s = match the_only_server(gw, session) {
                 Some(Ok(s)) => s,

@@ -19,6 +19,8 @@ pub enum Stage {
     RateLimit,
     /// The server's circuit breaker.
     Breaker,
+    /// Inspection of what servers offer and what passes (pins, poisoning, injection, secrets).
+    Inspect,
 }
 
 impl Stage {
@@ -30,6 +32,7 @@ impl Stage {
             Stage::Policy => "policy",
             Stage::RateLimit => "rate-limit",
             Stage::Breaker => "breaker",
+            Stage::Inspect => "inspect",
         }
     }
 }

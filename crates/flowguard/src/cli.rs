@@ -156,6 +156,75 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Pinned tools, prompts, resources and server definitions ([inspect] pins): list them,
+    /// approve a change.
+    Pins {
+        #[command(subcommand)]
+        action: PinsAction,
+    },
+    /// The detectors: `corpus` prints their precision and recall on a labelled corpus.
+    Inspect {
+        #[command(subcommand)]
+        action: InspectAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InspectAction {
+    /// Runs the poisoning, injection and secret detectors over the labelled corpus (JSONL files
+    /// of a directory) and prints precision and recall per family and per channel; exits 1 when
+    /// a target of docs/inspection.md is missed.
+    Corpus {
+        /// The corpus directory [default: corpus].
+        #[arg(default_value = "corpus")]
+        dir: PathBuf,
+        /// Also list every case a detector got wrong.
+        #[arg(long)]
+        misses: bool,
+    },
+}
+
+/// Where a command finds storage.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// The gateway's config, for its [storage] section.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The store itself: `postgres://…`, `sqlite:PATH` or a file [default: from --config, else
+    /// <data dir>/flowguard.db].
+    #[arg(long, value_name = "URL")]
+    pub storage: Option<String>,
+    /// The data directory [default: FLOWGUARD_DATA_DIR, else ~/.local/share/flowguard].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinsAction {
+    /// Prints every pin: server, kind, name, and `ok` or `CHANGED` with the fields that changed.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only this server's pins.
+        #[arg(long)]
+        server: Option<String>,
+        /// Only changed items.
+        #[arg(long)]
+        changed: bool,
+    },
+    /// Approves the changed item NAME of SERVER (or every changed item with --all): its new
+    /// version becomes the pin, and the gateway shows it again at its next list.
+    Approve {
+        #[command(flatten)]
+        store: StoreArgs,
+        server: String,
+        name: Option<String>,
+        /// tools, prompts, resources, resourceTemplates or server (when one name is in several).
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

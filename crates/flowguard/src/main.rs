@@ -4,8 +4,10 @@
 
 mod audit_cmd;
 mod cli;
+mod corpus_cmd;
 mod enable;
 mod memory;
+mod pins_cmd;
 mod policy_cmd;
 mod run;
 mod startup;
@@ -112,6 +114,10 @@ fn main() -> ExitCode {
                 checkpoints,
             } => audit_cmd::verify(&files, key, checkpoints),
             cli::AuditAction::Query(q) => store_cmd::query(*q),
+        },
+        Some(cli::Command::Pins { action }) => pins_cmd::run(action),
+        Some(cli::Command::Inspect { action }) => match action {
+            cli::InspectAction::Corpus { dir, misses } => corpus_cmd::run(&dir, misses),
         },
         Some(cli::Command::Stdio {
             config,

@@ -290,7 +290,11 @@ fn open_store(
         .audit
         .as_ref()
         .map_or(args.audit_log.is_some(), |a| a.store);
-    let wanted = s.configured || audit_copies;
+    let pins = config
+        .inspect
+        .as_ref()
+        .is_some_and(|i| i.pins != flowguard_config::model::InspectMode::Off);
+    let wanted = s.configured || audit_copies || pins;
     if !wanted {
         return Ok(None);
     }
@@ -318,7 +322,18 @@ async fn serve(
     let grace = config.gateway.shutdown_grace;
     let workers = worker_threads(&config);
     let metrics_listen = config.metrics.listen.filter(|_| config.metrics.enabled);
+    let inspect = config.inspect.clone();
+    let server_configs = config.servers.clone();
     let gw = Gateway::new(config, mode, orphans::owner_tag());
+    if let Some(i) = inspect {
+        let ins = flowguard_gateway::inspect::Inspector::new(
+            i,
+            &server_configs,
+            store.clone(),
+            audit.clone(),
+        );
+        let _ = gw.catalog.inspector.set(Arc::new(ins));
+    }
     if let Some(a) = audit {
         let _ = gw.audit.set(a);
     }

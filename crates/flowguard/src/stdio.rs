@@ -87,6 +87,7 @@ pub fn wrap(
         metrics: Default::default(),
         tracing: None,
         alerts: None,
+        inspect: None,
     };
     let mut config = config;
     if let Err(e) = crate::policy_cmd::add_policy_files(&mut config, &policy) {

@@ -47,7 +47,22 @@ pub fn query(q: QueryArgs) -> ExitCode {
 }
 
 fn run_query(q: QueryArgs) -> Result<ExitCode, String> {
-    let settings = match &q.config {
+    let store = open_existing(
+        q.config.as_deref(),
+        q.storage.as_deref(),
+        q.data_dir.as_deref(),
+    )?;
+    query_store(&store, q)
+}
+
+/// The store a command names (`--config`'s [storage], `--storage`, `--data-dir`), which must
+/// exist already when it is a SQLite file.
+pub fn open_existing(
+    config: Option<&Path>,
+    storage: Option<&str>,
+    data_dir: Option<&Path>,
+) -> Result<Store, String> {
+    let settings = match config {
         Some(c) => {
             flowguard_config::load_file(c)
                 .map_err(|e| e.to_string())?
@@ -55,13 +70,13 @@ fn run_query(q: QueryArgs) -> Result<ExitCode, String> {
         }
         None => StorageSettings::default(),
     };
-    let at = match &q.storage {
+    let at = match storage {
         Some(u) => location_of(Some(u), None, &settings, None)?,
         None => location_of(
             settings.url.as_deref(),
             settings.schema.clone(),
             &settings,
-            q.data_dir.as_deref(),
+            data_dir,
         )?,
     };
     if let Location::Sqlite(p) = &at {
@@ -72,6 +87,10 @@ fn run_query(q: QueryArgs) -> Result<ExitCode, String> {
             ));
         }
     }
+    Store::open(&at, None).map_err(|e| e.to_string())
+}
+
+fn query_store(store: &Store, q: QueryArgs) -> Result<ExitCode, String> {
     let time = |t: &Option<String>, flag: &str| -> Result<Option<i64>, String> {
         t.as_deref()
             .map(|s| {
@@ -96,7 +115,6 @@ fn run_query(q: QueryArgs) -> Result<ExitCode, String> {
         after_seq: q.after,
         limit: q.limit.max(1),
     };
-    let store = Store::open(&at, None).map_err(|e| e.to_string())?;
     let rows = store.audit(&filter).map_err(|e| e.to_string())?;
     let mut out = String::new();
     for r in &rows {

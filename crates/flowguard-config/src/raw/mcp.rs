@@ -49,6 +49,8 @@ pub(crate) struct McpDocument {
     pub tracing: Option<super::signals::RawTracing>,
     /// Webhook alerts on denials.
     pub alerts: Option<super::signals::RawAlerts>,
+    /// Pinned tools and the poisoning scan.
+    pub inspect: Option<super::inspect::RawInspect>,
 }
 
 /// Gateway-wide settings of the mcpServers shape.

@@ -5,6 +5,7 @@
 //! comments are the source of the JSON Schema descriptions.
 
 mod audit;
+mod inspect;
 mod mcp;
 mod servers;
 mod signals;
@@ -12,6 +13,7 @@ mod values;
 mod virtual_servers;
 
 pub(crate) use audit::{OnFull, RawAudit};
+pub(crate) use inspect::RawInspect;
 pub(crate) use mcp::{McpDocument, PortAndDomain};
 pub(crate) use servers::{IsolationMode, RawGateway, RawServer, ServerType, ServersDocument};
 pub(crate) use signals::{RawAlerts, RawMetrics, RawStorage, RawTracing};

@@ -119,6 +119,7 @@ pub(crate) struct Document {
     pub virtual_servers: BTreeMap<String, RawVirtualServer>,
     pub guard: GuardSections,
     pub audit: Option<crate::raw::RawAudit>,
+    pub inspect: Option<crate::raw::RawInspect>,
     pub signals: SignalSections,
 }
 
@@ -172,6 +173,7 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
     }
     let audit = document.audit.map(|a| audit(a, ctx));
     let signals = signals::all(document.signals, ctx)?;
+    let inspect = inspect(document.inspect, ctx)?;
     Ok(Config {
         gateway,
         servers,
@@ -183,7 +185,31 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
         metrics: signals.metrics,
         tracing: signals.tracing,
         alerts: signals.alerts,
+        inspect,
     })
+}
+
+/// `[inspect]`, defaults filled in.
+fn inspect(
+    i: Option<crate::raw::RawInspect>,
+    ctx: &Ctx<'_>,
+) -> Result<Option<crate::model::InspectSettings>, ConfigError> {
+    use crate::model::InspectMode;
+    let Some(i) = i else { return Ok(None) };
+    let mode = |v: Option<&str>, key: &str, strict: &str| match v.unwrap_or(strict) {
+        "off" => Ok(InspectMode::Off),
+        "warn" => Ok(InspectMode::Warn),
+        s if s == strict => Ok(InspectMode::Enforce),
+        other => Err(ctx.invalid_hint(
+            key,
+            format!("{other:?} is not a mode"),
+            format!("use \"off\", \"warn\" or \"{strict}\""),
+        )),
+    };
+    Ok(Some(crate::model::InspectSettings {
+        pins: mode(i.pins.as_deref(), "inspect.pins", "enforce")?,
+        poison: mode(i.poison.as_deref(), "inspect.poison", "quarantine")?,
+    }))
 }
 
 /// `[audit]`, defaults filled in and paths resolved against the config's folder.

@@ -6,8 +6,12 @@
 //! gateway must forward (`progress`, `sample`, `mutate`) or let tests observe
 //! the process (`pid`, `env`, `cwd`). Requests are served concurrently.
 //!
-//! Usage: `fake [--init-count-file PATH] [--fail-start]`
+//! Usage: `fake [--init-count-file PATH] [--fail-start] [--tools-file PATH]`
 //! - `--init-count-file PATH`: append a line (the pid) to PATH on every `initialize`.
+//! - `--tools-file PATH`: `tools/list` answers the JSON array in PATH (read again each time, so
+//!   a test can change a tool under a running server: a rug pull, announced with
+//!   `notifications/tools/list_changed` within 100 ms), and a call to one of those tools
+//!   answers `<name>: <arguments as JSON>`.
 //! - `--fail-start`: print "fatal: configured to fail" to stderr and exit 1.
 //!
 //! Like a dual-era server initialized in the handshake era, it refuses (-32600) any request
@@ -29,6 +33,7 @@ use tokio::sync::oneshot;
 struct Server {
     out: tokio::sync::Mutex<tokio::io::Stdout>,
     init_count_file: Option<String>,
+    tools_file: Option<String>,
     mutated: AtomicBool,
     next_sample_id: AtomicU64,
     pending: Mutex<HashMap<String, oneshot::Sender<Value>>>,
@@ -180,6 +185,15 @@ fn arg_str<'a>(args: &'a Value, key: &str) -> &'a str {
     args.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
+/// The tools of `--tools-file`, read now (none when it is unset or unreadable).
+fn file_tools(srv: &Server) -> Vec<Value> {
+    srv.tools_file
+        .as_deref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
 /// Handle `tools/call`; returns `None` when no reply must be sent.
 async fn call_tool(srv: &Arc<Server>, params: &Value) -> Result<Option<Value>, (i64, String)> {
     let name = params.get("name").and_then(Value::as_str).unwrap_or("");
@@ -277,6 +291,9 @@ async fn call_tool(srv: &Arc<Server>, params: &Value) -> Result<Option<Value>, (
         },
         "big" => text_result("x".repeat(arg_u64(args, "bytes", 0) as usize)),
         "roots" => roots(srv).await,
+        other if file_tools(srv).iter().any(|t| t["name"] == other) => {
+            text_result(format!("{other}: {args}"))
+        }
         other => return Err((-32602, format!("Unknown tool: {other}"))),
     };
     Ok(Some(result))
@@ -384,6 +401,9 @@ async fn handle_request(srv: Arc<Server>, id: Value, method: String, params: Val
             .await;
         }
         "ping" | "logging/setLevel" => srv.reply(&id, json!({})).await,
+        "tools/list" if srv.tools_file.is_some() => {
+            srv.reply(&id, json!({ "tools": file_tools(&srv) })).await
+        }
         "tools/list" => {
             srv.reply(&id, tool_list(srv.mutated.load(Ordering::SeqCst)))
                 .await
@@ -403,6 +423,7 @@ async fn handle_request(srv: Arc<Server>, id: Value, method: String, params: Val
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut init_count_file = None;
+    let mut tools_file = None;
     let mut argv = std::env::args().skip(1);
     while let Some(a) = argv.next() {
         match a.as_str() {
@@ -411,6 +432,7 @@ async fn main() {
                 std::process::exit(1);
             }
             "--init-count-file" => init_count_file = argv.next(),
+            "--tools-file" => tools_file = argv.next(),
             other => {
                 eprintln!("fake: unknown argument {other}");
                 std::process::exit(2);
@@ -420,6 +442,7 @@ async fn main() {
     let srv = Arc::new(Server {
         out: tokio::sync::Mutex::new(tokio::io::stdout()),
         init_count_file,
+        tools_file,
         mutated: AtomicBool::new(false),
         next_sample_id: AtomicU64::new(0),
         pending: Mutex::new(HashMap::new()),
@@ -427,6 +450,23 @@ async fn main() {
         stdin_closed: AtomicBool::new(false),
     });
 
+    if let Some(path) = srv.tools_file.clone() {
+        let srv = srv.clone();
+        tokio::spawn(async move {
+            let mut last = std::fs::read(&path).ok();
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let now = std::fs::read(&path).ok();
+                if now != last {
+                    last = now;
+                    srv.send(
+                        &json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+                    )
+                    .await;
+                }
+            }
+        });
+    }
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if line.trim().is_empty() {
