@@ -56,6 +56,27 @@ pub enum InspectMode {
 pub struct InspectSettings {
     pub pins: InspectMode,
     pub poison: InspectMode,
+    pub secrets_in: SecretAction,
+    pub secrets_out: SecretAction,
+    pub secret_rules: Option<Vec<String>>,
+    /// Server id → rule ids it may receive and send.
+    pub allow_secrets: Vec<(String, Vec<String>)>,
+    pub injection_in: InspectMode,
+    pub injection_out: InspectMode,
+    pub injection_threshold: f32,
+    /// 0.7, 1.0 or 1.5.
+    pub injection_sensitivity: f32,
+    pub response_patterns: Vec<String>,
+    pub max_scan_bytes: usize,
+}
+
+/// What the secret detector does with a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretAction {
+    Off,
+    Detect,
+    Redact,
+    Block,
 }
 
 /// `[storage]`: where state is kept. `url` None = `<data_dir>/flowguard.db`.

@@ -21,6 +21,8 @@ pub const PINS: &str = "pins";
 
 pub struct Inspector {
     settings: InspectSettings,
+    /// Arguments and results (`scan.rs`); `None` when nothing is looked at there.
+    pub scanner: Option<Arc<crate::scan::Scanner>>,
     scan: poison::PoisonScan,
     store: Option<Arc<flowguard_store::Store>>,
     audit: Option<Arc<crate::audit::Auditor>>,
@@ -134,8 +136,13 @@ impl Inspector {
         servers: &[ServerConfig],
         store: Option<Arc<flowguard_store::Store>>,
         audit: Option<Arc<crate::audit::Auditor>>,
-    ) -> Inspector {
-        Inspector {
+    ) -> Result<Inspector, String> {
+        let scanner = crate::scan::Scanner::new(&settings)?;
+        let scanner = (scanner.active(crate::scan::Direction::In)
+            || scanner.active(crate::scan::Direction::Out))
+        .then(|| Arc::new(scanner));
+        Ok(Inspector {
+            scanner,
             settings,
             scan: poison::PoisonScan::new(),
             store,
@@ -145,11 +152,16 @@ impl Inspector {
                 .map(|s| (s.id.clone(), definition(s)))
                 .collect(),
             told: Mutex::new(HashSet::new()),
-        }
+        })
     }
 
     pub fn settings(&self) -> &InspectSettings {
         &self.settings
+    }
+
+    /// The auditor records go to.
+    pub fn auditor(&self) -> Option<&Arc<crate::audit::Auditor>> {
+        self.audit.as_ref()
     }
 
     /// The items of one server's list that clients may see, and whether any was held back

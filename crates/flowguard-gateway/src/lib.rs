@@ -23,6 +23,7 @@ pub mod metrics;
 mod replay;
 pub mod request_id;
 mod router;
+pub mod scan;
 pub mod session;
 pub mod trace;
 mod uri_template;

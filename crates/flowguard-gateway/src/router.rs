@@ -417,7 +417,11 @@ async fn by_name(
                     name,
                     name,
                     named.arguments.as_ref(),
-                    named.raw_arguments.map(|r| r.get()),
+                    match (&named.arguments, named.raw_arguments) {
+                        (Some(v), _) => crate::audit::Arguments::Value(v),
+                        (None, Some(r)) => crate::audit::Arguments::Raw(r.get()),
+                        (None, None) => crate::audit::Arguments::None,
+                    },
                 )
                 .await
                 {
@@ -444,20 +448,43 @@ async fn by_name(
             .and_then(|p| serde_json::from_str(p.get()).ok())
             .unwrap_or(Value::Null),
     };
-    let Some(name) = param_str(&params, "/name") else {
+    let Some(name) = param_str(&params, "/name").map(str::to_string) else {
         return error(
             id,
             ErrorCode::InvalidParams,
             &format!("{method} needs params.name"),
         );
     };
+    let name = name.as_str();
     let members = gw.members(session);
     let resolved = gw
         .catalog
         .resolve_name(gw.scope_key(&session.scope), &members, kind, name)
         .await;
+    // Inspection of the arguments (secrets, injection) before the guard records the call, so
+    // the record holds them as the server will get them (redacted).
+    let scanner = gw.catalog.inspector.get().and_then(|i| i.scanner.clone());
+    let inspected = match (&scanner, &resolved, kind) {
+        (Some(sc), Some((server, _)), ListKind::Tools) if sc.active(crate::scan::Direction::In) => {
+            let mut args = params.get("arguments").cloned().unwrap_or(Value::Null);
+            let verdicts = sc.value(crate::scan::Direction::In, server.id(), &mut args);
+            (!verdicts.is_empty()).then_some((args, verdicts))
+        }
+        _ => None,
+    };
     let watched = gw.guard.active || gw.audit.get().is_some() || gw.metrics.enabled;
     if let (true, Some((server, own))) = (watched, &resolved) {
+        // The audit's copy never holds a secret, whatever reaches the server.
+        let audit_copy = match (&scanner, gw.audit.get(), params.get("arguments")) {
+            (Some(sc), Some(_), Some(a)) => sc.audit_copy(a),
+            _ => None,
+        };
+        let shown = match (&audit_copy, &inspected, params.get("arguments")) {
+            (Some(c), _, _) => crate::audit::Arguments::Value(c),
+            (None, Some((redacted, _)), _) => crate::audit::Arguments::Value(redacted),
+            (None, None, Some(a)) => crate::audit::Arguments::Value(a),
+            (None, None, None) => crate::audit::Arguments::None,
+        };
         if let Some(o) = guard_call(
             gw,
             session,
@@ -468,15 +495,64 @@ async fn by_name(
             own,
             name,
             params.get("arguments"),
-            None,
+            shown,
         )
         .await
         {
             return o;
         }
     }
-    match resolved {
-        Some((server, own)) if own == name => forward(gw, &server, session, env, None).await,
+    let mut params = params;
+    let mut modified = false;
+    if let (Some((redacted, verdicts)), Some((server, own))) = (inspected, &resolved) {
+        let who = session.principal();
+        let started = std::time::Instant::now();
+        let audit_copy = scanner.as_ref().and_then(|sc| sc.audit_copy(&redacted));
+        for v in &verdicts {
+            let shown = audit_copy.as_ref().unwrap_or(&redacted);
+            let what = (
+                method,
+                id,
+                Some(server.id()),
+                Some(own.as_str()),
+                crate::audit::Arguments::Value(shown),
+            );
+            if let Err(o) = audit(gw, session, what, &who, v, started).await {
+                return o;
+            }
+        }
+        if let Some(v) = verdicts.iter().find(|v| v.blocks()) {
+            return Outcome::Reply(denied(id, v));
+        }
+        if verdicts
+            .iter()
+            .any(|v| v.decision == flowguard_guard::Decision::Modify)
+        {
+            if let Some(a) = params.get_mut("arguments") {
+                *a = redacted;
+                modified = true;
+            }
+        }
+    }
+    let result_check = match (&scanner, &resolved, kind) {
+        (Some(sc), Some((server, own)), ListKind::Tools)
+            if sc.active(crate::scan::Direction::Out) =>
+        {
+            Some(Box::new(crate::scan::ResultCheck {
+                scanner: sc.clone(),
+                audit: gw.audit.get().cloned(),
+                server: server.id().to_string(),
+                tool: own.clone(),
+                who: session.principal().as_ref().clone(),
+                session: crate::audit::session_id(session).to_string(),
+            }))
+        }
+        _ => None,
+    };
+    let mut outcome = match resolved {
+        Some((server, own)) if own == name && !modified => {
+            forward(gw, &server, session, env, None).await
+        }
         Some((server, own)) => {
             let rewritten = with_name(&params, "/name", &own);
             forward(gw, &server, session, env, rewritten.as_deref()).await
@@ -491,7 +567,11 @@ async fn by_name(
                 &format!("Unknown {what}: {name}"),
             ),
         },
+    };
+    if let (Outcome::Forwarded { watch, .. }, Some(c)) = (&mut outcome, result_check) {
+        watch.result = Some(c);
     }
+    outcome
 }
 
 /// The name and arguments of a `tools/call` or `prompts/get`, read without the rest of the
@@ -549,7 +629,7 @@ async fn guard_call(
     own: &str,
     public: &str,
     arguments: Option<&Value>,
-    raw_arguments: Option<&str>,
+    shown: crate::audit::Arguments<'_>,
 ) -> Option<Outcome> {
     let started = std::time::Instant::now();
     let started_ns = gw.tracer.as_ref().map(|_| flowguard_export::span::now_ns());
@@ -623,12 +703,7 @@ async fn guard_call(
                 .inc([server, own, v.decision.as_str(), client]);
         }
     }
-    let arguments = match (arguments, raw_arguments) {
-        (Some(v), _) => crate::audit::Arguments::Value(v),
-        (None, Some(r)) => crate::audit::Arguments::Raw(r),
-        (None, None) => crate::audit::Arguments::None,
-    };
-    let what = (method, id, Some(server), Some(own), arguments);
+    let what = (method, id, Some(server), Some(own), shown);
     if let Err(o) = audit(gw, session, what, &who, &v, started).await {
         return Some(o);
     }

@@ -331,7 +331,8 @@ async fn serve(
             &server_configs,
             store.clone(),
             audit.clone(),
-        );
+        )
+        .map_err(|e| anyhow!("[inspect]: {e}"))?;
         let _ = gw.catalog.inspector.set(Arc::new(ins));
     }
     if let Some(a) = audit {

@@ -136,6 +136,24 @@ pub fn serve_config(
     serve(config, scope)
 }
 
+/// `[inspect]` for a stdio front end: pins in storage (opened here when pins are on); there is
+/// no audit on stdio yet, so findings are logged only.
+fn inspector(
+    config: &Config,
+) -> Result<Option<Arc<flowguard_gateway::inspect::Inspector>>, String> {
+    let Some(i) = config.inspect.clone() else {
+        return Ok(None);
+    };
+    let store = if i.pins != flowguard_config::model::InspectMode::Off {
+        Some(Arc::new(crate::store_cmd::open(&config.storage, None)?))
+    } else {
+        None
+    };
+    let ins = flowguard_gateway::inspect::Inspector::new(i, &config.servers, store, None)
+        .map_err(|e| format!("error: [inspect]: {e}"))?;
+    Ok(Some(Arc::new(ins)))
+}
+
 fn serve(config: Config, scope: Scope) -> ExitCode {
     crate::run::guard_notes(&config);
     let runtime = runtime();
@@ -148,7 +166,17 @@ fn serve(config: Config, scope: Scope) -> ExitCode {
         } else {
             Mode::Routed
         };
+        let inspector = match inspector(&config) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
         let gw = Gateway::new(config, mode, orphans::owner_tag());
+        if let Some(i) = inspector {
+            let _ = gw.catalog.inspector.set(i);
+        }
         crate::startup::announce_servers(&gw, &source);
         gw.start();
         // The client is served at once; a request waits for its server (bounded).

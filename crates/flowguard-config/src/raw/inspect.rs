@@ -2,6 +2,7 @@
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// Inspection of what servers offer (ROADMAP G1, G2). Off unless the section is written.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -14,4 +15,28 @@ pub(crate) struct RawInspect {
     /// The poisoning scan of descriptions, schemas and `instructions`: "off", "warn" or
     /// "quarantine" (a flagged item is held back) [default: "quarantine"].
     pub poison: Option<String>,
+    /// Secrets and personal data in tool arguments (client to server): "off", "detect" (logged
+    /// and audited), "redact" (replaced by `[REDACTED:<rule>]`) or "block" [default: "redact"].
+    pub secrets_in: Option<String>,
+    /// The same in tool results (server to client) [default: "redact"].
+    pub secrets_out: Option<String>,
+    /// Only these rules: ids (`secret.github-token`, `pii.email`), names (`github-token`) or
+    /// families (`secret`, `pii`) [default: all].
+    pub secret_rules: Option<Vec<String>>,
+    /// Per server, the rules whose findings it may receive and send (its own credential):
+    /// `{ github = ["secret.github-token"] }`.
+    pub allow_secrets: Option<BTreeMap<String, Vec<String>>>,
+    /// Injection heuristics on tool arguments: "off", "warn" or "block" [default: "block"].
+    pub injection_in: Option<String>,
+    /// Injection heuristics on tool results: "off", "warn" or "block" [default: "warn"].
+    pub injection_out: Option<String>,
+    /// The score at which injection findings count, 0 to 1 [default: 0.7].
+    pub injection_threshold: Option<f64>,
+    /// "low" (scores ×0.7), "medium" or "high" (×1.5) [default: "medium"].
+    pub injection_sensitivity: Option<String>,
+    /// Regular expressions that block a tool result when they match it (mcpgw's
+    /// `response_patterns`; the first MiB is scanned).
+    pub response_patterns: Option<Vec<String>>,
+    /// Bytes of one string the detectors look at [default: 1048576].
+    pub max_scan_bytes: Option<super::values::Count>,
 }

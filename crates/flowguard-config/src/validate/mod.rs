@@ -173,7 +173,7 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
     }
     let audit = document.audit.map(|a| audit(a, ctx));
     let signals = signals::all(document.signals, ctx)?;
-    let inspect = inspect(document.inspect, ctx)?;
+    let inspect = inspect(document.inspect, &servers, ctx)?;
     Ok(Config {
         gateway,
         servers,
@@ -192,6 +192,7 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
 /// `[inspect]`, defaults filled in.
 fn inspect(
     i: Option<crate::raw::RawInspect>,
+    servers: &[crate::model::ServerConfig],
     ctx: &Ctx<'_>,
 ) -> Result<Option<crate::model::InspectSettings>, ConfigError> {
     use crate::model::InspectMode;
@@ -206,9 +207,98 @@ fn inspect(
             format!("use \"off\", \"warn\" or \"{strict}\""),
         )),
     };
+    use crate::model::SecretAction;
+    let secret = |v: Option<&str>, key: &str| match v.unwrap_or("redact") {
+        "off" => Ok(SecretAction::Off),
+        "detect" => Ok(SecretAction::Detect),
+        "redact" => Ok(SecretAction::Redact),
+        "block" => Ok(SecretAction::Block),
+        other => Err(ctx.invalid_hint(
+            key,
+            format!("{other:?} is not an action"),
+            "use \"off\", \"detect\", \"redact\" or \"block\"",
+        )),
+    };
+    let injection_out = match i.injection_out.as_deref() {
+        None => InspectMode::Warn,
+        v => mode(v, "inspect.injection_out", "block")?,
+    };
+    let threshold = i.injection_threshold.unwrap_or(0.7);
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(ctx.invalid_hint(
+            "inspect.injection_threshold",
+            format!("{threshold} is not between 0 and 1"),
+            "0.7 blocks one strong signal; lower blocks more",
+        ));
+    }
+    let sensitivity = match i.injection_sensitivity.as_deref().unwrap_or("medium") {
+        "low" => 0.7,
+        "medium" => 1.0,
+        "high" => 1.5,
+        other => {
+            return Err(ctx.invalid_hint(
+                "inspect.injection_sensitivity",
+                format!("{other:?} is not a sensitivity"),
+                "use \"low\", \"medium\" or \"high\"",
+            ))
+        }
+    };
+    let known = |r: &str, key: &str| -> Result<(), ConfigError> {
+        let ok = flowguard_inspect::secrets::RULES.iter().any(|x| {
+            x.id == r || x.family == r || x.id.split_once('.').is_some_and(|(_, n)| n == r)
+        });
+        if ok {
+            return Ok(());
+        }
+        let names: Vec<&str> = flowguard_inspect::secrets::RULES
+            .iter()
+            .map(|x| x.id)
+            .collect();
+        Err(ctx.invalid_hint(
+            key,
+            format!("{r:?} is not a secret rule"),
+            format!("use \"secret\", \"pii\" or one of {}", names.join(", ")),
+        ))
+    };
+    for r in i.secret_rules.iter().flatten() {
+        known(r, "inspect.secret_rules")?;
+    }
+    for (server, rules) in i.allow_secrets.iter().flatten() {
+        let key = format!("inspect.allow_secrets.{server}");
+        if !servers.iter().any(|s| &s.id == server) {
+            return Err(ctx.invalid_hint(
+                &key,
+                "names no configured server",
+                "use a server id from [servers]",
+            ));
+        }
+        for r in rules {
+            known(r, &key)?;
+        }
+    }
+    let patterns = i.response_patterns.unwrap_or_default();
+    for (n, p) in patterns.iter().enumerate() {
+        if let Err(e) = regex::Regex::new(p) {
+            return Err(ctx.invalid_hint(
+                format!("inspect.response_patterns[{n}]"),
+                format!("is not a regular expression: {e}"),
+                "write it in Rust's regex syntax (no look-around or back-references)",
+            ));
+        }
+    }
     Ok(Some(crate::model::InspectSettings {
         pins: mode(i.pins.as_deref(), "inspect.pins", "enforce")?,
         poison: mode(i.poison.as_deref(), "inspect.poison", "quarantine")?,
+        secrets_in: secret(i.secrets_in.as_deref(), "inspect.secrets_in")?,
+        secrets_out: secret(i.secrets_out.as_deref(), "inspect.secrets_out")?,
+        secret_rules: i.secret_rules,
+        allow_secrets: i.allow_secrets.unwrap_or_default().into_iter().collect(),
+        injection_in: mode(i.injection_in.as_deref(), "inspect.injection_in", "block")?,
+        injection_out,
+        injection_threshold: threshold as f32,
+        injection_sensitivity: sensitivity,
+        response_patterns: patterns,
+        max_scan_bytes: i.max_scan_bytes.map_or(1 << 20, |c| c.0.max(1024) as usize),
     }))
 }
 

@@ -151,6 +151,8 @@ impl InFlight {
                 self.reported = true;
                 let b = if self.too_big(b.len()) {
                     self.oversized(b.len())
+                } else if let Some(check) = self.watch.result.take() {
+                    check.finish(&self.client_id, b)
                 } else {
                     b
                 };

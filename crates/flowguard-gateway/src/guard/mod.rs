@@ -223,6 +223,7 @@ impl Guard {
             breaker,
             max_reply: limits.reply_cap(server),
             track: None,
+            result: None,
         })
     }
 
@@ -308,6 +309,8 @@ pub struct Watch {
     pub max_reply: Option<usize>,
     /// Times the request for /metrics (and its trace span) until its final reply.
     pub track: Option<crate::metrics::Track>,
+    /// The inspection of a tool call's result (`[inspect]`), applied to the final reply.
+    pub result: Option<Box<crate::scan::ResultCheck>>,
 }
 
 impl Watch {
