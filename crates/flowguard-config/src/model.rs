@@ -68,6 +68,14 @@ pub struct InspectSettings {
     pub injection_sensitivity: f32,
     pub response_patterns: Vec<String>,
     pub max_scan_bytes: usize,
+    pub schema: InspectMode,
+    /// `schema = "strict"`.
+    pub schema_strict: bool,
+    pub risk: InspectMode,
+    /// "low", "medium", "high".
+    pub auto_approve: Vec<String>,
+    pub high_risk_tools: Option<Vec<String>>,
+    pub medium_risk_tools: Option<Vec<String>>,
 }
 
 /// What the secret detector does with a finding.

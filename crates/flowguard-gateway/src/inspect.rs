@@ -10,14 +10,16 @@
 use crate::catalog::ListKind;
 use flowguard_config::model::{InspectMode, InspectSettings, ServerConfig, Transport};
 use flowguard_guard::{Principal, Stage, Verdict};
-use flowguard_inspect::{canon, poison};
+use flowguard_inspect::{canon, poison, risk};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// The storage namespace of pins; keys are `["server","kind","name"]` as JSON.
 pub const PINS: &str = "pins";
+/// The storage namespace of servers' risk status; keys are server ids.
+pub const SERVERS: &str = "servers";
 
 pub struct Inspector {
     settings: InspectSettings,
@@ -31,6 +33,9 @@ pub struct Inspector {
     /// What was logged and audited already (`key|hash|rule`): a list rebuilt again does not
     /// repeat it.
     told: Mutex<HashSet<String>>,
+    /// (server, tool) → its `inputSchema`, from the lists.
+    schemas: Mutex<HashMap<(String, String), Arc<Value>>>,
+    risk: risk::Rules,
 }
 
 /// One stored pin.
@@ -138,6 +143,10 @@ impl Inspector {
         audit: Option<Arc<crate::audit::Auditor>>,
     ) -> Result<Inspector, String> {
         let scanner = crate::scan::Scanner::new(&settings)?;
+        let settings_risk = (
+            settings.high_risk_tools.clone(),
+            settings.medium_risk_tools.clone(),
+        );
         let scanner = (scanner.active(crate::scan::Direction::In)
             || scanner.active(crate::scan::Direction::Out))
         .then(|| Arc::new(scanner));
@@ -152,6 +161,17 @@ impl Inspector {
                 .map(|s| (s.id.clone(), definition(s)))
                 .collect(),
             told: Mutex::new(HashSet::new()),
+            schemas: Mutex::new(HashMap::new()),
+            risk: {
+                let mut r = risk::Rules::default();
+                if let Some(h) = &settings_risk.0 {
+                    r.high = h.clone();
+                }
+                if let Some(m) = &settings_risk.1 {
+                    r.medium = m.clone();
+                }
+                r
+            },
         })
     }
 
@@ -181,6 +201,16 @@ impl Inspector {
         }
         let mut kept = Vec::with_capacity(items.len());
         let mut held = false;
+        if kind == ListKind::Tools && self.settings.risk != InspectMode::Off {
+            let names: Vec<String> = items
+                .iter()
+                .filter_map(|i| serde_json::from_str::<Value>(i.get()).ok())
+                .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect();
+            if !self.risk_ok(server, &names) {
+                return (Vec::new(), !items.is_empty());
+            }
+        }
         for raw in items {
             let Ok(item) = serde_json::from_str::<Value>(raw.get()) else {
                 // Not an object a client could use either: passed on as the server sent it.
@@ -198,12 +228,140 @@ impl Inspector {
             let pin_ok = self.pin_ok(server, kind.field(), &name, &item);
             let scan_ok = self.scan_ok(server, kind, &name, &item, other_tools);
             if pin_ok && scan_ok {
+                if kind == ListKind::Tools {
+                    if let Some(s) = item.get("inputSchema") {
+                        self.schemas
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert((server.to_string(), name.clone()), Arc::new(s.clone()));
+                    }
+                }
                 kept.push(raw);
             } else {
                 held = true;
             }
         }
         (kept, held)
+    }
+
+    /// A call's arguments against the tool's `inputSchema` (`[inspect] schema`): the verdict
+    /// when they do not fit (blocking unless in `warn`).
+    pub fn check_arguments(
+        &self,
+        server: &str,
+        tool: &str,
+        args: Option<&Value>,
+    ) -> Option<Verdict> {
+        if self.settings.schema == InspectMode::Off {
+            return None;
+        }
+        let schema = self
+            .schemas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(server.to_string(), tool.to_string()))
+            .cloned()?;
+        let empty = Value::Object(Default::default());
+        let errors = flowguard_inspect::schema::validate(
+            &schema,
+            args.unwrap_or(&empty),
+            self.settings.schema_strict,
+        );
+        let first = errors.first()?;
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let v = Verdict::deny(
+            Stage::Inspect,
+            format!("schema.{}", first.keyword),
+            format!("invalid arguments for tool `{tool}`: {}", list.join("; ")),
+        );
+        Some(if self.settings.schema == InspectMode::Warn {
+            v.audited(flowguard_guard::Enforcement::Audit)
+        } else {
+            v
+        })
+    }
+
+    /// Whether the server's status lets its tools be shown (`[inspect] risk`).
+    fn risk_ok(&self, server: &str, tools: &[String]) -> bool {
+        let a = self.risk.assess(tools.iter().map(String::as_str));
+        let enforce = self.settings.risk == InspectMode::Enforce;
+        let Some(store) = &self.store else {
+            return !enforce;
+        };
+        let stored: Option<Value> = match store.get(SERVERS, server) {
+            Ok(s) => s.and_then(|s| serde_json::from_str(&s).ok()),
+            Err(e) => {
+                self.tell_once(&format!("{server}|risk-store"), || {
+                    tracing::error!(server, "inspect: cannot read the server's status: {e}");
+                });
+                return !enforce;
+            }
+        };
+        let status = stored
+            .as_ref()
+            .and_then(|s| s["status"].as_str())
+            .unwrap_or("");
+        let stored_level = stored
+            .as_ref()
+            .and_then(|s| s["level"].as_str())
+            .and_then(risk::Level::parse)
+            .unwrap_or(risk::Level::Low);
+        if status == "approved" && stored_level >= a.level {
+            return true;
+        }
+        let auto = self
+            .settings
+            .auto_approve
+            .iter()
+            .any(|l| l == a.level.as_str());
+        let (new_status, ok) = match status {
+            "denied" => ("denied", false),
+            _ if auto => ("approved", true),
+            _ => ("pending", false),
+        };
+        let record = serde_json::json!({
+            "status": new_status,
+            "level": a.level.as_str(),
+            "score": a.score,
+            "because": a.because,
+            "by": if new_status == "approved" { "auto" } else { "" },
+            "since_ms": flowguard_store::now_ms(),
+        });
+        if status != new_status || stored_level != a.level {
+            let _ = store.put(SERVERS, server, &record.to_string());
+        }
+        if ok {
+            return true;
+        }
+        let reason = format!(
+            "server `{server}` is {new_status} (risk {}, because of {}){}",
+            a.level.as_str(),
+            if a.because.is_empty() {
+                "its tools".to_string()
+            } else {
+                a.because.join(", ")
+            },
+            if enforce {
+                "; its tools are held back until `flowguard servers approve`"
+            } else {
+                ""
+            }
+        );
+        self.tell_once(
+            &format!("{server}|risk|{new_status}|{}", a.level.as_str()),
+            || {
+                tracing::warn!(server, "inspect: {reason}");
+                self.record(
+                    server,
+                    "server",
+                    "risk",
+                    &format!("risk.{new_status}"),
+                    &reason,
+                    enforce,
+                );
+            },
+        );
+        !enforce
     }
 
     /// The server's definition and `instructions`: pinned, and the instructions scanned.

@@ -502,6 +502,31 @@ async fn by_name(
             return o;
         }
     }
+    // The arguments against the tool's advertised inputSchema.
+    if let (Some(ins), Some((server, own)), ListKind::Tools) =
+        (gw.catalog.inspector.get(), &resolved, kind)
+    {
+        if let Some(v) = ins.check_arguments(server.id(), own, params.get("arguments")) {
+            let who = session.principal();
+            let shown = match (&scanner, params.get("arguments")) {
+                (Some(sc), Some(a)) => sc.audit_copy(a),
+                _ => None,
+            };
+            let args = match (&shown, params.get("arguments")) {
+                (Some(c), _) => crate::audit::Arguments::Value(c),
+                (None, Some(a)) => crate::audit::Arguments::Value(a),
+                (None, None) => crate::audit::Arguments::None,
+            };
+            let what = (method, id, Some(server.id()), Some(own.as_str()), args);
+            if let Err(o) = audit(gw, session, what, &who, &v, std::time::Instant::now()).await {
+                return o;
+            }
+            if v.blocks() {
+                tracing::info!(stage = %v.stage, rule = %v.rule, "request refused: {}", v.reason);
+                return error(id, ErrorCode::InvalidParams, &v.reason);
+            }
+        }
+    }
     let mut params = params;
     let mut modified = false;
     if let (Some((redacted, verdicts)), Some((server, own))) = (inspected, &resolved) {

@@ -365,6 +365,12 @@ mod tests {
             injection_sensitivity: 1.0,
             response_patterns: vec!["(?i)internal use only".into()],
             max_scan_bytes: 1 << 20,
+            schema: InspectMode::Off,
+            schema_strict: false,
+            risk: InspectMode::Off,
+            auto_approve: vec![],
+            high_risk_tools: None,
+            medium_risk_tools: None,
         }
     }
 

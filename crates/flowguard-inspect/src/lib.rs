@@ -5,6 +5,8 @@
 //! - [`finding`]: what every detector reports (rule id, family, where, score)
 //! - [`inject`]: injection heuristics on arguments and results (G3)
 //! - [`poison`]: the poisoning scan of tool, prompt and resource metadata (G2)
+//! - [`risk`]: server risk levels from tool names (G6)
+//! - [`schema`]: tool arguments against the tool's `inputSchema` (G5)
 //! - [`secrets`]: secrets and personal data, detection and typed redaction (G4)
 
 pub mod canon;
@@ -12,5 +14,7 @@ pub mod corpus;
 pub mod finding;
 pub mod inject;
 pub mod poison;
+pub mod risk;
+pub mod schema;
 pub mod secrets;
 pub mod text;

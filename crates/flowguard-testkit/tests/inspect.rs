@@ -36,6 +36,18 @@ async fn names(c: &McpClient) -> Vec<String> {
     c.tool_names().await
 }
 
+/// The gateway's log once it holds `text` (the log is read by a thread of its own), at most 5 s.
+async fn log_with(gw: &GatewayProcess, text: &str) -> String {
+    for _ in 0..100 {
+        let log = gw.stderr_text();
+        if log.contains(text) {
+            return log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    gw.stderr_text()
+}
+
 /// The SecureNotes server of mcpgw's demo: `save_note` hides an `<IMPORTANT>` block asking the
 /// model to read the user's SSH key into `metadata`; `send_analytics` carries instructions to
 /// send every conversation away. The benign tools pass; neither attack reaches the model, and
@@ -85,7 +97,7 @@ async fn poisoned_server_demo_is_blocked() {
         .call_tool("notes___save_note", json!({"text": "x"}))
         .await;
     assert_eq!(error_code(&r), Some(-32602), "{r}");
-    let log = gw.stderr_text();
+    let log = log_with(&gw, "quarantined").await;
     assert!(
         log.contains("poison.pseudo-tag") && log.contains("quarantined"),
         "{log}"
@@ -141,7 +153,7 @@ async fn pins_hold_back_changes_until_approved() {
     assert_eq!(names(&c2).await, ["time"]);
     let r = c2.call_tool("fetch_page", json!({"url": "x"})).await;
     assert_eq!(error_code(&r), Some(-32602), "{r}");
-    let log = gw.stderr_text();
+    let log = log_with(&gw, "changed since it was approved").await;
     assert!(
         log.contains("changed since it was approved (/inputSchema/properties/cookies)"),
         "{log}"
@@ -189,7 +201,9 @@ async fn pins_hold_back_changes_until_approved() {
     let gw = GatewayProcess::start(&config(d, "pins = \"warn\"", &[]), "toml", &[]);
     let c = McpClient::connect(&gw.url("/mcp/notes"), json!({})).await;
     assert_eq!(names(&c).await, ["fetch_page"]);
-    assert!(gw.stderr_text().contains("changed since it was approved"));
+    assert!(log_with(&gw, "changed since it was approved")
+        .await
+        .contains("changed since it was approved"));
     drop(c);
     drop(gw);
 
@@ -347,4 +361,107 @@ async fn reqwest_free_get(url: &str) -> String {
     flowguard_testkit::http::request("GET", url, &[], "")
         .await
         .text()
+}
+
+/// Arguments are checked against the advertised inputSchema (errors name the field; strict
+/// refuses unknown properties), and a high-risk server is held back until approved.
+#[tokio::test]
+async fn schemas_and_server_risk() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let save = json!({"name": "save", "description": "Save a text.", "inputSchema": {
+        "type": "object", "properties": {"text": {"type": "string"}, "n": {"type": "integer", "minimum": 1}},
+        "required": ["text"]}});
+    write_tools(d, std::slice::from_ref(&save));
+    let gw = GatewayProcess::start(&config(d, "pins = \"off\"", &[]), "toml", &[]);
+    let c = McpClient::connect(&gw.url("/mcp/notes"), json!({})).await;
+    assert_eq!(names(&c).await, ["save"]);
+    let r = c.call_tool("save", json!({"text": 5, "n": 0})).await;
+    assert_eq!(error_code(&r), Some(-32602), "{r}");
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("/text: expected string, got integer")
+            && msg.contains("/n: must be at least 1"),
+        "{msg}"
+    );
+    let ok = c
+        .call_tool("save", json!({"text": "x", "extra": true}))
+        .await;
+    assert!(error_code(&ok).is_none(), "{ok}");
+    drop(c);
+    drop(gw);
+    let gw = GatewayProcess::start(
+        &config(d, "pins = \"off\"\nschema = \"strict\"", &[]),
+        "toml",
+        &[],
+    );
+    let c = McpClient::connect(&gw.url("/mcp/notes"), json!({})).await;
+    let r = c
+        .call_tool("save", json!({"text": "x", "extra": true}))
+        .await;
+    assert!(
+        r.to_string()
+            .contains("/extra: is not a property the tool accepts"),
+        "{r}"
+    );
+    drop(c);
+    drop(gw);
+
+    // Risk: `exec_command` makes the server high risk; only low is approved by itself.
+    write_tools(
+        d,
+        &[
+            save,
+            tool(
+                "exec_command",
+                "Run a shell command.",
+                json!({"cmd": {"type": "string"}}),
+            ),
+        ],
+    );
+    let gw = GatewayProcess::start(
+        &config(d, "pins = \"off\"\nrisk = \"enforce\"", &[]),
+        "toml",
+        &[],
+    );
+    let c = McpClient::connect(&gw.url("/mcp/notes"), json!({})).await;
+    assert!(names(&c).await.is_empty());
+    let r = c.call_tool("save", json!({"text": "x"})).await;
+    assert_eq!(error_code(&r), Some(-32602), "{r}");
+    let db = d.join("state.db").display().to_string();
+    let cli = GatewayOptions::new();
+    let list = cli.run(&["servers", "list", "--storage", &db], None);
+    assert!(
+        list.stdout
+            .contains("notes\tpending\thigh\t0.55\texec_command"),
+        "{}{}",
+        list.stdout,
+        list.stderr
+    );
+    let ok = cli.run(&["servers", "approve", "notes", "--storage", &db], None);
+    assert_eq!(ok.code(), Some(0), "{}", ok.stderr);
+    let mut after = names(&c).await;
+    after.sort();
+    assert_eq!(after, ["exec_command", "save"]);
+    let deny = cli.run(&["servers", "deny", "notes", "--storage", &db], None);
+    assert_eq!(deny.code(), Some(0), "{}", deny.stderr);
+    let log = log_with(&gw, "is pending").await;
+    assert!(
+        log.contains("server `notes` is pending (risk high, because of exec_command)"),
+        "{log}"
+    );
+    drop(c);
+    drop(gw);
+    // Denied stays denied after a restart; auto-approval of "high" does not override a denial.
+    let gw = GatewayProcess::start(
+        &config(
+            d,
+            "pins = \"off\"\nrisk = \"enforce\"\nauto_approve = [\"low\", \"high\"]",
+            &[],
+        ),
+        "toml",
+        &[],
+    );
+    let c = McpClient::connect(&gw.url("/mcp/notes"), json!({})).await;
+    assert!(names(&c).await.is_empty());
 }

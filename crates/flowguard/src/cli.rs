@@ -162,6 +162,11 @@ pub enum Command {
         #[command(subcommand)]
         action: PinsAction,
     },
+    /// Servers' risk status ([inspect] risk): list them, approve or deny one.
+    Servers {
+        #[command(subcommand)]
+        action: ServersAction,
+    },
     /// The detectors: `corpus` prints their precision and recall on a labelled corpus.
     Inspect {
         #[command(subcommand)]
@@ -197,6 +202,28 @@ pub struct StoreArgs {
     /// The data directory [default: FLOWGUARD_DATA_DIR, else ~/.local/share/flowguard].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServersAction {
+    /// Prints each rated server: id, status (pending, approved, denied), risk level, score and
+    /// the tools that set the level.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Approves a server: its tools are shown again at the gateway's next list.
+    Approve {
+        #[command(flatten)]
+        store: StoreArgs,
+        server: String,
+    },
+    /// Denies a server: its tools stay held back.
+    Deny {
+        #[command(flatten)]
+        store: StoreArgs,
+        server: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

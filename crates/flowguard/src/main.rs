@@ -116,6 +116,7 @@ fn main() -> ExitCode {
             cli::AuditAction::Query(q) => store_cmd::query(*q),
         },
         Some(cli::Command::Pins { action }) => pins_cmd::run(action),
+        Some(cli::Command::Servers { action }) => pins_cmd::servers(action),
         Some(cli::Command::Inspect { action }) => match action {
             cli::InspectAction::Corpus { dir, misses } => corpus_cmd::run(&dir, misses),
         },

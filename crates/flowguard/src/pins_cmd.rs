@@ -2,8 +2,8 @@
 //! pins the gateway keeps in storage (docs/inspection.md). An approval takes effect in a
 //! running gateway at its next list (held-back items are looked up again each time).
 
-use crate::cli::{PinsAction, StoreArgs};
-use flowguard_gateway::inspect::{changed_fields, Pin, PINS};
+use crate::cli::{PinsAction, ServersAction, StoreArgs};
+use flowguard_gateway::inspect::{changed_fields, Pin, PINS, SERVERS};
 use std::process::ExitCode;
 
 pub fn run(action: PinsAction) -> ExitCode {
@@ -115,4 +115,61 @@ fn action_result(action: PinsAction) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `flowguard servers list|approve|deny`.
+pub fn servers(action: ServersAction) -> ExitCode {
+    match servers_result(action) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("flowguard servers: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn servers_result(action: ServersAction) -> Result<ExitCode, String> {
+    match action {
+        ServersAction::List { store } => {
+            let st = open(&store)?;
+            let all = st.list(SERVERS, "").map_err(|e| e.to_string())?;
+            for (id, value) in &all {
+                let v: serde_json::Value = serde_json::from_str(value).unwrap_or_default();
+                let because: Vec<&str> = v["because"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|b| b.as_str())
+                    .collect();
+                println!(
+                    "{id}\t{}\t{}\t{:.2}\t{}",
+                    v["status"].as_str().unwrap_or("?"),
+                    v["level"].as_str().unwrap_or("?"),
+                    v["score"].as_f64().unwrap_or(0.0),
+                    because.join(",")
+                );
+            }
+            eprintln!("{} server(s)", all.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        ServersAction::Approve { store, server } => set_status(&store, &server, "approved"),
+        ServersAction::Deny { store, server } => set_status(&store, &server, "denied"),
+    }
+}
+
+fn set_status(store: &StoreArgs, server: &str, status: &str) -> Result<ExitCode, String> {
+    let st = open(store)?;
+    let Some(value) = st.get(SERVERS, server).map_err(|e| e.to_string())? else {
+        return Err(format!(
+            "no server `{server}` has been rated yet (see `flowguard servers list`; a server is rated when the gateway first lists its tools with [inspect] risk on)"
+        ));
+    };
+    let mut v: serde_json::Value = serde_json::from_str(&value).unwrap_or_default();
+    v["status"] = status.into();
+    v["by"] = "cli".into();
+    v["since_ms"] = flowguard_store::now_ms().into();
+    st.put(SERVERS, server, &v.to_string())
+        .map_err(|e| e.to_string())?;
+    println!("{server}\t{status}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -290,11 +290,12 @@ fn open_store(
         .audit
         .as_ref()
         .map_or(args.audit_log.is_some(), |a| a.store);
-    let pins = config
-        .inspect
-        .as_ref()
-        .is_some_and(|i| i.pins != flowguard_config::model::InspectMode::Off);
-    let wanted = s.configured || audit_copies || pins;
+    // Pins and servers' risk status are kept in storage.
+    let inspect = config.inspect.as_ref().is_some_and(|i| {
+        use flowguard_config::model::InspectMode::Off;
+        i.pins != Off || i.risk != Off
+    });
+    let wanted = s.configured || audit_copies || inspect;
     if !wanted {
         return Ok(None);
     }

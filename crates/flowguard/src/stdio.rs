@@ -144,7 +144,9 @@ fn inspector(
     let Some(i) = config.inspect.clone() else {
         return Ok(None);
     };
-    let store = if i.pins != flowguard_config::model::InspectMode::Off {
+    let store = if i.pins != flowguard_config::model::InspectMode::Off
+        || i.risk != flowguard_config::model::InspectMode::Off
+    {
         Some(Arc::new(crate::store_cmd::open(&config.storage, None)?))
     } else {
         None

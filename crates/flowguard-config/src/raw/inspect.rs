@@ -37,6 +37,23 @@ pub(crate) struct RawInspect {
     /// Regular expressions that block a tool result when they match it (mcpgw's
     /// `response_patterns`; the first MiB is scanned).
     pub response_patterns: Option<Vec<String>>,
+    /// Tool arguments checked against the tool's `inputSchema`: "off", "warn", "enforce" (a
+    /// call that does not fit is refused, naming the field) or "strict" (also refusing
+    /// properties the schema does not name) [default: "enforce"].
+    pub schema: Option<String>,
+    /// Server risk from its tool names (mcpgw's server evaluation): "off", "warn" or
+    /// "enforce" (the tools of a server that is pending or denied are held back until
+    /// `flowguard servers approve`) [default: "off"].
+    pub risk: Option<String>,
+    /// The risk levels approved without asking: any of "low", "medium", "high"
+    /// [default: ["low"]].
+    pub auto_approve: Option<Vec<String>>,
+    /// Tool-name patterns (`*` any run) for high risk [default: mcpgw's `exec_*`, `run_*`,
+    /// `send_*`, `delete_*`, `write_*`, `sql_*`].
+    pub high_risk_tools: Option<Vec<String>>,
+    /// Tool-name patterns for medium risk [default: `read_file`, `get_env`, `list_env`,
+    /// `list_*`].
+    pub medium_risk_tools: Option<Vec<String>>,
     /// Bytes of one string the detectors look at [default: 1048576].
     pub max_scan_bytes: Option<super::values::Count>,
 }

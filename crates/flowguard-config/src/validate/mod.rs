@@ -286,7 +286,31 @@ fn inspect(
             ));
         }
     }
+    let (schema, schema_strict) = match i.schema.as_deref() {
+        Some("strict") => (InspectMode::Enforce, true),
+        v => (mode(v, "inspect.schema", "enforce")?, false),
+    };
+    let risk = match i.risk.as_deref() {
+        None => InspectMode::Off,
+        v => mode(v, "inspect.risk", "enforce")?,
+    };
+    let auto_approve = i.auto_approve.unwrap_or_else(|| vec!["low".into()]);
+    for l in &auto_approve {
+        if !matches!(l.as_str(), "low" | "medium" | "high") {
+            return Err(ctx.invalid_hint(
+                "inspect.auto_approve",
+                format!("{l:?} is not a risk level"),
+                "use \"low\", \"medium\" or \"high\"",
+            ));
+        }
+    }
     Ok(Some(crate::model::InspectSettings {
+        schema,
+        schema_strict,
+        risk,
+        auto_approve,
+        high_risk_tools: i.high_risk_tools,
+        medium_risk_tools: i.medium_risk_tools,
         pins: mode(i.pins.as_deref(), "inspect.pins", "enforce")?,
         poison: mode(i.poison.as_deref(), "inspect.poison", "quarantine")?,
         secrets_in: secret(i.secrets_in.as_deref(), "inspect.secrets_in")?,
