@@ -19,6 +19,13 @@
 #                    fg-sink, a local collector stand-in) and the bare side has all three off ([metrics] enabled =
 #                    false); writes the "Audit, metrics and tracing overhead" section
 #   BENCH_SAMPLE=0.1 with observe: [tracing] sample_ratio (default 1: every call traced)
+#   BENCH_WHAT=inspect  the measured side has [inspect] on (pins, the poisoning scan, injection
+#                    heuristics both ways, secret and PII redaction both ways, schema
+#                    validation) and the bare side has not; writes the "Inspection overhead"
+#                    section
+#   BENCH_WHAT=all   the measured side has everything of the earlier ones on (JWT, the 50-rule
+#                    policy, limits, the audit, metrics, tracing, inspection) and the bare side
+#                    nothing (metrics off); writes the "Everything on" section
 #   BENCH_INSTRUCTIONS=1  instead: instructions per call in the gateway under valgrind's callgrind
 #                    (a count that noisy neighbours do not change), bare, with each guard part
 #                    alone (jwt, limits, policy) and all of them; writes nothing
@@ -104,8 +111,33 @@ elif [[ $WHAT == observe ]]; then
   { echo "[metrics]"; echo "enabled = false"; echo; cat "$WORK/bare.toml"; } > "$WORK/bare-off.toml"
   mv "$WORK/bare-off.toml" "$WORK/bare.toml"
   TOKEN_G=""
+elif [[ $WHAT == inspect || $WHAT == all ]]; then
+  INSPECT="[inspect]
+pins = \"enforce\"
+poison = \"quarantine\"
+secrets_in = \"redact\"
+secrets_out = \"redact\"
+injection_in = \"block\"
+injection_out = \"block\"
+schema = \"enforce\"
+"
+  if [[ $WHAT == inspect ]]; then
+    { echo "$INSPECT"; cat "$WORK/bare.toml"; } > "$WORK/guarded.toml"
+    TOKEN_G=""
+  else
+    SINK_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    "$BIN/fg-sink" "$SINK_PORT" "$WORK/sink.count" &
+    PIDS+=($!)
+    { echo "$INSPECT"
+      echo "[audit]"; echo "log = \"$WORK/audit/audit.jsonl\""; echo
+      echo "[tracing]"; echo "otlp_endpoint = \"http://127.0.0.1:$SINK_PORT/v1/traces\""; echo "sample_ratio = ${BENCH_SAMPLE:-1}"; echo
+      cat "$WORK/guarded.toml"; } > "$WORK/all.toml"
+    mv "$WORK/all.toml" "$WORK/guarded.toml"
+    { echo "[metrics]"; echo "enabled = false"; echo; cat "$WORK/bare.toml"; } > "$WORK/bare-off.toml"
+    mv "$WORK/bare-off.toml" "$WORK/bare.toml"
+  fi
 elif [[ $WHAT != guard ]]; then
-  echo "guard-bench: BENCH_WHAT is guard, audit or observe, not $WHAT"; exit 2
+  echo "guard-bench: BENCH_WHAT is guard, audit, observe, inspect or all, not $WHAT"; exit 2
 fi
 
 start() { # name config [launcher...]: starts a gateway (under the launcher, else pinned), sets URL
@@ -132,7 +164,7 @@ load() { # url [authorization]
 # The guarded side must really be guarded: no token is a 401, a denied argument a -32040.
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$GUARDED" -H 'content-type: application/json' \
   -H 'accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}')
-[[ "$code" == 401 || $WHAT != guard ]] || { echo "guard-bench: the guarded gateway answered $code without a token, not 401"; exit 2; }
+[[ "$code" == 401 || ( $WHAT != guard && $WHAT != all ) ]] || { echo "guard-bench: the guarded gateway answered $code without a token, not 401"; exit 2; }
 
 if [[ -n "${BENCH_INSTRUCTIONS:-}" ]]; then
   command -v valgrind >/dev/null || { echo "guard-bench: BENCH_INSTRUCTIONS needs valgrind (apt-get install valgrind)"; exit 2; }
@@ -182,16 +214,17 @@ for r in $(seq 1 "$ROUNDS"); do
   ROWS+=("$row"); echo "$row"
 done
 MEDIAN=$(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-MARK=$(awk -v m="$MEDIAN" 'BEGIN{ print (m >= 0.90) ? "✓" : "✗" }')
+TARGET=0.90; [[ $WHAT == all ]] && TARGET=0.80   # each guard group 90 %; everything together 80 % (issue 15)
+MARK=$(awk -v m="$MEDIAN" -v t="$TARGET" 'BEGIN{ print (m >= t) ? "✓" : "✗" }')
 RSS_G=$(awk '/VmRSS/{print $2}' "/proc/$GUARD_PID/status" 2>/dev/null || echo 0)
 RSS_B=$(awk '/VmRSS/{print $2}' "/proc/$BARE_PID/status" 2>/dev/null || echo 0)
-echo "guard-bench: guarded / bare req/s, median of $ROUNDS rounds: $MEDIAN (target ≥ 0.90) $MARK; errors $ERRORS; VmRSS after: guarded $RSS_G kB, bare $RSS_B kB"
+echo "guard-bench: guarded / bare req/s, median of $ROUNDS rounds: $MEDIAN (target ≥ $TARGET) $MARK; errors $ERRORS; VmRSS after: guarded $RSS_G kB, bare $RSS_B kB"
 RECORDS=0
-if [[ $WHAT != guard ]]; then
+if [[ $WHAT != guard && $WHAT != inspect ]]; then
   RECORDS=$(cat "$WORK"/audit/audit.jsonl* 2>/dev/null | grep -c '"type":"record"' || true)
   echo "guard-bench: audit records written: $RECORDS"
 fi
-if [[ $WHAT == observe ]]; then
+if [[ $WHAT == observe || $WHAT == all ]]; then
   METRICS_OK=$(curl -s "${GUARDED%/mcp/echo}/metrics" | grep -c '^flowguard_tool_calls_total' || true)
   echo "guard-bench: OTLP exports received: $(cat "$WORK/sink.count" 2>/dev/null || echo 0); tool-call series in /metrics: $METRICS_OK"
 fi
@@ -199,6 +232,8 @@ fi
 if [[ -z "${BENCH_NO_DOC:-}" ]]; then
   case $WHAT in
     audit) HEADING="## Audit overhead (\`BENCH_WHAT=audit bench/guard.sh\`)" ;;
+    inspect) HEADING="## Inspection overhead (\`BENCH_WHAT=inspect bench/guard.sh\`)" ;;
+    all) HEADING="## Everything on (\`BENCH_WHAT=all bench/guard.sh\`)" ;;
     observe) HEADING="## Audit, metrics and tracing overhead (\`BENCH_WHAT=observe bench/guard.sh\`)" ;;
     *) HEADING="## Guard overhead (\`bench/guard.sh\`)" ;;
   esac
@@ -211,6 +246,20 @@ if [[ -z "${BENCH_NO_DOC:-}" ]]; then
       echo "fg-echo, tools/call at 32 connections, $ROUNDS alternating paired rounds of ${RSECS} s. *Guarded*: the"
       echo "audit on (fdatasync per batch, records copied to SQLite; $RECORDS records), metrics on, and"
       echo "tracing to a local OTLP sink (fg-sink; 3 spans per traced call, sample_ratio ${BENCH_SAMPLE:-1}). *Bare*: all three off. Errors: $ERRORS."
+    elif [[ $WHAT == inspect ]]; then
+      echo "\`BENCH_WHAT=inspect bench/guard.sh\` at $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d): two release gateways in front of"
+      echo "fg-echo, tools/call at 32 connections, $ROUNDS alternating paired rounds of ${RSECS} s. *Guarded*:"
+      echo "\`[inspect]\` with pins (enforce), the poisoning scan (quarantine), secret and PII redaction"
+      echo "and injection heuristics (block) in both directions, and schema validation (enforce); target"
+      echo "≥ 0.80 for inspection together with the earlier guards (issue 15), see *Everything on*."
+      echo "*Bare*: no inspection. Errors: $ERRORS."
+    elif [[ $WHAT == all ]]; then
+      echo "\`BENCH_WHAT=all bench/guard.sh\` at $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d): two release gateways in front of"
+      echo "fg-echo, tools/call at 32 connections, $ROUNDS alternating paired rounds of ${RSECS} s. *Guarded*:"
+      echo "JWT, the $RULES-rule policy and limits of *Guard overhead*, the audit (fdatasync per batch,"
+      echo "copied to SQLite; $RECORDS records), metrics, tracing of every call to fg-sink, and"
+      echo "\`[inspect]\` as in *Inspection overhead*. *Bare*: none of it (metrics off). Target ≥ 0.80"
+      echo "(issue 15). Errors: $ERRORS."
     elif [[ $WHAT == audit ]]; then
       echo "\`${BENCH_PIN:+BENCH_PIN=1 }BENCH_WHAT=audit bench/guard.sh\` at $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d): two release gateways in front of"
       echo "fg-echo, tools/call at 32 connections, $ROUNDS alternating paired rounds of ${RSECS} s. *Guarded*: the"
@@ -227,7 +276,7 @@ if [[ -z "${BENCH_NO_DOC:-}" ]]; then
     echo
     echo "| target | measured | |"
     echo "|---|---|---|"
-    echo "| guarded req/s ≥ 0.90 × bare (median of the paired ratios) | ${RATIOS[*]} → **$MEDIAN** | $MARK |"
+    echo "| guarded req/s ≥ $TARGET × bare (median of the paired ratios) | ${RATIOS[*]} → **$MEDIAN** | $MARK |"
     echo
     echo "| round | guarded req/s | bare req/s | ratio | p99 guarded / bare | errors guarded / bare |"
     echo "|---:|---:|---:|---:|---|---|"

@@ -95,8 +95,8 @@ const SPECS: [(Kind, f32, &str); 16] = [
     (Kind::AwsAccess, 0.95, r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}"),
     (Kind::AwsSecret, 0.9, r#"(?i:aws[_.\-]?secret[_.\-]?(?:access[_.\-]?)?key|secret[_.\-]?access[_.\-]?key)["']?[ \t]*(?::|=>?|>)[ \t]*["']?([A-Za-z0-9/+]{40})"#),
     (Kind::Token, 0.95, r"gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82}"),
-    (Kind::Token, 0.95, r"glpat-[A-Za-z0-9_\-]{20,}"),
-    (Kind::Token, 0.9, r"xox[baprs]-[A-Za-z0-9]{4,}-[A-Za-z0-9\-]{8,}|(?:https?://)?hooks\.slack\.com/services/[A-Za-z0-9_/]{20,}"),
+    (Kind::Token, 0.95, r"gl(?:pat|rt|ptt|dt|soat|cbt|imt|ft|oas)-[A-Za-z0-9_\-]{20,}"),
+    (Kind::Token, 0.9, r"xox[baprs]-[A-Za-z0-9]{4,}-[A-Za-z0-9\-]{8,}|xapp-[0-9]-[A-Za-z0-9]{8,}-[0-9]{8,}-[A-Za-z0-9]{16,}|(?:https?://)?hooks\.slack\.com/services/[A-Za-z0-9_/]{20,}"),
     (Kind::Token, 0.95, r"[sr]k_(?:live|test)_[A-Za-z0-9]{24,}"),
     (Kind::OpenAi, 0.9, r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}|sk-[A-Za-z0-9_\-]{6,}T3BlbkFJ[A-Za-z0-9_\-]{6,}|sk-[A-Za-z0-9]{48}"),
     (Kind::Token, 0.95, r"sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_\-]{20,}"),
@@ -119,8 +119,8 @@ const TRIGGERS: [&str; 16] = [
     r"AKIA|ASIA|ABIA|ACCA",
     r"(?i)aws[_.\-]?secret|secret[_.\-]?access",
     r"gh[pousr]_|github_pat_",
-    r"glpat-",
-    r"xox[baprs]-|hooks\.slack\.com/services/",
+    r"gl(?:pat|rt|ptt|dt|soat|cbt|imt|ft|oas)-",
+    r"xox[baprs]-|xapp-[0-9]-|hooks\.slack\.com/services/",
     r"[sr]k_(?:live|test)_",
     r"sk-",
     r"sk-ant-",
@@ -437,8 +437,11 @@ fn collect(i: usize, re: &Regex, hay: &str, hits: &mut Vec<Hit>) {
                 && !matches!(prev, Some(b'/' | b'+'))
                 && !matches!(next, Some(b'/' | b'+' | b'=')))
             .then_some((s, e)),
-            Kind::Token => token.then_some((s, e)),
-            Kind::OpenAi => (token && !m.as_str().starts_with("sk-ant-")).then_some((s, e)),
+            Kind::Token => (token && !placeholder(m.as_str())).then_some((s, e)),
+            Kind::OpenAi => {
+                (token && !m.as_str().starts_with("sk-ant-") && !placeholder(m.as_str()))
+                    .then_some((s, e))
+            }
             Kind::PrivateKey => Some((s, private_key_end(b, e, &mut newline, &mut pem_end))),
             Kind::Email => email_ok(m.as_str(), next).then_some((s, e)),
             Kind::Phone => {
@@ -565,7 +568,41 @@ fn email_ok(m: &str, next: Option<u8>) -> bool {
     let files = [
         "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "js", "css", "json",
     ];
-    !tokenish(next) && !files.contains(&tld.as_str())
+    // `git@github.com:org/repo` is a remote, and a no-reply address (commit authors) reaches
+    // no one.
+    let (local, domain) = m.rsplit_once('@').unwrap_or_default();
+    let domain = domain.to_ascii_lowercase();
+    let noreply = domain.split('.').any(|l| l == "noreply" || l == "no-reply");
+    !tokenish(next)
+        && next != Some(b':')
+        && !files.contains(&tld.as_str())
+        && !noreply
+        && !local.is_empty()
+}
+
+/// A token that is a stand-in, not a credential: a long run of one character
+/// (`ghp_XXXXXXXX...`, `sk_live_xxxx...`).
+fn placeholder(v: &str) -> bool {
+    let (mut run, mut last, mut longest) = (0, None, 0);
+    for c in v.chars() {
+        run = if Some(c) == last { run + 1 } else { 1 };
+        last = Some(c);
+        longest = longest.max(run);
+    }
+    longest >= 8
+}
+
+/// A value that names where a secret comes from, or is public by design, rather than being
+/// one: a code reference or constant name (`process.env.OPENAI_API_KEY`,
+/// `REPLACE_WITH_YOUR_TOKEN`: letters in words joined by `.` or `_`, no digit), a stand-in, or
+/// a publishable key (`pk_live_...`, meant for browsers).
+fn not_a_secret(v: &str) -> bool {
+    let words = v.split(['.', '_']).collect::<Vec<_>>();
+    let reference = words.len() >= 2
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|c| c.is_ascii_alphabetic()));
+    reference || placeholder(v) || v.starts_with("pk_live_") || v.starts_with("pk_test_")
 }
 
 fn ssn_ok(m: &str) -> bool {
@@ -723,7 +760,7 @@ fn entropy_ok(name: &str, v: &str) -> bool {
         .any(|w| lower.contains(w))
         && (b.len() == 40 || b.len() == 64)
         && b.iter().all(u8::is_ascii_hexdigit);
-    let plain = !v.contains("://") && !path && !stamp && !digest;
+    let plain = !v.contains("://") && !path && !stamp && !digest && !not_a_secret(v);
     plain && v.chars().count() >= 16 && entropy(v) >= 3.5
 }
 
@@ -1067,5 +1104,27 @@ mod tests {
         }
         fn shared<T: Send + Sync + Clone>(_: &T) {}
         shared(all());
+    }
+
+    #[test]
+    fn stand_ins_and_non_addresses_are_not_findings() {
+        for t in [
+            "GITHUB_TOKEN=ghp_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+            "STRIPE_SECRET_KEY=sk_live_xxxxxxxxxxxxxxxxxxxxxxxx",
+            "STRIPE_SECRET_KEY=pk_live_BhXNCS5gJNxcEtZAEsf1z6dq",
+            "token: REPLACE_WITH_YOUR_TOKEN",
+            "apiKey: process.env.OPENAI_API_KEY",
+            "git clone git@github.com:acme/platform.git",
+            "Author: Diego Costa <diego89@users.noreply.example.com>",
+        ] {
+            assert!(all().scan(t).is_empty(), "{t}: {:?}", all().scan(t));
+        }
+        for t in [
+            "The token for the mirror job is glrt-qSykAWA-_5BGb1E49J2Z; it has api scope.",
+            "token xapp-1-ASPRBBSZ4PQ-4613181183284-31e7b57490c2089b5eddb1b379cc2e01",
+            "mail dana@example.org now",
+        ] {
+            assert!(!all().scan(t).is_empty(), "{t}");
+        }
     }
 }

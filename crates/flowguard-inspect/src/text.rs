@@ -12,11 +12,29 @@ pub fn hidden(c: char) -> bool {
         | '\u{2066}'..='\u{2069}' | '\u{feff}' | '\u{e0000}'..='\u{e007f}')
 }
 
-/// The first hidden character's byte offset and length.
+/// The first hidden character's byte offset and length. A zero-width joiner between two
+/// pictographs (an emoji ZWJ sequence such as a family or a rainbow flag) is how those emoji
+/// are written, not a hidden character.
 pub fn first_hidden(s: &str) -> Option<(usize, usize)> {
-    s.char_indices()
-        .find(|(_, c)| hidden(*c))
-        .map(|(i, c)| (i, c.len_utf8()))
+    let mut prev = None;
+    let mut it = s.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        if hidden(c) {
+            let joins_emoji = c == '\u{200d}'
+                && prev.is_some_and(pictograph)
+                && it.peek().is_some_and(|&(_, n)| pictograph(n));
+            if !joins_emoji {
+                return Some((i, c.len_utf8()));
+            }
+        }
+        prev = Some(c);
+    }
+    None
+}
+
+/// Emoji and the variation selector that asks for emoji presentation.
+fn pictograph(c: char) -> bool {
+    matches!(c, '\u{2600}'..='\u{27bf}' | '\u{2b00}'..='\u{2bff}' | '\u{fe0f}' | '\u{1f000}'..='\u{1faff}')
 }
 
 /// The longest run of whitespace (spaces, tabs, newlines) in `s`: its start and length in bytes.
@@ -112,7 +130,189 @@ pub fn decoded_runs(s: &str) -> Vec<(usize, usize, String)> {
             i += 1;
         }
     }
+    // Escapes: `\xNN`, `\uNNNN` and HTML character references (`&#NN;`, `&#xNN;`).
+    out.extend(escaped_runs(s));
     out
+}
+
+/// Runs of at least four consecutive `\xNN`, `\uNNNN` or `&#..;` escapes, decoded.
+fn escaped_runs(s: &str) -> Vec<(usize, usize, String)> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    // One escape at `i`: its character and length.
+    let one = |i: usize| -> Option<(char, usize)> {
+        let hexnum = |from: usize, to: usize| -> Option<u32> {
+            let t = s.get(from..to)?;
+            (!t.is_empty() && t.bytes().all(|c| c.is_ascii_hexdigit()))
+                .then(|| u32::from_str_radix(t, 16).ok())
+                .flatten()
+        };
+        match (b.get(i), b.get(i + 1)) {
+            (Some(b'\\'), Some(b'x')) => Some((char::from_u32(hexnum(i + 2, i + 4)?)?, 4)),
+            (Some(b'\\'), Some(b'u')) => Some((char::from_u32(hexnum(i + 2, i + 6)?)?, 6)),
+            (Some(b'&'), Some(b'#')) => {
+                let hex = matches!(b.get(i + 2), Some(b'x' | b'X'));
+                let from = i + 2 + usize::from(hex);
+                let end = (from..b.len().min(from + 8)).find(|&k| b[k] == b';')?;
+                let t = &s[from..end];
+                let v = if hex {
+                    hexnum(from, end)?
+                } else {
+                    if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
+                        return None;
+                    }
+                    t.parse().ok()?
+                };
+                Some((char::from_u32(v)?, end + 1 - i))
+            }
+            _ => None,
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        if matches!(b[i], b'\\' | b'&') {
+            let (start, mut j, mut t, mut n) = (i, i, String::new(), 0);
+            while let Some((c, len)) = one(j) {
+                t.push(c);
+                j += len;
+                n += 1;
+            }
+            if n >= 4 {
+                if let Some(t) = printable(Some(t.into_bytes())) {
+                    out.push((start, j, t));
+                }
+                i = j;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// A copy of `s` in which the escapes `\n`, `\r` and `\t` (as JSON or YAML renders line
+/// breaks inside a string) are a space and the character itself, so byte offsets are kept;
+/// `None` when `s` has none.
+pub fn unescape_breaks(s: &str) -> Option<String> {
+    if !s.contains('\\') {
+        return None;
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    let mut changed = false;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            let c = match b[i + 1] {
+                b'n' => Some(b'\n'),
+                b'r' => Some(b'\r'),
+                b't' => Some(b'\t'),
+                _ => None,
+            };
+            if let Some(c) = c {
+                out.extend_from_slice(&[b' ', c]);
+                changed = true;
+            } else {
+                out.extend_from_slice(&b[i..i + 2]);
+            }
+            i += 2;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The Latin letter a Cyrillic or Greek letter is drawn like, for the letters that are.
+pub fn lookalike(c: char) -> Option<char> {
+    Some(match c {
+        'а' | 'α' => 'a',
+        'е' | 'ε' => 'e',
+        'о' | 'ο' => 'o',
+        'р' | 'ρ' => 'p',
+        'с' => 'c',
+        'у' => 'y',
+        'х' => 'x',
+        'і' | 'ι' => 'i',
+        'ѕ' => 's',
+        'ј' => 'j',
+        'ԁ' => 'd',
+        'һ' => 'h',
+        'ӏ' => 'l',
+        'ԛ' => 'q',
+        'ԝ' => 'w',
+        'υ' => 'u',
+        'ν' => 'v',
+        'κ' => 'k',
+        'τ' => 't',
+        'А' | 'Α' => 'A',
+        'В' | 'Β' => 'B',
+        'Е' | 'Ε' => 'E',
+        'К' | 'Κ' => 'K',
+        'М' | 'Μ' => 'M',
+        'Н' | 'Η' => 'H',
+        'О' | 'Ο' => 'O',
+        'Р' | 'Ρ' => 'P',
+        'С' => 'C',
+        'Т' | 'Τ' => 'T',
+        'Х' | 'Χ' => 'X',
+        'І' | 'Ι' => 'I',
+        'Ј' => 'J',
+        'Ѕ' => 'S',
+        'У' | 'Υ' => 'Y',
+        'Ζ' => 'Z',
+        'Ν' => 'N',
+        _ => return None,
+    })
+}
+
+/// The first word (a run of letters) of three letters or more that is mostly Latin but has
+/// Cyrillic or Greek letters drawn like Latin ones in it (`pаypal`): its byte range. A word
+/// with any other Cyrillic or Greek letter is that script's own word, and a lone Greek letter
+/// (`β-blockers`, `α-helix`, `μg`) is no word of three letters.
+pub fn mixed_script_word(s: &str) -> Option<(usize, usize)> {
+    let (mut start, mut latin, mut look, mut foreign) = (0, 0, 0, 0);
+    for (i, c) in s.char_indices().chain(std::iter::once((s.len(), ' '))) {
+        if c.is_alphabetic() {
+            if latin + look + foreign == 0 {
+                start = i;
+            }
+            if c.is_ascii_alphabetic() {
+                latin += 1;
+            } else if lookalike(c).is_some() {
+                look += 1;
+            } else {
+                foreign += 1;
+            }
+        } else {
+            if latin + look >= 3 && latin > 0 && look > 0 && foreign == 0 && latin >= look {
+                return Some((start, i));
+            }
+            (latin, look, foreign) = (0, 0, 0);
+        }
+    }
+    None
+}
+
+/// `s` with every lookalike letter replaced by the Latin letter it is drawn like; `None` when
+/// there is none.
+pub fn fold_lookalikes(s: &str) -> Option<String> {
+    let mut changed = false;
+    let t: String = s
+        .chars()
+        .map(|c| match lookalike(c) {
+            Some(l) => {
+                changed = true;
+                l
+            }
+            None => c,
+        })
+        .collect();
+    changed.then_some(t)
 }
 
 fn hexval(c: u8) -> Option<u8> {
@@ -207,5 +407,25 @@ mod tests {
             decoded_runs("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk").is_empty()
         );
         assert_eq!(longest_space_run("a  b     c"), (4, 5));
+    }
+
+    #[test]
+    fn escapes_lookalikes_and_emoji() {
+        let d = decoded_runs("ref=\\x48\\x65\\x6c\\x6c\\x6f\\x20\\x74\\x68\\x65\\x72\\x65 ok");
+        assert_eq!(d[0].2, "Hello there");
+        let d = decoded_runs("\\u0048\\u0065\\u006c\\u006c\\u006f\\u0020\\u0079\\u006f\\u0075");
+        assert_eq!(d[0].2, "Hello you");
+        let d = decoded_runs("&#72;&#101;&#108;&#108;&#111;&#32;&#121;&#111;&#117;");
+        assert_eq!(d[0].2, "Hello you");
+        assert_eq!(first_hidden("family 👨\u{200d}👩\u{200d}👧"), None);
+        assert!(first_hidden("word\u{200d}word").is_some());
+        assert!(mixed_script_word("ignоre this").is_some());
+        assert_eq!(mixed_script_word("β-blockers, α-helix, 5 μg/kg"), None);
+        assert_eq!(
+            mixed_script_word("Отчёт готов, см. файл report_q3.pdf"),
+            None
+        );
+        assert_eq!(fold_lookalikes("ignоre").as_deref(), Some("ignore"));
+        assert_eq!(unescape_breaks("a\\nb").as_deref(), Some("a \nb"));
     }
 }
