@@ -212,7 +212,7 @@ impl Default for Injection {
 impl Injection {
     pub fn new() -> Injection {
         Injection {
-            set: RegexSet::new(PATTERNS).expect("the injection patterns compile"),
+            set: crate::text::set(&PATTERNS).expect("the injection patterns compile"),
             each: PATTERNS
                 .iter()
                 .map(|p| Regex::new(p).expect("the injection patterns compile"))

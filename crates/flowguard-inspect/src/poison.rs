@@ -189,7 +189,7 @@ impl Default for PoisonScan {
 impl PoisonScan {
     pub fn new() -> PoisonScan {
         PoisonScan {
-            set: RegexSet::new(PATTERNS).expect("the poisoning patterns compile"),
+            set: crate::text::set(&PATTERNS).expect("the poisoning patterns compile"),
             each: PATTERNS
                 .iter()
                 .map(|p| Regex::new(p).expect("the poisoning patterns compile"))
