@@ -6,8 +6,8 @@
 /// PikeVM (about 2 µs a byte instead of a few nanoseconds).
 pub fn set(patterns: &[&str]) -> Result<regex::RegexSet, regex::Error> {
     regex::RegexSetBuilder::new(patterns)
-        .dfa_size_limit(64 << 20)
-        .size_limit(64 << 20)
+        .dfa_size_limit(8 << 20)
+        .size_limit(16 << 20)
         .build()
 }
 
