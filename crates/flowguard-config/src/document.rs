@@ -10,7 +10,7 @@ use crate::validate::{Document, Shape};
 use crate::ConfigError;
 
 /// Top-level keys, for suggestions when neither server key is present.
-const TOP_LEVEL_KEYS: [&str; 17] = [
+const TOP_LEVEL_KEYS: [&str; 18] = [
     "servers",
     "mcpServers",
     "gateway",
@@ -28,6 +28,7 @@ const TOP_LEVEL_KEYS: [&str; 17] = [
     "tracing",
     "alerts",
     "inspect",
+    "plugins",
 ];
 
 /// Decides the shape from the top-level keys.
@@ -113,6 +114,7 @@ pub(crate) fn deserialize(
                 },
                 audit: doc.audit,
                 inspect: doc.inspect,
+                plugins: doc.plugins,
                 signals: crate::validate::SignalSections {
                     storage: doc.storage,
                     metrics: doc.metrics,
@@ -143,6 +145,7 @@ pub(crate) fn deserialize(
                 },
                 audit: doc.audit,
                 inspect: doc.inspect,
+                plugins: doc.plugins,
                 signals: crate::validate::SignalSections {
                     storage: doc.storage,
                     metrics: doc.metrics,

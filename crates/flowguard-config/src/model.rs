@@ -64,6 +64,8 @@ pub struct InspectSettings {
     pub injection_in: InspectMode,
     pub injection_out: InspectMode,
     pub injection_threshold: f32,
+    /// mcpgw's scores instead of FlowGuard's.
+    pub injection_mcpgw_scores: bool,
     /// 0.7, 1.0 or 1.5.
     pub injection_sensitivity: f32,
     pub response_patterns: Vec<String>,

@@ -68,6 +68,8 @@ pub struct Gateway {
     pub tracer: Option<Arc<crate::trace::Tracer>>,
     /// Webhook alerts, when `[alerts]` is set.
     pub alerts: Option<Arc<crate::alerts::Alerts>>,
+    /// mcpgw policy files' `response_patterns`, applied to tool results (without `[inspect]`).
+    pub policy_patterns: Option<Arc<crate::scan::Scanner>>,
 }
 
 /// A session admitted under `max_sessions`, being set up: dropped once it is stored (or given
@@ -137,6 +139,7 @@ impl Gateway {
             metrics_elsewhere: config.metrics.listen.is_some(),
             tracer: config.tracing.as_ref().map(crate::trace::Tracer::start),
             alerts: config.alerts.as_ref().map(crate::alerts::Alerts::start),
+            policy_patterns: policy_patterns(&config.guard.0),
         })
     }
 
@@ -542,6 +545,36 @@ async fn announce_when_ready(
                 let msg = encode::notification(method, None);
                 events.server_notification(&server, method, None, &msg, None);
             }
+        }
+    }
+}
+
+/// A scanner for the `response_patterns` of the policy files (mcpgw's), when any has them. Each
+/// file's patterns are its own; several files' are joined (every file must allow).
+fn policy_patterns(setup: &flowguard_guard::setup::Setup) -> Option<Arc<crate::scan::Scanner>> {
+    let with: Vec<_> = setup
+        .rule_sets
+        .iter()
+        .filter(|r| !r.response_patterns.is_empty())
+        .collect();
+    let first = with.first()?;
+    let patterns: Vec<String> = with
+        .iter()
+        .flat_map(|r| r.response_patterns.iter().map(|p| p.as_str().to_string()))
+        .collect();
+    let audit = with
+        .iter()
+        .all(|r| r.mode == flowguard_guard::Enforcement::Audit);
+    let source = if with.len() == 1 {
+        first.source.to_string()
+    } else {
+        "policy".to_string()
+    };
+    match crate::scan::Scanner::patterns_only(&source, &patterns, audit) {
+        Ok(s) => Some(Arc::new(s)),
+        Err(e) => {
+            tracing::error!("policy response_patterns: {e}");
+            None
         }
     }
 }

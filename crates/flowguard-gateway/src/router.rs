@@ -380,6 +380,7 @@ async fn by_name(
     if let Scope::Routed(sid) = &session.scope {
         // Inspection holds items back through the lists, so a call then resolves its name there.
         let unfiltered = gw.catalog.inspector.get().is_none()
+            && gw.policy_patterns.is_none()
             && gw
                 .server(sid)
                 .is_some_and(|s| s.config().tools.is_none() || kind != ListKind::Tools);
@@ -559,7 +560,8 @@ async fn by_name(
             }
         }
     }
-    let result_check = match (&scanner, &resolved, kind) {
+    let result_scanner = scanner.clone().or_else(|| gw.policy_patterns.clone());
+    let result_check = match (&result_scanner, &resolved, kind) {
         (Some(sc), Some((server, own)), ListKind::Tools)
             if sc.active(crate::scan::Direction::Out) =>
         {

@@ -23,6 +23,10 @@ pub enum Direction {
 }
 
 pub struct Scanner {
+    /// Where the response patterns came from, for their rule ids (`<source>:response_patterns[i]`).
+    patterns_source: Option<String>,
+    /// Whether a matching pattern only records (mcpgw's `mode: audit`).
+    patterns_audit: bool,
     secrets: Option<Secrets>,
     secrets_in: SecretAction,
     secrets_out: SecretAction,
@@ -42,7 +46,11 @@ impl Scanner {
         } else {
             Some(Secrets::new(s.secret_rules.as_deref())?.with_max_bytes(s.max_scan_bytes))
         };
-        let mut injection = Injection::new();
+        let mut injection = if s.injection_mcpgw_scores {
+            Injection::mcpgw()
+        } else {
+            Injection::new()
+        };
         injection.threshold = s.injection_threshold;
         injection.sensitivity = match s.injection_sensitivity {
             x if x < 0.9 => flowguard_inspect::inject::Sensitivity::Low,
@@ -75,6 +83,8 @@ impl Scanner {
             })
             .collect();
         Ok(Scanner {
+            patterns_source: None,
+            patterns_audit: false,
             secrets,
             secrets_in: s.secrets_in,
             secrets_out: s.secrets_out,
@@ -84,6 +94,28 @@ impl Scanner {
             injection_out: s.injection_out,
             patterns,
             max_bytes: s.max_scan_bytes,
+        })
+    }
+
+    /// Only response patterns: an mcpgw policy file's `response_patterns` (`source` names the
+    /// file; `audit`: its mode is `audit`, so a match is recorded and passes).
+    pub fn patterns_only(
+        source: &str,
+        patterns: &[String],
+        audit: bool,
+    ) -> Result<Scanner, String> {
+        Ok(Scanner {
+            patterns_source: Some(source.to_string()),
+            patterns_audit: audit,
+            secrets: None,
+            secrets_in: SecretAction::Off,
+            secrets_out: SecretAction::Off,
+            allow: Vec::new(),
+            injection: Injection::new(),
+            injection_in: InspectMode::Off,
+            injection_out: InspectMode::Off,
+            patterns: Some(RegexSet::new(patterns).map_err(|e| e.to_string())?),
+            max_bytes: 1 << 20,
         })
     }
 
@@ -224,11 +256,16 @@ impl Scanner {
         let set = self.patterns.as_ref()?;
         let text = &reply[..reply.len().min(self.max_bytes)];
         let i = set.matches(text).iter().next()?;
-        Some(Verdict::deny(
-            Stage::Inspect,
-            format!("response_patterns[{i}]"),
-            "the result was blocked by a response pattern",
-        ))
+        let (stage, rule) = match &self.patterns_source {
+            Some(src) => (Stage::Policy, format!("{src}:response_patterns[{i}]")),
+            None => (Stage::Inspect, format!("response_patterns[{i}]")),
+        };
+        let v = Verdict::deny(stage, rule, "the result was blocked by a response pattern");
+        Some(if self.patterns_audit {
+            v.audited(Enforcement::Audit)
+        } else {
+            v
+        })
     }
 }
 
@@ -362,6 +399,7 @@ mod tests {
             injection_in: InspectMode::Enforce,
             injection_out: InspectMode::Warn,
             injection_threshold: 0.7,
+            injection_mcpgw_scores: false,
             injection_sensitivity: 1.0,
             response_patterns: vec!["(?i)internal use only".into()],
             max_scan_bytes: 1 << 20,

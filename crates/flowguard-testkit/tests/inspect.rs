@@ -465,3 +465,43 @@ async fn schemas_and_server_risk() {
     let c = McpClient::connect(&gw.url("/mcp/notes"), json!({})).await;
     assert!(names(&c).await.is_empty());
 }
+
+/// An mcpgw policy file's `response_patterns` block a matching tool result (mcpgw's
+/// `testdata/response_scan`-style file), without any `[inspect]` section.
+#[tokio::test]
+async fn mcpgw_response_patterns_block_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_tools(
+        d,
+        &[tool(
+            "save",
+            "Save a text.",
+            json!({"text": {"type": "string"}}),
+        )],
+    );
+    std::fs::write(
+        d.join("mcpgw.yaml"),
+        "version: v1\nmode: enforce\nresponse_patterns:\n  - \"(?i)BEGIN RSA PRIVATE KEY\"\nrules:\n  - name: allow-all\n    match:\n      methods: [\"*\"]\n    action: allow\n",
+    )
+    .unwrap();
+    let tools = d.join("tools.json").display().to_string();
+    let cfg = format!(
+        "[policy]\nfiles = [{:?}]\n\n{}",
+        d.join("mcpgw.yaml").display().to_string(),
+        fake_server("notes", &["--tools-file", &tools], "")
+    );
+    let gw = GatewayProcess::start(&cfg, "toml", &[]);
+    let c = McpClient::connect(&gw.url("/mcp/notes"), json!({})).await;
+    let ok = c.call_tool("save", json!({"text": "hello"})).await;
+    assert!(error_code(&ok).is_none(), "{ok}");
+    // The fake echoes its arguments, so the pattern is in the result.
+    let r = c
+        .call_tool("save", json!({"text": "-----begin rsa private key-----"}))
+        .await;
+    assert_eq!(error_code(&r), Some(-32040), "{r}");
+    assert_eq!(
+        r["error"]["message"],
+        "the result was blocked by a response pattern"
+    );
+}

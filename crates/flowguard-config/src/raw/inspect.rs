@@ -54,6 +54,20 @@ pub(crate) struct RawInspect {
     /// Tool-name patterns for medium risk [default: `read_file`, `get_env`, `list_env`,
     /// `list_*`].
     pub medium_risk_tools: Option<Vec<String>>,
+    /// The injection rules' scores: "flowguard" (one strong signal blocks) or "mcpgw" (its
+    /// plugin's, where one rule alone scores 0.3 to 0.5) [default: "flowguard"].
+    pub injection_scores: Option<String>,
     /// Bytes of one string the detectors look at [default: 1048576].
     pub max_scan_bytes: Option<super::values::Count>,
+}
+
+/// One of mcpgw's plugins (`plugins: [{name: pii, config: {mode: redact}}]`), read into
+/// `[inspect]` (docs/inspection.md, mcpgw's plugins).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPlugin {
+    /// "pii", "injection" or "schema".
+    pub name: String,
+    /// The plugin's settings as mcpgw reads them.
+    pub config: Option<serde_json::Value>,
 }

@@ -13,7 +13,7 @@ mod values;
 mod virtual_servers;
 
 pub(crate) use audit::{OnFull, RawAudit};
-pub(crate) use inspect::RawInspect;
+pub(crate) use inspect::{RawInspect, RawPlugin};
 pub(crate) use mcp::{McpDocument, PortAndDomain};
 pub(crate) use servers::{IsolationMode, RawGateway, RawServer, ServerType, ServersDocument};
 pub(crate) use signals::{RawAlerts, RawMetrics, RawStorage, RawTracing};

@@ -49,6 +49,8 @@ pub(crate) struct ServersDocument {
     pub alerts: Option<super::signals::RawAlerts>,
     /// Pinned tools and the poisoning scan.
     pub inspect: Option<super::inspect::RawInspect>,
+    /// mcpgw's plugins (`pii`, `injection`, `schema`), read into `[inspect]`.
+    pub plugins: Option<Vec<super::inspect::RawPlugin>>,
 }
 
 /// Gateway-wide settings (`[gateway]`).

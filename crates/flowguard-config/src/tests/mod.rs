@@ -2,6 +2,7 @@
 //! messages people see when a configuration is wrong.
 
 mod errors;
+mod inspect;
 mod shapes;
 mod virtual_servers;
 

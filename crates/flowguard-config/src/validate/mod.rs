@@ -120,6 +120,7 @@ pub(crate) struct Document {
     pub guard: GuardSections,
     pub audit: Option<crate::raw::RawAudit>,
     pub inspect: Option<crate::raw::RawInspect>,
+    pub plugins: Option<Vec<crate::raw::RawPlugin>>,
     pub signals: SignalSections,
 }
 
@@ -173,7 +174,11 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
     }
     let audit = document.audit.map(|a| audit(a, ctx));
     let signals = signals::all(document.signals, ctx)?;
-    let inspect = inspect(document.inspect, &servers, ctx)?;
+    let raw_inspect = match document.plugins {
+        Some(p) => Some(plugins(document.inspect.unwrap_or_default(), p, ctx)?),
+        None => document.inspect,
+    };
+    let inspect = inspect(raw_inspect, &servers, ctx)?;
     Ok(Config {
         gateway,
         servers,
@@ -187,6 +192,87 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
         alerts: signals.alerts,
         inspect,
     })
+}
+
+/// mcpgw's `plugins` read into `[inspect]` keys the section does not set itself. Pins and the
+/// poisoning scan, which mcpgw has not, are off unless `[inspect]` turns them on.
+fn plugins(
+    mut i: crate::raw::RawInspect,
+    plugins: Vec<crate::raw::RawPlugin>,
+    ctx: &Ctx<'_>,
+) -> Result<crate::raw::RawInspect, ConfigError> {
+    i.pins.get_or_insert_with(|| "off".into());
+    i.poison.get_or_insert_with(|| "off".into());
+    let (mut pii, mut injection, mut schema) = (false, false, false);
+    for (n, p) in plugins.iter().enumerate() {
+        let at = format!("plugins[{n}]");
+        let c = p.config.clone().unwrap_or(serde_json::Value::Null);
+        let text = |k: &str| c.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        match p.name.as_str() {
+            "pii" => {
+                pii = true;
+                let mode = text("mode").unwrap_or_else(|| "detect".into());
+                if !matches!(mode.as_str(), "detect" | "redact") {
+                    return Err(ctx.invalid_hint(format!("{at}.config.mode"), format!("{mode:?} is not a pii mode"), "mcpgw's pii plugin takes \"detect\" or \"redact\""));
+                }
+                i.secrets_in.get_or_insert_with(|| mode.clone());
+                i.secrets_out.get_or_insert_with(|| mode.clone());
+                if let Some(names) = c.get("patterns").and_then(|v| v.as_array()) {
+                    let mut rules = Vec::new();
+                    for name in names.iter().filter_map(|v| v.as_str()) {
+                        let id = match name {
+                            "credit_card" => "pii.card",
+                            "ssn" => "pii.ssn",
+                            "email" => "pii.email",
+                            "phone" => "pii.phone",
+                            "aws_key" => "secret.aws-access-key",
+                            "aws_secret" => "secret.aws-secret-key",
+                            "high_entropy_token" => "secret.high-entropy",
+                            other => return Err(ctx.invalid_hint(format!("{at}.config.patterns"), format!("{other:?} is not one of mcpgw's pii patterns"), "use credit_card, ssn, email, phone, aws_key, aws_secret or high_entropy_token")),
+                        };
+                        rules.push(id.to_string());
+                    }
+                    i.secret_rules.get_or_insert(rules);
+                }
+                if c.get("exclude_tools").is_some() {
+                    return Err(ctx.invalid_hint(format!("{at}.config.exclude_tools"), "is not supported", "use [inspect] allow_secrets to let a server receive its own credentials"));
+                }
+            }
+            "injection" => {
+                injection = true;
+                // mcpgw scans requests only, with its own scores.
+                i.injection_in.get_or_insert_with(|| "block".into());
+                i.injection_out.get_or_insert_with(|| "off".into());
+                if let Some(s) = text("sensitivity") {
+                    i.injection_sensitivity.get_or_insert(s);
+                }
+                if let Some(t) = c.get("threshold").and_then(|v| v.as_f64()) {
+                    i.injection_threshold.get_or_insert(t);
+                }
+                i.injection_scores.get_or_insert_with(|| "mcpgw".into());
+            }
+            "schema" => {
+                schema = true;
+                let strict = c.get("strict").and_then(|v| v.as_bool()).unwrap_or(false);
+                i.schema.get_or_insert_with(|| if strict { "strict".into() } else { "enforce".into() });
+            }
+            other => {
+                return Err(ctx.invalid_hint(format!("{at}.name"), format!("{other:?} is not a plugin FlowGuard reads"), "mcpgw's plugins FlowGuard reads are pii, injection and schema (the rest of inspection is [inspect])"))
+            }
+        }
+    }
+    if !pii {
+        i.secrets_in.get_or_insert_with(|| "off".into());
+        i.secrets_out.get_or_insert_with(|| "off".into());
+    }
+    if !injection {
+        i.injection_in.get_or_insert_with(|| "off".into());
+        i.injection_out.get_or_insert_with(|| "off".into());
+    }
+    if !schema {
+        i.schema.get_or_insert_with(|| "off".into());
+    }
+    Ok(i)
 }
 
 /// `[inspect]`, defaults filled in.
@@ -320,6 +406,17 @@ fn inspect(
         injection_in: mode(i.injection_in.as_deref(), "inspect.injection_in", "block")?,
         injection_out,
         injection_threshold: threshold as f32,
+        injection_mcpgw_scores: match i.injection_scores.as_deref() {
+            None | Some("flowguard") => false,
+            Some("mcpgw") => true,
+            Some(other) => {
+                return Err(ctx.invalid_hint(
+                    "inspect.injection_scores",
+                    format!("{other:?} is not a set of scores"),
+                    "use \"flowguard\" or \"mcpgw\"",
+                ))
+            }
+        },
         injection_sensitivity: sensitivity,
         response_patterns: patterns,
         max_scan_bytes: i.max_scan_bytes.map_or(1 << 20, |c| c.0.max(1024) as usize),

@@ -167,7 +167,7 @@ pub fn load(text: &str, source: &str) -> Result<(RuleSet, Vec<String>), PolicyEr
         warnings.push("allowed_tools: mcpgw refuses a whole tools/list (-32603) when one tool is outside it; FlowGuard hides those tools instead and answers calls to them as unknown".into());
     }
     if !f.response_patterns.is_empty() {
-        warnings.push("response_patterns: not enforced yet (server-to-client inspection is a later stage); replies pass unscanned".into());
+        warnings.push("response_patterns: FlowGuard scans tool results (the first MiB of each `tools/call` reply); mcpgw scans every server-to-client body, so other replies pass unscanned here".into());
     }
     let response_patterns = f
         .response_patterns
