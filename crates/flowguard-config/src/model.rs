@@ -78,6 +78,24 @@ pub struct InspectSettings {
     pub auto_approve: Vec<String>,
     pub high_risk_tools: Option<Vec<String>>,
     pub medium_risk_tools: Option<Vec<String>>,
+    /// Servers with an `inspect` section of their own: their whole settings.
+    pub per_server: Vec<(String, InspectSettings)>,
+}
+
+impl InspectSettings {
+    /// Whether pins or risk status are kept (in this section or a server's): storage is needed.
+    pub fn needs_storage(&self) -> bool {
+        let own = self.pins != InspectMode::Off || self.risk != InspectMode::Off;
+        own || self.per_server.iter().any(|(_, s)| s.needs_storage())
+    }
+
+    /// The settings for `server`.
+    pub fn for_server(&self, server: &str) -> &InspectSettings {
+        self.per_server
+            .iter()
+            .find(|(s, _)| s == server)
+            .map_or(self, |(_, i)| i)
+    }
 }
 
 /// What the secret detector does with a finding.

@@ -24,7 +24,9 @@ pub const SERVERS: &str = "servers";
 pub struct Inspector {
     settings: InspectSettings,
     /// Arguments and results (`scan.rs`); `None` when nothing is looked at there.
-    pub scanner: Option<Arc<crate::scan::Scanner>>,
+    scanner: Option<Arc<crate::scan::Scanner>>,
+    /// Servers with settings of their own, and their scanners.
+    scanners: Vec<(String, Option<Arc<crate::scan::Scanner>>)>,
     scan: poison::PoisonScan,
     store: Option<Arc<flowguard_store::Store>>,
     audit: Option<Arc<crate::audit::Auditor>>,
@@ -142,16 +144,26 @@ impl Inspector {
         store: Option<Arc<flowguard_store::Store>>,
         audit: Option<Arc<crate::audit::Auditor>>,
     ) -> Result<Inspector, String> {
-        let scanner = crate::scan::Scanner::new(&settings)?;
+        let make = |s: &InspectSettings| -> Result<Option<Arc<crate::scan::Scanner>>, String> {
+            let sc = crate::scan::Scanner::new(s)?;
+            Ok(
+                (sc.active(crate::scan::Direction::In) || sc.active(crate::scan::Direction::Out))
+                    .then(|| Arc::new(sc)),
+            )
+        };
+        let scanner = make(&settings)?;
+        let scanners = settings
+            .per_server
+            .iter()
+            .map(|(id, s)| Ok((id.clone(), make(s)?)))
+            .collect::<Result<Vec<_>, String>>()?;
         let settings_risk = (
             settings.high_risk_tools.clone(),
             settings.medium_risk_tools.clone(),
         );
-        let scanner = (scanner.active(crate::scan::Direction::In)
-            || scanner.active(crate::scan::Direction::Out))
-        .then(|| Arc::new(scanner));
         Ok(Inspector {
             scanner,
+            scanners,
             settings,
             scan: poison::PoisonScan::new(),
             store,
@@ -179,6 +191,14 @@ impl Inspector {
         &self.settings
     }
 
+    /// The scanner of arguments and results for `server` (its own settings, or the global).
+    pub fn scanner_for(&self, server: &str) -> Option<Arc<crate::scan::Scanner>> {
+        match self.scanners.iter().find(|(s, _)| s == server) {
+            Some((_, sc)) => sc.clone(),
+            None => self.scanner.clone(),
+        }
+    }
+
     /// The auditor records go to.
     pub fn auditor(&self) -> Option<&Arc<crate::audit::Auditor>> {
         self.audit.as_ref()
@@ -201,7 +221,7 @@ impl Inspector {
         }
         let mut kept = Vec::with_capacity(items.len());
         let mut held = false;
-        if kind == ListKind::Tools && self.settings.risk != InspectMode::Off {
+        if kind == ListKind::Tools && self.settings.for_server(server).risk != InspectMode::Off {
             let names: Vec<String> = items
                 .iter()
                 .filter_map(|i| serde_json::from_str::<Value>(i.get()).ok())
@@ -252,7 +272,7 @@ impl Inspector {
         tool: &str,
         args: Option<&Value>,
     ) -> Option<Verdict> {
-        if self.settings.schema == InspectMode::Off {
+        if self.settings.for_server(server).schema == InspectMode::Off {
             return None;
         }
         let schema = self
@@ -265,7 +285,7 @@ impl Inspector {
         let errors = flowguard_inspect::schema::validate(
             &schema,
             args.unwrap_or(&empty),
-            self.settings.schema_strict,
+            self.settings.for_server(server).schema_strict,
         );
         let first = errors.first()?;
         let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -274,17 +294,19 @@ impl Inspector {
             format!("schema.{}", first.keyword),
             format!("invalid arguments for tool `{tool}`: {}", list.join("; ")),
         );
-        Some(if self.settings.schema == InspectMode::Warn {
-            v.audited(flowguard_guard::Enforcement::Audit)
-        } else {
-            v
-        })
+        Some(
+            if self.settings.for_server(server).schema == InspectMode::Warn {
+                v.audited(flowguard_guard::Enforcement::Audit)
+            } else {
+                v
+            },
+        )
     }
 
     /// Whether the server's status lets its tools be shown (`[inspect] risk`).
     fn risk_ok(&self, server: &str, tools: &[String]) -> bool {
         let a = self.risk.assess(tools.iter().map(String::as_str));
-        let enforce = self.settings.risk == InspectMode::Enforce;
+        let enforce = self.settings.for_server(server).risk == InspectMode::Enforce;
         let Some(store) = &self.store else {
             return !enforce;
         };
@@ -372,7 +394,7 @@ impl Inspector {
         }
         if let Some(text) = instructions {
             ok &= self.pin_ok(server, "server", "instructions", &Value::from(text));
-            if self.settings.poison != InspectMode::Off {
+            if self.settings.for_server(server).poison != InspectMode::Off {
                 let r = self.scan.instructions(text, other_tools);
                 if r.flagged() {
                     ok &= self.flag(server, "server", "instructions", &r);
@@ -384,7 +406,7 @@ impl Inspector {
 
     /// Whether the item matches its pin (a new item is pinned as first seen).
     fn pin_ok(&self, server: &str, kind: &str, name: &str, item: &Value) -> bool {
-        if self.settings.pins == InspectMode::Off {
+        if self.settings.for_server(server).pins == InspectMode::Off {
             return true;
         }
         let Some(store) = &self.store else {
@@ -402,7 +424,7 @@ impl Inspector {
                         "inspect: cannot read the pin of {kind} `{name}`: {e}"
                     );
                 });
-                return self.settings.pins != InspectMode::Enforce;
+                return self.settings.for_server(server).pins != InspectMode::Enforce;
             }
         };
         let Some(mut pin) = stored else {
@@ -417,7 +439,7 @@ impl Inspector {
                     server,
                     "inspect: cannot store the pin of {kind} `{name}`: {e}"
                 );
-                return self.settings.pins != InspectMode::Enforce;
+                return self.settings.for_server(server).pins != InspectMode::Enforce;
             }
             return true;
         };
@@ -430,7 +452,7 @@ impl Inspector {
             pin.since_ms = flowguard_store::now_ms();
             let _ = store.put(PINS, &key, &pin.to_json());
         }
-        let enforce = self.settings.pins == InspectMode::Enforce;
+        let enforce = self.settings.for_server(server).pins == InspectMode::Enforce;
         let what = format!("{kind} `{name}`");
         let reason = format!(
             "{what} of server `{server}` changed since it was approved ({}){}",
@@ -456,7 +478,7 @@ impl Inspector {
         item: &Value,
         other: &[&str],
     ) -> bool {
-        if self.settings.poison == InspectMode::Off {
+        if self.settings.for_server(server).poison == InspectMode::Off {
             return true;
         }
         let k = match kind {
@@ -474,7 +496,7 @@ impl Inspector {
 
     /// Logs and audits a poisoning finding once; whether the item may still be shown.
     fn flag(&self, server: &str, kind: &str, name: &str, r: &poison::Report) -> bool {
-        let enforce = self.settings.poison == InspectMode::Enforce;
+        let enforce = self.settings.for_server(server).poison == InspectMode::Enforce;
         let what = format!("{kind} `{name}`");
         let rules = r.rules();
         let at: Vec<&str> = r.findings.iter().map(|f| f.at.as_str()).collect();

@@ -464,7 +464,10 @@ async fn by_name(
         .await;
     // Inspection of the arguments (secrets, injection) before the guard records the call, so
     // the record holds them as the server will get them (redacted).
-    let scanner = gw.catalog.inspector.get().and_then(|i| i.scanner.clone());
+    let scanner = match (gw.catalog.inspector.get(), &resolved) {
+        (Some(i), Some((server, _))) => i.scanner_for(server.id()),
+        _ => None,
+    };
     let inspected = match (&scanner, &resolved, kind) {
         (Some(sc), Some((server, _)), ListKind::Tools) if sc.active(crate::scan::Direction::In) => {
             let mut args = params.get("arguments").cloned().unwrap_or(Value::Null);

@@ -409,6 +409,7 @@ mod tests {
             auto_approve: vec![],
             high_risk_tools: None,
             medium_risk_tools: None,
+            per_server: Vec::new(),
         }
     }
 

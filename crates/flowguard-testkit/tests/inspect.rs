@@ -505,3 +505,40 @@ async fn mcpgw_response_patterns_block_results() {
         "the result was blocked by a response pattern"
     );
 }
+
+/// A server's own `inspect` settings win over the global ones.
+#[tokio::test]
+async fn a_server_has_settings_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_tools(
+        d,
+        &[tool(
+            "save",
+            "Save a text.",
+            json!({"text": {"type": "string"}}),
+        )],
+    );
+    let tools = d.join("tools.json").display().to_string();
+    let cfg = format!(
+        "[inspect]\npins = \"off\"\nsecrets_in = \"block\"\n\n{}\n{}",
+        fake_server("strict", &["--tools-file", &tools], ""),
+        fake_server(
+            "relaxed",
+            &["--tools-file", &tools],
+            "inspect = { secrets_in = \"off\", secrets_out = \"off\" }"
+        )
+    );
+    let gw = GatewayProcess::start(&cfg, "toml", &[]);
+    let email = json!({"text": "write to bob@example.com"});
+    let strict = McpClient::connect(&gw.url("/mcp/strict"), json!({})).await;
+    let r = strict.call_tool("save", email.clone()).await;
+    assert_eq!(error_code(&r), Some(-32040), "{r}");
+    let relaxed = McpClient::connect(&gw.url("/mcp/relaxed"), json!({})).await;
+    let r = relaxed.call_tool("save", email).await;
+    assert_eq!(
+        tool_text(&r),
+        "save: {\"text\":\"write to bob@example.com\"}",
+        "{r}"
+    );
+}

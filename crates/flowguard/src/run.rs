@@ -291,10 +291,7 @@ fn open_store(
         .as_ref()
         .map_or(args.audit_log.is_some(), |a| a.store);
     // Pins and servers' risk status are kept in storage.
-    let inspect = config.inspect.as_ref().is_some_and(|i| {
-        use flowguard_config::model::InspectMode::Off;
-        i.pins != Off || i.risk != Off
-    });
+    let inspect = config.inspect.as_ref().is_some_and(|i| i.needs_storage());
     let wanted = s.configured || audit_copies || inspect;
     if !wanted {
         return Ok(None);

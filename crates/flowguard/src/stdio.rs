@@ -144,9 +144,7 @@ fn inspector(
     let Some(i) = config.inspect.clone() else {
         return Ok(None);
     };
-    let store = if i.pins != flowguard_config::model::InspectMode::Off
-        || i.risk != flowguard_config::model::InspectMode::Off
-    {
+    let store = if i.needs_storage() {
         Some(Arc::new(crate::store_cmd::open(&config.storage, None)?))
     } else {
         None

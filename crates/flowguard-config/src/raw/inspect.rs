@@ -71,3 +71,46 @@ pub(crate) struct RawPlugin {
     /// The plugin's settings as mcpgw reads them.
     pub config: Option<serde_json::Value>,
 }
+
+impl RawInspect {
+    /// These settings over `base`: a key set here wins.
+    pub(crate) fn over(self, base: &RawInspect) -> RawInspect {
+        let b = base.clone();
+        RawInspect {
+            pins: self.pins.or(b.pins),
+            poison: self.poison.or(b.poison),
+            secrets_in: self.secrets_in.or(b.secrets_in),
+            secrets_out: self.secrets_out.or(b.secrets_out),
+            secret_rules: self.secret_rules.or(b.secret_rules),
+            allow_secrets: self.allow_secrets.or(b.allow_secrets),
+            injection_in: self.injection_in.or(b.injection_in),
+            injection_out: self.injection_out.or(b.injection_out),
+            injection_threshold: self.injection_threshold.or(b.injection_threshold),
+            injection_sensitivity: self.injection_sensitivity.or(b.injection_sensitivity),
+            response_patterns: self.response_patterns.or(b.response_patterns),
+            schema: self.schema.or(b.schema),
+            risk: self.risk.or(b.risk),
+            auto_approve: self.auto_approve.or(b.auto_approve),
+            high_risk_tools: self.high_risk_tools.or(b.high_risk_tools),
+            medium_risk_tools: self.medium_risk_tools.or(b.medium_risk_tools),
+            injection_scores: self.injection_scores.or(b.injection_scores),
+            max_scan_bytes: self.max_scan_bytes.or(b.max_scan_bytes),
+        }
+    }
+
+    /// Everything off (the global settings when only servers have an `inspect` section).
+    pub(crate) fn all_off() -> RawInspect {
+        let off = || Some("off".to_string());
+        RawInspect {
+            pins: off(),
+            poison: off(),
+            secrets_in: off(),
+            secrets_out: off(),
+            injection_in: off(),
+            injection_out: off(),
+            schema: off(),
+            risk: off(),
+            ..RawInspect::default()
+        }
+    }
+}

@@ -166,6 +166,8 @@ pub(crate) struct McpServer {
     pub policy: Option<flowguard_guard::policy::mcpx::RawServerPolicy>,
     /// A header carrying the caller's verified subject to this remote server.
     pub subject_header: Option<String>,
+    /// This server's inspection: any `inspect` key (snake_case), over the global one's.
+    pub inspect: Option<super::inspect::RawInspect>,
 }
 
 impl From<McpServer> for RawServer {
@@ -193,6 +195,7 @@ impl From<McpServer> for RawServer {
             retries: s.retries,
             policy: s.policy,
             subject_header: s.subject_header,
+            inspect: s.inspect,
         }
     }
 }

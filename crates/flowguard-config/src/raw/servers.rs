@@ -192,6 +192,8 @@ pub(crate) struct RawServer {
     /// mcpx-style tool policy of this server: `allow_tools`, `deny_tools`, `read_only`,
     /// `tool_rules`.
     pub policy: Option<flowguard_guard::policy::mcpx::RawServerPolicy>,
+    /// This server's inspection: any `[inspect]` key, over the global section's.
+    pub inspect: Option<super::inspect::RawInspect>,
 }
 
 /// Whether client sessions share one instance of a server.

@@ -92,3 +92,47 @@ fn mcpgw_plugins_read_into_inspect() {
         "{e}"
     );
 }
+
+#[test]
+fn per_server_settings_fall_back_to_the_global_ones() {
+    let c = load_ok(
+        "[inspect]\nsecrets_in = \"block\"\n\n[servers.a]\ncommand = \"x\"\n\n[servers.gh]\ncommand = \"y\"\ninspect = { secrets_in = \"off\", pins = \"warn\" }\n",
+        Format::Toml,
+    );
+    let i = c.inspect.unwrap();
+    assert_eq!(i.for_server("a").secrets_in, SecretAction::Block);
+    let gh = i.for_server("gh");
+    assert_eq!(
+        (gh.secrets_in, gh.pins, gh.secrets_out),
+        (SecretAction::Off, InspectMode::Warn, SecretAction::Redact)
+    );
+    // Only a server's section: the others are not inspected.
+    let c = load_ok(
+        "[servers.a]\ncommand = \"x\"\n\n[servers.b]\ncommand = \"y\"\ninspect = {}\n",
+        Format::Toml,
+    );
+    let i = c.inspect.unwrap();
+    assert_eq!(
+        (i.for_server("a").pins, i.for_server("a").secrets_in),
+        (InspectMode::Off, SecretAction::Off)
+    );
+    assert_eq!(
+        (i.for_server("b").pins, i.for_server("b").secrets_in),
+        (InspectMode::Enforce, SecretAction::Redact)
+    );
+    assert!(i.needs_storage());
+    let e = load_err(
+        "[servers.a]\ncommand = \"x\"\ninspect = { schema = \"loose\" }\n",
+        Format::Toml,
+    );
+    assert!(e.contains("servers.a.inspect.schema"), "{e}");
+    // The mcpServers shape takes it too.
+    let c = load_ok(
+        r#"{"mcpServers": {"a": {"command": "x", "inspect": {"secrets_out": "block"}}}}"#,
+        Format::Json,
+    );
+    assert_eq!(
+        c.inspect.unwrap().for_server("a").secrets_out,
+        SecretAction::Block
+    );
+}

@@ -151,6 +151,11 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
         });
     }
     let gateway_ids = agent_ids(&document.gateway, ctx);
+    let server_inspects: Vec<(String, crate::raw::RawInspect)> = document
+        .servers
+        .iter()
+        .filter_map(|(id, s)| s.inspect.clone().map(|i| (id.clone(), i)))
+        .collect();
     let gateway = gateway::settings(document.gateway, document.port_and_domain, ctx)?;
     let guard = guard(&document.guard, &document.servers, gateway_ids, ctx)?;
     let servers = document
@@ -178,7 +183,33 @@ pub(crate) fn build(document: Document, ctx: &Ctx<'_>) -> Result<Config, ConfigE
         Some(p) => Some(plugins(document.inspect.unwrap_or_default(), p, ctx)?),
         None => document.inspect,
     };
-    let inspect = inspect(raw_inspect, &servers, ctx)?;
+    let mut inspect = match (&raw_inspect, server_inspects.is_empty()) {
+        (None, false) => inspect(Some(crate::raw::RawInspect::all_off()), &servers, ctx)?,
+        _ => inspect(raw_inspect.clone(), &servers, ctx)?,
+    };
+    if let Some(global) = inspect.as_mut() {
+        let base = raw_inspect.unwrap_or_default();
+        for (id, raw) in server_inspects {
+            let own = self::inspect(Some(raw.over(&base)), &servers, ctx)
+                .map_err(|e| match e {
+                    // The key is the server's (or the global one it fell back to).
+                    ConfigError::Invalid {
+                        source_name,
+                        path,
+                        message,
+                        hint,
+                    } => ConfigError::Invalid {
+                        source_name,
+                        path: format!("servers.{id}.{path}"),
+                        message,
+                        hint,
+                    },
+                    other => other,
+                })?
+                .expect("a section was given");
+            global.per_server.push((id, own));
+        }
+    }
     Ok(Config {
         gateway,
         servers,
@@ -397,6 +428,7 @@ fn inspect(
         auto_approve,
         high_risk_tools: i.high_risk_tools,
         medium_risk_tools: i.medium_risk_tools,
+        per_server: Vec::new(),
         pins: mode(i.pins.as_deref(), "inspect.pins", "enforce")?,
         poison: mode(i.poison.as_deref(), "inspect.poison", "quarantine")?,
         secrets_in: secret(i.secrets_in.as_deref(), "inspect.secrets_in")?,
